@@ -1,0 +1,191 @@
+// `dataflow analyze`: read a catalogue, categorise, rank, print a report.
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "analysis/render.hpp"
+#include "analysis/report.hpp"
+#include "analysis/rules.hpp"
+#include "commands.hpp"
+#include "sdmx/reader.hpp"
+#include "sdmx/source.hpp"
+#include "util/error.hpp"
+#include "util/time.hpp"
+
+namespace dataflow::cli {
+
+std::uint64_t parse_size(const std::string& text, const std::string& option) {
+    std::size_t i = 0;
+    std::uint64_t value = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        if (value > (UINT64_MAX - 9) / 10) {
+            throw UsageError(option + ": '" + text + "' is too large");
+        }
+        value = value * 10 + static_cast<std::uint64_t>(text[i] - '0');
+        ++i;
+    }
+    std::string unit = text.substr(i);
+    std::uint64_t mult = 0;
+    if (unit.empty() || unit == "B") {
+        mult = 1;
+    } else if (unit == "K" || unit == "KB" || unit == "KiB" || unit == "k") {
+        mult = 1024;
+    } else if (unit == "M" || unit == "MB" || unit == "MiB") {
+        mult = 1024 * 1024;
+    } else if (unit == "G" || unit == "GB" || unit == "GiB") {
+        mult = 1024ULL * 1024 * 1024;
+    }
+    if (i == 0 || mult == 0 || value == 0) {
+        throw UsageError(option + ": '" + text +
+                         "' is not a size; use a positive number of bytes, optionally with "
+                         "K, M or G (binary units), e.g. 256M");
+    }
+    return value * mult;
+}
+
+CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
+    auto* cmd = app.add_subcommand(
+        "analyze", "Categorise and rank every dataflow of an SDMX catalogue and print a report");
+    cmd->add_option("source", args.source,
+                    "SDMX dataflow list: a file (SDMX-ML 2.0/2.1/3.0 or SDMX-JSON), or - for stdin")
+        ->required();
+    cmd->add_option("-o,--output", args.output, "Report format")
+        ->check(CLI::IsMember({"table", "json", "csv", "summary"}))
+        ->default_str("table");
+    cmd->add_option("-c,--category", args.categories,
+                    "Only these categories (repeatable or comma-separated)")
+        ->delimiter(',');
+    cmd->add_option("--min-score", args.min_score, "Keep dataflows with relevance score >= N")
+        ->default_str("0");
+    cmd->add_option("-n,--limit", args.limit,
+                    "Dataflows returned in total, shared across categories (0 = no limit)")
+        ->check([](const std::string& v) -> std::string {
+            if (v.empty() || v[0] == '-') {
+                return "must be 0 (no limit) or a positive number, got " + v;
+            }
+            return {};
+        })
+        ->default_str("100");
+    cmd->add_option("--sort", args.sort, "Order within each category")
+        ->check(CLI::IsMember({"score", "id", "name", "updated"}))
+        ->default_str("score");
+    cmd->add_flag("--only-ready", args.only_ready,
+                  "Only dataflows whose data probe succeeded (needs probe results)");
+    cmd->add_option("--match", args.match,
+                    "Keyword matching: substring (reference-compatible) or word (word start)")
+        ->check(CLI::IsMember({"substring", "word"}))
+        ->default_str("substring");
+    cmd->add_option("--rules", args.rules_file, "TOML rule file replacing the built-in rules");
+    cmd->add_option("--lang", args.languages, "Display-name language priority (comma-separated)")
+        ->delimiter(',')
+        ->default_str("it,en");
+    cmd->add_option("--max-input-bytes", args.max_input_bytes,
+                    "Refuse inputs larger than this (e.g. 64M, 1G)")
+        ->default_str("256MiB");
+    cmd->add_option("--color", args.color, "Colour in the table: auto (TTY and no NO_COLOR)")
+        ->check(CLI::IsMember({"auto", "always", "never"}))
+        ->default_str("auto");
+    return cmd;
+}
+
+namespace {
+
+analysis::SortKey sort_key(const std::string& s) {
+    if (s == "id") {
+        return analysis::SortKey::id;
+    }
+    if (s == "name") {
+        return analysis::SortKey::name;
+    }
+    if (s == "updated") {
+        return analysis::SortKey::updated;
+    }
+    return analysis::SortKey::score;
+}
+
+void write_stdout(const std::string& text) {
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+        throw InputError(std::string("cannot write the report to standard output: ") +
+                         std::strerror(errno));
+    }
+}
+
+} // namespace
+
+int run_analyze(const AnalyzeArgs& args, const Terminal& terminal) {
+    auto started = std::chrono::steady_clock::now();
+    auto max_bytes = parse_size(args.max_input_bytes, "--max-input-bytes");
+    for (const auto& lang : args.languages) {
+        if (lang.empty() || lang.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos) {
+            throw UsageError("--lang: '" + lang + "' is not a language tag (e.g. it,en,fr)");
+        }
+    }
+
+    auto rules = args.rules_file.empty() ? analysis::default_rules()
+                                         : analysis::load_rules_file(args.rules_file);
+    analysis::Categorizer categorizer(rules,
+                                      args.match == "word" ? analysis::MatchMode::word
+                                                           : analysis::MatchMode::substring,
+                                      args.languages);
+    analysis::AnalysisOptions options;
+    options.categories = args.categories;
+    for (auto& c : options.categories) {
+        c = std::string(c.begin() + static_cast<long>(c.find_first_not_of(' ') == std::string::npos ? c.size() : c.find_first_not_of(' ')), c.end());
+    }
+    options.min_score = args.min_score;
+    options.limit = static_cast<std::size_t>(args.limit);
+    options.sort = sort_key(args.sort);
+    options.only_ready = args.only_ready;
+    // Validate categories before reading a possibly large input.
+    (void)analysis::analyze(sdmx::Catalog{}, categorizer, options);
+
+    auto source = sdmx::make_local_source(args.source);
+    auto payload = source->fetch(sdmx::ReadLimits{static_cast<std::size_t>(
+        std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    auto catalog = sdmx::read_catalog(payload.bytes, payload.name);
+    // The raw bytes are no longer needed; give the memory back before rendering.
+    std::string().swap(payload.bytes);
+    for (std::size_t i = 0; i < catalog.warnings.size() && i < 10; ++i) {
+        spdlog::warn("{}", catalog.warnings[i]);
+    }
+    if (catalog.warnings.size() > 10) {
+        spdlog::warn("... and {} more warnings", catalog.warnings.size() - 10);
+    }
+    if (args.only_ready) {
+        spdlog::warn("--only-ready: no dataflow has been probed, so none is known to be ready; "
+                     "the report lists none");
+    }
+
+    auto report = analysis::analyze(catalog, categorizer, options);
+    report.source_name = payload.name;
+    report.source_format = catalog.format;
+    report.analysis_timestamp = util::format_rfc3339(std::chrono::system_clock::now());
+    report.analysis_duration_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    spdlog::debug("analysed {} dataflows from {} ({}) in {:.3f} s", report.total_analyzed,
+                  payload.name, catalog.format, report.analysis_duration_seconds);
+
+    std::string out;
+    if (args.output == "json") {
+        out = analysis::render_json(report);
+    } else if (args.output == "csv") {
+        out = analysis::render_csv(report);
+    } else if (args.output == "summary") {
+        out = analysis::render_summary(report);
+    } else {
+        analysis::TableOptions t;
+        t.width = terminal.width;
+        t.color = args.color == "always" ||
+                  (args.color == "auto" && terminal.stdout_tty && !terminal.no_color);
+        out = analysis::render_table(report, t);
+    }
+    write_stdout(out);
+    return 0;
+}
+
+} // namespace dataflow::cli

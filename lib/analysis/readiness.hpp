@@ -1,0 +1,50 @@
+#pragma once
+/// "Tableau readiness": what a data-access probe found, and what it suggests for a BI tool
+/// (connection type, refresh frequency, priority) — the reference service's rules.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dataflow::analysis {
+
+enum class ConnectionType { direct_connection, google_sheets_import, bigquery_extract };
+enum class RefreshFrequency { monthly, quarterly, yearly };
+
+std::string_view to_string(ConnectionType c);
+std::string_view to_string(RefreshFrequency f);
+
+/// What probing one dataflow's data found (filled by the upstream probe).
+struct ProbeResult {
+    std::string dataflow_id;
+    bool data_access_success = false;
+    std::optional<int> status_code;
+    std::uint64_t size_bytes = 0;
+    std::uint64_t observations_count = 0;
+    bool parse_error = false;
+    std::optional<std::string> error_message;
+    std::string tested_at; ///< UTC RFC 3339
+    bool pending = false;  ///< scheduled, not measured yet
+
+    double size_mib() const { return static_cast<double>(size_bytes) / (1024.0 * 1024.0); }
+    bool is_successful() const { return data_access_success && !parse_error; }
+};
+
+struct Readiness {
+    bool tableau_ready = false;
+    ConnectionType connection = ConnectionType::direct_connection;
+    RefreshFrequency refresh = RefreshFrequency::quarterly;
+    double priority = 0.0;
+};
+
+/// bigquery_extract above 50 MiB, google_sheets_import above 5 MiB, else direct_connection.
+ConnectionType suggest_connection(double size_mib);
+/// popolazione/lavoro monthly, territorio/istruzione yearly, everything else quarterly.
+RefreshFrequency suggest_refresh(std::string_view category);
+/// score + min(5, MiB/10) + min(5, observations/1000).
+double readiness_priority(int relevance_score, double size_mib, std::uint64_t observations);
+
+Readiness assess_readiness(std::string_view category, int relevance_score, const ProbeResult& probe);
+
+} // namespace dataflow::analysis

@@ -1,0 +1,384 @@
+#include "analysis/render.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "util/json_writer.hpp"
+#include "util/utf8.hpp"
+
+namespace dataflow::analysis {
+
+namespace {
+
+using util::JsonWriter;
+
+void write_texts(JsonWriter& w, const std::vector<sdmx::LocalizedText>& texts) {
+    // One entry per language (the first one given); a text without xml:lang is "und".
+    w.begin_object();
+    std::set<std::string_view> seen;
+    for (const auto& t : texts) {
+        std::string_view lang = t.lang.empty() ? std::string_view("und") : std::string_view(t.lang);
+        if (seen.insert(lang).second) {
+            w.field(lang, t.text);
+        }
+    }
+    w.end_object();
+}
+
+void write_optional(JsonWriter& w, std::string_view key, const std::string* text) {
+    w.key(key);
+    if (text != nullptr) {
+        w.value(*text);
+    } else {
+        w.null();
+    }
+}
+
+void write_flow(JsonWriter& w, const AnalyzedFlow& f, std::string_view category) {
+    const auto& d = *f.flow;
+    const auto& c = f.categorization;
+    w.begin_object();
+    w.field("id", d.id);
+    w.field("agency", d.agency_id);
+    w.field("version", d.version);
+    write_optional(w, "name_it", sdmx::reference_name_it(d));
+    write_optional(w, "name_en", sdmx::reference_name_en(d));
+    w.field("display_name", f.display_name);
+    w.key("names");
+    write_texts(w, d.names);
+    w.field("description", sdmx::first_description(d));
+    w.key("descriptions");
+    write_texts(w, d.descriptions);
+    w.field("category", category);
+    w.field("relevance_score", c.score);
+    w.key("matched_keywords").begin_array();
+    for (auto k : c.matched_keywords) {
+        w.value(k);
+    }
+    w.end_array();
+    w.field("confidence", c.confidence);
+    w.field("last_update", d.last_update);
+    w.field("non_production", d.non_production);
+    w.field("file_only", d.file_only);
+    w.field("hidden", d.hidden);
+    w.key("is_final");
+    if (d.is_final) {
+        w.value(*d.is_final);
+    } else {
+        w.null();
+    }
+    w.key("urn");
+    if (d.urn.empty()) {
+        w.null();
+    } else {
+        w.value(d.urn);
+    }
+    w.key("structure");
+    if (d.structure.empty()) {
+        w.null();
+    } else {
+        w.begin_object();
+        w.field("id", d.structure.id);
+        w.field("agency", d.structure.agency_id);
+        w.field("version", d.structure.version);
+        w.key("urn");
+        if (d.structure.urn.empty()) {
+            w.null();
+        } else {
+            w.value(d.structure.urn);
+        }
+        w.end_object();
+    }
+    w.end_object();
+}
+
+void write_test(JsonWriter& w, const TestResult& t, std::string_view category) {
+    const auto& p = t.probe;
+    w.begin_object();
+    w.key("dataflow");
+    write_flow(w, t.flow, category);
+    w.key("test").begin_object();
+    w.field("dataflow_id", p.dataflow_id);
+    w.field("status", p.pending ? "pending" : (p.is_successful() ? "ok" : "failed"));
+    w.field("data_access_success", p.data_access_success);
+    w.key("status_code");
+    if (p.status_code) {
+        w.value(*p.status_code);
+    } else {
+        w.null();
+    }
+    w.field("size_bytes", static_cast<std::int64_t>(p.size_bytes));
+    w.field("size_mb", p.size_mib());
+    w.field("observations_count", static_cast<std::int64_t>(p.observations_count));
+    w.field("parse_error", p.parse_error);
+    w.field("is_successful", p.is_successful());
+    w.field("error_message", p.error_message);
+    w.field("tested_at", p.tested_at);
+    w.end_object();
+    w.field("tableau_ready", t.readiness.tableau_ready);
+    w.field("suggested_connection", to_string(t.readiness.connection));
+    w.field("suggested_refresh", to_string(t.readiness.refresh));
+    w.field("priority", t.readiness.priority);
+    w.end_object();
+}
+
+std::string_view category_of(const Report& r, const AnalyzedFlow& f) {
+    return r.category_counts[f.categorization.category].first;
+}
+
+} // namespace
+
+std::string render_json(const Report& report, int indent) {
+    std::string out;
+    out.reserve(1024 + report.returned * 1200);
+    JsonWriter w(out, indent);
+    w.begin_object();
+    w.field("total_analyzed", report.total_analyzed);
+    w.key("category_counts").begin_object();
+    for (const auto& [cat, n] : report.category_counts) {
+        w.field(cat, n);
+    }
+    w.end_object();
+    w.key("categorized_dataflows").begin_object();
+    for (const auto& g : report.groups) {
+        w.key(g.category).begin_array();
+        for (const auto& f : g.flows) {
+            write_flow(w, f, g.category);
+        }
+        w.end_array();
+    }
+    w.end_object();
+    w.key("test_results").begin_array();
+    for (const auto& t : report.test_results) {
+        write_test(w, t, category_of(report, t.flow));
+    }
+    w.end_array();
+    w.field("tableau_ready_count", report.tableau_ready_count);
+    w.field("analysis_timestamp", report.analysis_timestamp);
+    w.key("performance_metrics").begin_object();
+    w.field("analysis_duration_seconds", report.analysis_duration_seconds);
+    w.field("dataflows_processed", report.total_analyzed);
+    w.field("categories_found", report.categories_found);
+    w.field("tests_performed", report.test_results.size());
+    w.end_object();
+    w.field("returned_count", report.returned);
+    w.key("source").begin_object();
+    w.field("name", report.source_name);
+    w.field("format", report.source_format);
+    w.end_object();
+    w.key("warnings").begin_array();
+    for (const auto& msg : report.warnings) {
+        w.value(msg);
+    }
+    w.end_array();
+    w.end_object();
+    out += '\n';
+    return out;
+}
+
+namespace {
+
+void csv_field(std::string& out, std::string_view v) {
+    if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+        out.append(v);
+        return;
+    }
+    out += '"';
+    for (char c : v) {
+        if (c == '"') {
+            out += '"';
+        }
+        out += c;
+    }
+    out += '"';
+}
+
+} // namespace
+
+std::string render_csv(const Report& report) {
+    std::string out;
+    out.reserve(256 + report.returned * 300);
+    out += "category,rank,id,agency,version,display_name,name_it,name_en,relevance_score,"
+           "confidence,matched_keywords,last_update,non_production,file_only,hidden,description\r\n";
+    for (const auto& g : report.groups) {
+        std::size_t rank = 0;
+        for (const auto& f : g.flows) {
+            const auto& d = *f.flow;
+            std::string keywords;
+            for (auto k : f.categorization.matched_keywords) {
+                keywords += (keywords.empty() ? "" : ";") + std::string(k);
+            }
+            const std::string* it = sdmx::reference_name_it(d);
+            const std::string* en = sdmx::reference_name_en(d);
+            std::string_view fields[] = {
+                g.category,
+                {},
+                d.id,
+                d.agency_id,
+                d.version,
+                f.display_name,
+                it ? std::string_view(*it) : std::string_view(),
+                en ? std::string_view(*en) : std::string_view(),
+            };
+            for (std::size_t i = 0; i < std::size(fields); ++i) {
+                if (i == 1) {
+                    out += std::to_string(++rank);
+                } else {
+                    csv_field(out, fields[i]);
+                }
+                out += ',';
+            }
+            out += fmt::format("{},{},", f.categorization.score, f.categorization.confidence);
+            csv_field(out, keywords);
+            out += ',';
+            csv_field(out, d.last_update.value_or(""));
+            out += fmt::format(",{},{},{},", d.non_production, d.file_only, d.hidden);
+            csv_field(out, sdmx::first_description(d));
+            out += "\r\n";
+        }
+    }
+    return out;
+}
+
+namespace {
+
+constexpr const char* k_palette[] = {"\x1b[36m", "\x1b[33m", "\x1b[32m",
+                                     "\x1b[35m", "\x1b[34m", "\x1b[31m"};
+constexpr const char* k_reset = "\x1b[0m";
+constexpr const char* k_bold = "\x1b[1m";
+constexpr const char* k_dim = "\x1b[2m";
+
+std::string pad_right(std::string_view s, std::size_t width) {
+    std::string out(s);
+    auto w = util::display_width(s);
+    if (w < width) {
+        out.append(width - w, ' ');
+    }
+    return out;
+}
+
+std::string pad_left(std::string_view s, std::size_t width) {
+    auto w = util::display_width(s);
+    std::string out;
+    if (w < width) {
+        out.append(width - w, ' ');
+    }
+    out += s;
+    return out;
+}
+
+/// Agencies leave double and trailing spaces and line breaks in names: one space each, for tables.
+std::string single_line(std::string_view s) {
+    std::string out;
+    bool space = false;
+    for (char c : util::trim(s)) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            space = true;
+            continue;
+        }
+        if (space) {
+            out += ' ';
+            space = false;
+        }
+        out += c;
+    }
+    return out;
+}
+
+} // namespace
+
+std::string render_table(const Report& report, const TableOptions& options) {
+    struct Row {
+        std::string rank, category, score, conf, id, name, updated;
+        std::size_t cat_index;
+    };
+    std::vector<Row> rows;
+    for (const auto& g : report.groups) {
+        std::size_t rank = 0;
+        for (const auto& f : g.flows) {
+            const auto& d = *f.flow;
+            rows.push_back({std::to_string(++rank), g.category,
+                            std::to_string(f.categorization.score),
+                            fmt::format("{:.2f}", f.categorization.confidence),
+                            util::truncate_to_width(d.id, 40), single_line(f.display_name),
+                            d.last_update ? d.last_update->substr(0, 10) : "-",
+                            f.categorization.category});
+        }
+    }
+    const Row header{"#", "CATEGORY", "SCORE", "CONF", "ID", "NAME", "UPDATED", 0};
+    auto width_of = [&](auto member) {
+        std::size_t w = util::display_width(header.*member);
+        for (const auto& r : rows) {
+            w = std::max(w, util::display_width(r.*member));
+        }
+        return w;
+    };
+    std::size_t w_rank = width_of(&Row::rank), w_cat = width_of(&Row::category),
+                w_score = width_of(&Row::score), w_conf = width_of(&Row::conf),
+                w_id = width_of(&Row::id), w_upd = width_of(&Row::updated);
+    std::size_t fixed = w_rank + w_cat + w_score + w_conf + w_id + w_upd + 2 * 6;
+    std::size_t w_name = options.width > fixed + 20 ? options.width - fixed : 20;
+    w_name = std::min(w_name, std::max(width_of(&Row::name), std::size_t{4}));
+
+    std::string out;
+    auto line = [&](const Row& r, bool is_header) {
+        std::string name = util::truncate_to_width(r.name, w_name);
+        std::string cat = pad_right(r.category, w_cat);
+        if (options.color && !is_header) {
+            bool fallback = r.cat_index + 1 == report.category_counts.size();
+            const char* colour = fallback ? k_dim : k_palette[r.cat_index % std::size(k_palette)];
+            cat = std::string(colour) + cat + k_reset;
+        }
+        std::string text = fmt::format("{}  {}  {}  {}  {}  {}  {}", pad_left(r.rank, w_rank), cat,
+                                       pad_left(r.score, w_score), pad_left(r.conf, w_conf),
+                                       pad_right(r.id, w_id), pad_right(name, w_name), r.updated);
+        if (is_header && options.color) {
+            out += k_bold;
+            out += text;
+            out += k_reset;
+        } else {
+            out += text;
+        }
+        out += '\n';
+    };
+    line(header, true);
+    for (const auto& r : rows) {
+        line(r, false);
+    }
+    std::string counts;
+    for (const auto& [cat, n] : report.category_counts) {
+        counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", cat, n);
+    }
+    out += fmt::format("\n{} of {} dataflows shown{} ({}, {}).\nAll dataflows by category: {}.\n",
+                       report.returned, report.total_analyzed,
+                       report.limit > 0 ? fmt::format(" (limit {})", report.limit) : "",
+                       report.source_name, report.source_format, counts);
+    return out;
+}
+
+std::string render_summary(const Report& report) {
+    std::string out = fmt::format("=== SDMX Dataflow Analysis Summary ===\nSource: {} ({})\n"
+                                  "Total dataflows analyzed: {}\nCategory breakdown:\n",
+                                  report.source_name, report.source_format, report.total_analyzed);
+    std::size_t w = 0;
+    for (const auto& [cat, n] : report.category_counts) {
+        w = std::max(w, util::display_width(cat));
+    }
+    for (const auto& [cat, n] : report.category_counts) {
+        double pct = report.total_analyzed == 0
+                         ? 0.0
+                         : 100.0 * static_cast<double>(n) / static_cast<double>(report.total_analyzed);
+        out += fmt::format("  - {} {:>6}  ({:5.1f}%)\n", pad_right(cat, w), n, pct);
+    }
+    out += fmt::format("Returned: {} dataflows in {} categories{}\n", report.returned,
+                       report.categories_found,
+                       report.limit > 0 ? fmt::format(" (limit {})", report.limit) : "");
+    out += fmt::format("Tableau-ready: {} of {} tested\n", report.tableau_ready_count,
+                       report.test_results.size());
+    out += fmt::format("Analysis completed at: {}\n=== End Summary ===\n", report.analysis_timestamp);
+    return out;
+}
+
+} // namespace dataflow::analysis

@@ -1,0 +1,155 @@
+#include "analysis/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
+namespace dataflow::analysis {
+
+std::vector<std::size_t> share_limit(const std::vector<std::size_t>& sizes, std::size_t limit) {
+    std::size_t total = 0;
+    for (auto s : sizes) {
+        total += s;
+    }
+    if (limit == 0 || total <= limit) {
+        return sizes;
+    }
+    std::vector<std::size_t> take(sizes.size(), 0);
+    std::size_t remaining = limit;
+    while (remaining > 0) {
+        for (std::size_t i = 0; i < sizes.size() && remaining > 0; ++i) {
+            if (take[i] < sizes[i]) {
+                ++take[i];
+                --remaining;
+            }
+        }
+    }
+    return take;
+}
+
+namespace {
+
+void sort_flows(std::vector<AnalyzedFlow>& flows, SortKey key) {
+    switch (key) {
+    case SortKey::score:
+        std::stable_sort(flows.begin(), flows.end(), [](const auto& a, const auto& b) {
+            return a.categorization.score > b.categorization.score;
+        });
+        break;
+    case SortKey::id:
+        std::stable_sort(flows.begin(), flows.end(),
+                         [](const auto& a, const auto& b) { return a.flow->id < b.flow->id; });
+        break;
+    case SortKey::name: {
+        std::vector<std::pair<std::string, AnalyzedFlow>> keyed;
+        keyed.reserve(flows.size());
+        for (auto& f : flows) {
+            keyed.emplace_back(util::to_lower(f.display_name), std::move(f));
+        }
+        std::stable_sort(keyed.begin(), keyed.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+        for (std::size_t i = 0; i < flows.size(); ++i) {
+            flows[i] = std::move(keyed[i].second);
+        }
+        break;
+    }
+    case SortKey::updated:
+        // Newest first; dataflows without LAST_UPDATE last, in document order.
+        std::stable_sort(flows.begin(), flows.end(), [](const auto& a, const auto& b) {
+            const auto& x = a.flow->last_update_ms;
+            const auto& y = b.flow->last_update_ms;
+            if (x && y) {
+                return *x > *y;
+            }
+            return x.has_value() && !y.has_value();
+        });
+        break;
+    }
+}
+
+} // namespace
+
+Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
+               const AnalysisOptions& options, const ProbeResults& probes) {
+    const auto& rules = categorizer.rules();
+    const auto& cats = rules.categories();
+    std::vector<char> selected(cats.size(), options.categories.empty() ? 1 : 0);
+    for (const auto& c : options.categories) {
+        auto idx = rules.category_index(c);
+        if (idx == std::string_view::npos) {
+            std::string valid;
+            for (const auto& v : cats) {
+                valid += (valid.empty() ? "" : ", ") + v;
+            }
+            throw UsageError(
+                fmt::format("unknown category '{}'; valid categories: {}", c, valid));
+        }
+        selected[idx] = 1;
+    }
+
+    Report report;
+    report.total_analyzed = catalog.dataflows.size();
+    report.limit = options.limit;
+    report.warnings = catalog.warnings;
+    std::vector<std::size_t> counts(cats.size(), 0);
+    std::vector<std::vector<AnalyzedFlow>> per(cats.size());
+    for (std::size_t i = 0; i < catalog.dataflows.size(); ++i) {
+        const auto& flow = catalog.dataflows[i];
+        auto cat = categorizer.categorize(flow);
+        ++counts[cat.category];
+        if (!selected[cat.category] || cat.score < options.min_score) {
+            continue;
+        }
+        if (options.only_ready) {
+            auto p = probes.find(flow.id);
+            if (p == probes.end() || !p->second.is_successful()) {
+                continue;
+            }
+        }
+        auto idx = cat.category;
+        per[idx].push_back({&flow, std::string(sdmx::display_name(flow, categorizer.languages())),
+                            std::move(cat), i});
+    }
+    for (std::size_t c = 0; c < cats.size(); ++c) {
+        report.category_counts.emplace_back(cats[c], counts[c]);
+    }
+
+    std::vector<std::size_t> sizes;
+    std::vector<std::size_t> which;
+    for (std::size_t c = 0; c < cats.size(); ++c) {
+        if (selected[c]) {
+            sort_flows(per[c], options.sort);
+            sizes.push_back(per[c].size());
+            which.push_back(c);
+        }
+    }
+    auto take = share_limit(sizes, options.limit);
+    for (std::size_t k = 0; k < which.size(); ++k) {
+        auto& flows = per[which[k]];
+        CategoryGroup group{cats[which[k]], flows.size(), {}};
+        flows.resize(take[k]);
+        group.flows = std::move(flows);
+        report.returned += group.flows.size();
+        report.categories_found += group.flows.empty() ? 0 : 1;
+        report.groups.push_back(std::move(group));
+    }
+
+    for (const auto& group : report.groups) {
+        for (const auto& f : group.flows) {
+            auto p = probes.find(f.flow->id);
+            if (p == probes.end()) {
+                continue;
+            }
+            TestResult t{f, p->second,
+                         assess_readiness(group.category, f.categorization.score, p->second)};
+            report.tableau_ready_count += t.readiness.tableau_ready ? 1 : 0;
+            report.test_results.push_back(std::move(t));
+        }
+    }
+    return report;
+}
+
+} // namespace dataflow::analysis

@@ -1,0 +1,76 @@
+#pragma once
+/// The analysis pipeline after parsing: categorise every dataflow, filter, rank, cut to the
+/// limit (shared across categories round-robin) and collect the report model the renderers print.
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis/categorizer.hpp"
+#include "analysis/readiness.hpp"
+#include "sdmx/catalog.hpp"
+
+namespace dataflow::analysis {
+
+enum class SortKey { score, id, name, updated };
+
+struct AnalysisOptions {
+    std::vector<std::string> categories; ///< empty = every category
+    int min_score = 0;                   ///< keeps relevance_score >= min_score
+    std::size_t limit = 100;             ///< total dataflows returned; 0 = no limit
+    SortKey sort = SortKey::score;
+    bool only_ready = false; ///< keep only dataflows whose probe found usable data
+};
+
+struct AnalyzedFlow {
+    const sdmx::Dataflow* flow = nullptr;
+    std::string display_name;
+    Categorization categorization;
+    std::size_t document_index = 0;
+};
+
+struct CategoryGroup {
+    std::string category;
+    std::size_t matching = 0; ///< dataflows of this category that passed the filters
+    std::vector<AnalyzedFlow> flows;
+};
+
+struct TestResult {
+    AnalyzedFlow flow;
+    ProbeResult probe;
+    Readiness readiness;
+};
+
+struct Report {
+    std::string source_name;
+    std::string source_format;
+    std::size_t total_analyzed = 0;
+    /// Every category of the rule set (fallback last) with its count over all parsed dataflows.
+    std::vector<std::pair<std::string, std::size_t>> category_counts;
+    /// The selected categories in rule order, each ranked and cut to its share of the limit.
+    std::vector<CategoryGroup> groups;
+    std::vector<TestResult> test_results;
+    std::size_t tableau_ready_count = 0;
+    std::size_t returned = 0;
+    std::size_t categories_found = 0;
+    std::size_t limit = 0;
+    std::string analysis_timestamp; ///< UTC RFC 3339, set by the caller
+    double analysis_duration_seconds = 0.0;
+    std::vector<std::string> warnings;
+};
+
+/// Probe results by dataflow id (from the upstream probe or a cache).
+using ProbeResults = std::map<std::string, ProbeResult, std::less<>>;
+
+/// Runs categorisation, filters and ranking. The report points into `catalog`, which must
+/// outlive it. Unknown categories in options are a UsageError listing the valid ones.
+Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
+               const AnalysisOptions& options, const ProbeResults& probes = {});
+
+/// Shares `limit` among groups of the given sizes by rank, round-robin (best of each group in
+/// turn): no group is emptied unless limit < number of non-empty groups. limit 0 = no limit.
+std::vector<std::size_t> share_limit(const std::vector<std::size_t>& sizes, std::size_t limit);
+
+} // namespace dataflow::analysis

@@ -1,0 +1,260 @@
+#include "analysis/rules.hpp"
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+
+#include "sdmx/source.hpp"
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
+namespace dataflow::analysis {
+
+namespace {
+
+std::string fnv1a_hex(const std::vector<Rule>& rules) {
+    std::uint64_t h = 14695981039346656037ULL;
+    auto mix = [&](std::string_view s) {
+        for (unsigned char c : s) {
+            h ^= c;
+            h *= 1099511628211ULL;
+        }
+        h ^= 0xFF; // field separator
+        h *= 1099511628211ULL;
+    };
+    for (const auto& r : rules) {
+        mix(r.category);
+        mix(std::to_string(r.priority));
+        for (const auto& k : r.keywords) {
+            mix(k);
+        }
+        mix("\x1E");
+    }
+    return fmt::format("{:016x}", h);
+}
+
+} // namespace
+
+RuleSet::RuleSet(std::vector<Rule> rules, std::string origin)
+    : m_rules(std::move(rules)), m_origin(std::move(origin)) {
+    for (const auto& r : m_rules) {
+        if (std::find(m_categories.begin(), m_categories.end(), r.category) == m_categories.end()) {
+            m_categories.push_back(r.category);
+        }
+    }
+    m_categories.emplace_back(k_fallback_category);
+    m_fingerprint = fnv1a_hex(m_rules);
+}
+
+std::size_t RuleSet::category_index(std::string_view name) const {
+    for (std::size_t i = 0; i < m_categories.size(); ++i) {
+        if (m_categories[i] == name) {
+            return i;
+        }
+    }
+    return std::string_view::npos;
+}
+
+std::string normalize_keyword(std::string_view keyword) {
+    return util::to_lower(util::trim(keyword));
+}
+
+std::shared_ptr<const RuleSet> default_rules() {
+    static const auto rules = [] {
+        std::vector<Rule> r{
+            {"pop_rule",
+             "popolazione",
+             10,
+             {"popolazione", "popul", "residente", "demografic", "demo", "nascite", "morti",
+              "stranieri", "cittadini", "anagrafe", "matrimoni", "divorzi", "migrazioni",
+              "natalità", "mortalità"}},
+            {"econ_rule",
+             "economia",
+             9,
+             {"pil", "gdp", "economia", "economic", "inflazione", "prezzi", "price", "reddito",
+              "income", "consumi", "spesa", "export", "import", "commercio", "bilancia",
+              "prodotto_interno"}},
+            {"work_rule",
+             "lavoro",
+             8,
+             {"lavoro", "occupazione", "disoccupazione", "employment", "unemploy", "forze_lavoro",
+              "attività", "inattivi", "occupati", "cerca_lavoro", "tasso_occupazione"}},
+            {"terr_rule",
+             "territorio",
+             7,
+             {"regione", "provincia", "comune", "territorial", "geographic", "territorio",
+              "amministrativo", "confini", "enti_locali", "municipalità", "circoscrizione"}},
+            {"edu_rule",
+             "istruzione",
+             6,
+             {"istruzione", "scuola", "università", "education", "student", "studenti", "alunni",
+              "laureati", "diploma", "formazione", "educazione", "insegnanti", "docenti"}},
+            {"health_rule",
+             "salute",
+             5,
+             {"sanita", "salute", "ospedale", "health", "medical", "sanitario", "medico",
+              "malattie", "ricoveri", "cure", "farmaci", "prevenzione", "mortalità",
+              "cause_morte"}},
+        };
+        return std::make_shared<const RuleSet>(std::move(r), "built-in");
+    }();
+    return rules;
+}
+
+namespace {
+
+class TomlRuleReader {
+public:
+    explicit TomlRuleReader(std::string_view source) : m_source(source) {}
+
+    [[noreturn]] void fail(const toml::node* node, const std::string& message) const {
+        if (node != nullptr && node->source().begin) {
+            throw InputError(fmt::format("{}:{}:{}: {}", m_source, node->source().begin.line,
+                                         node->source().begin.column, message));
+        }
+        throw InputError(fmt::format("{}: {}", m_source, message));
+    }
+
+    Rule read_rule(const toml::table& t, std::size_t index) const {
+        static constexpr std::string_view known[] = {"id",       "category", "priority",
+                                                     "keywords", "description", "active"};
+        for (const auto& [key, value] : t) {
+            if (std::find(std::begin(known), std::end(known), key.str()) == std::end(known)) {
+                fail(&value, fmt::format("rules[{}]: unknown key '{}' (known keys: id, category, "
+                                         "priority, keywords, description, active)",
+                                         index, key.str()));
+            }
+        }
+        Rule rule;
+        const toml::node* category = t.get("category");
+        if (category == nullptr) {
+            fail(&t, fmt::format("rules[{}]: missing 'category'", index));
+        }
+        if (!category->is_string()) {
+            fail(category, fmt::format("rules[{}]: 'category' must be a string", index));
+        }
+        rule.category = std::string(util::trim(category->as_string()->get()));
+        if (rule.category.empty()) {
+            fail(category, fmt::format("rules[{}]: 'category' is empty", index));
+        }
+        if (rule.category == k_fallback_category) {
+            fail(category, fmt::format("rules[{}]: '{}' is the fallback category for dataflows no "
+                                       "rule matches; a rule cannot target it",
+                                       index, k_fallback_category));
+        }
+        if (rule.category.find(',') != std::string::npos) {
+            fail(category, fmt::format("rules[{}]: a category name cannot contain ','", index));
+        }
+        const toml::node* priority = t.get("priority");
+        if (priority == nullptr) {
+            fail(&t, fmt::format("rules[{}]: missing 'priority'", index));
+        }
+        if (!priority->is_integer()) {
+            fail(priority, fmt::format("rules[{}]: 'priority' must be an integer", index));
+        }
+        auto p = priority->as_integer()->get();
+        if (p < 1 || p > 1'000'000) {
+            fail(priority, fmt::format("rules[{}]: 'priority' is {}; it must be a positive integer "
+                                       "(1 to 1000000): a rule scores its priority per keyword",
+                                       index, p));
+        }
+        rule.priority = static_cast<int>(p);
+        const toml::node* keywords = t.get("keywords");
+        if (keywords == nullptr) {
+            fail(&t, fmt::format("rules[{}] ('{}'): missing 'keywords'", index, rule.category));
+        }
+        if (!keywords->is_array()) {
+            fail(keywords, fmt::format("rules[{}]: 'keywords' must be a list of strings", index));
+        }
+        for (const auto& k : *keywords->as_array()) {
+            if (!k.is_string()) {
+                fail(&k, fmt::format("rules[{}]: every keyword must be a string", index));
+            }
+            auto norm = normalize_keyword(k.as_string()->get());
+            if (!norm.empty()) {
+                rule.keywords.push_back(std::move(norm));
+            }
+        }
+        if (rule.keywords.empty()) {
+            fail(keywords, fmt::format("rules[{}] ('{}'): 'keywords' is empty; give at least one "
+                                       "keyword",
+                                       index, rule.category));
+        }
+        if (const toml::node* id = t.get("id")) {
+            if (!id->is_string()) {
+                fail(id, fmt::format("rules[{}]: 'id' must be a string", index));
+            }
+            rule.id = id->as_string()->get();
+        } else {
+            rule.id = fmt::format("rule_{}", index + 1);
+        }
+        if (const toml::node* d = t.get("description"); d != nullptr && !d->is_string()) {
+            fail(d, fmt::format("rules[{}]: 'description' must be a string", index));
+        }
+        if (const toml::node* a = t.get("active"); a != nullptr && !a->is_boolean()) {
+            fail(a, fmt::format("rules[{}]: 'active' must be true or false", index));
+        }
+        return rule;
+    }
+
+private:
+    std::string_view m_source;
+};
+
+} // namespace
+
+std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text, std::string_view source_name) {
+    if (auto bad = util::find_invalid_utf8(text)) {
+        auto pos = util::position_of(text, *bad);
+        throw InputError(fmt::format("{}:{}:{}: invalid UTF-8 at byte offset {}", source_name,
+                                     pos.line, pos.column, *bad));
+    }
+    toml::table doc;
+    try {
+        doc = toml::parse(text, source_name);
+    } catch (const toml::parse_error& e) {
+        throw InputError(fmt::format("{}:{}:{}: {}", source_name, e.source().begin.line,
+                                     e.source().begin.column, e.description()));
+    }
+    TomlRuleReader reader(source_name);
+    for (const auto& [key, value] : doc) {
+        if (key.str() != "rules") {
+            reader.fail(&value, fmt::format("unknown top-level key '{}'; a rule file holds "
+                                            "[[rules]] tables only",
+                                            key.str()));
+        }
+    }
+    const toml::node* rules = doc.get("rules");
+    if (rules == nullptr) {
+        throw InputError(fmt::format("{}: no [[rules]] tables; a rule file needs at least one "
+                                     "rule (category, priority, keywords)",
+                                     source_name));
+    }
+    if (!rules->is_array_of_tables()) {
+        reader.fail(rules, "'rules' must be an array of tables ([[rules]])");
+    }
+    std::vector<Rule> out;
+    std::size_t index = 0;
+    for (const auto& node : *rules->as_array()) {
+        const auto& t = *node.as_table();
+        Rule r = reader.read_rule(t, index++);
+        const toml::node* active = t.get("active");
+        if (active == nullptr || active->as_boolean()->get()) {
+            out.push_back(std::move(r));
+        }
+    }
+    if (out.empty()) {
+        throw InputError(fmt::format("{}: every rule is inactive; nothing could be categorised",
+                                     source_name));
+    }
+    return std::make_shared<const RuleSet>(std::move(out), std::string(source_name));
+}
+
+std::shared_ptr<const RuleSet> load_rules_file(const std::string& path) {
+    sdmx::FileSource source(path);
+    auto payload = source.fetch(sdmx::ReadLimits{16u * 1024u * 1024u});
+    return parse_rules_toml(payload.bytes, path);
+}
+
+} // namespace dataflow::analysis

@@ -1,0 +1,136 @@
+#include "sdmx/catalog.hpp"
+
+#include "util/time.hpp"
+#include "util/utf8.hpp"
+
+namespace dataflow::sdmx {
+
+const std::string* reference_name_it(const Dataflow& flow) {
+    const std::string* tagged = nullptr;
+    const std::string* untagged = nullptr;
+    for (const auto& n : flow.names) {
+        if (n.lang == "it") {
+            tagged = &n.text;
+        } else if (n.lang.empty() && untagged == nullptr) {
+            untagged = &n.text;
+        }
+    }
+    const std::string* r = tagged ? tagged : untagged;
+    return r && !r->empty() ? r : nullptr;
+}
+
+const std::string* reference_name_en(const Dataflow& flow) {
+    const std::string* r = nullptr;
+    for (const auto& n : flow.names) {
+        if (n.lang == "en") {
+            r = &n.text;
+        }
+    }
+    return r && !r->empty() ? r : nullptr;
+}
+
+std::string_view display_name(const Dataflow& flow, std::span<const std::string> languages) {
+    for (const auto& lang : languages) {
+        for (const auto& n : flow.names) {
+            if (n.lang == lang && !n.text.empty()) {
+                return n.text;
+            }
+        }
+    }
+    for (const auto& n : flow.names) {
+        if (!n.text.empty()) {
+            return n.text;
+        }
+    }
+    return flow.id;
+}
+
+std::string_view first_description(const Dataflow& flow) {
+    return flow.descriptions.empty() ? std::string_view{} : flow.descriptions.front().text;
+}
+
+namespace {
+
+bool is(const Annotation& a, std::string_view name) { return a.type == name || a.id == name; }
+
+std::string_view value_of(const Annotation& a) {
+    auto title = util::trim(a.title);
+    if (!title.empty()) {
+        return title;
+    }
+    for (const auto& t : a.texts) {
+        auto v = util::trim(t.text);
+        if (!v.empty()) {
+            return v;
+        }
+    }
+    return {};
+}
+
+bool flag_value(const Annotation& a) {
+    auto v = value_of(a);
+    // Present means set, unless the agency explicitly says false.
+    return !(v == "false" || v == "False" || v == "FALSE" || v == "0");
+}
+
+std::optional<std::string> derive_flow_facts(Dataflow& flow, util::DateOrder order) {
+    std::optional<std::string> warning;
+    for (const auto& a : flow.annotations) {
+        if (is(a, "LAST_UPDATE")) {
+            auto v = value_of(a);
+            if (auto t = util::parse_timestamp(v, order)) {
+                flow.last_update = util::format_rfc3339(*t);
+                flow.last_update_ms = t->time_since_epoch().count();
+            } else if (!v.empty()) {
+                warning = "dataflow " + flow.id + ": LAST_UPDATE '" + std::string(v) +
+                          "' is not a timestamp; last_update left empty";
+            }
+        } else if (is(a, "NonProductionDataflow")) {
+            flow.non_production = flag_value(a);
+        } else if (is(a, "DATAFLOW_CATALOG_TYPE")) {
+            flow.file_only = value_of(a) == "ONLY_FILE";
+        } else if (is(a, "DATAFLOW_HIDDEN")) {
+            flow.hidden = flag_value(a);
+        }
+    }
+    return warning;
+}
+
+} // namespace
+
+void derive_annotation_facts(Catalog& catalog) {
+    std::vector<std::string_view> dates;
+    for (const auto& flow : catalog.dataflows) {
+        for (const auto& a : flow.annotations) {
+            if (is(a, "LAST_UPDATE")) {
+                dates.push_back(value_of(a));
+            }
+        }
+    }
+    auto order = util::detect_date_order(dates);
+    for (auto& flow : catalog.dataflows) {
+        if (auto w = derive_flow_facts(flow, order)) {
+            catalog.warnings.push_back(std::move(*w));
+        }
+    }
+}
+
+bool parse_structure_urn(std::string_view urn, StructureRef& out) {
+    auto eq = urn.rfind('=');
+    if (eq == std::string_view::npos) {
+        return false;
+    }
+    auto rest = urn.substr(eq + 1);
+    auto colon = rest.find(':');
+    auto open = rest.find('(');
+    if (colon == std::string_view::npos || open == std::string_view::npos || open < colon ||
+        rest.back() != ')') {
+        return false;
+    }
+    out.agency_id = std::string(rest.substr(0, colon));
+    out.id = std::string(rest.substr(colon + 1, open - colon - 1));
+    out.version = std::string(rest.substr(open + 1, rest.size() - open - 2));
+    return !out.id.empty();
+}
+
+} // namespace dataflow::sdmx

@@ -1,0 +1,86 @@
+#pragma once
+/// The catalogue model: what an agency's `/dataflow` answer says about each dataflow, kept as
+/// given (every language, text verbatim), plus the few facts derived from annotations.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dataflow::sdmx {
+
+struct LocalizedText {
+    std::string lang; ///< xml:lang as written; empty when the element had none
+    std::string text; ///< verbatim (XML entities decoded, line ends normalised by the parser)
+};
+
+struct Annotation {
+    std::string id;
+    std::string title;
+    std::string type;
+    std::string url;
+    std::vector<LocalizedText> texts;
+};
+
+/// The data structure (DSD) a dataflow uses: 2.1 `Ref` attributes, 2.0 `KeyFamilyRef`, or the
+/// 3.0 / SDMX-JSON URN (from which id, agency and version are taken when it parses).
+struct StructureRef {
+    std::string id;
+    std::string agency_id;
+    std::string version;
+    std::string urn;
+    bool empty() const { return id.empty() && urn.empty(); }
+};
+
+struct Dataflow {
+    std::string id;
+    std::string agency_id;
+    std::string version;
+    std::string urn;
+    std::optional<bool> is_final;
+    std::vector<LocalizedText> names;
+    std::vector<LocalizedText> descriptions;
+    StructureRef structure;
+    std::vector<Annotation> annotations;
+
+    // Derived from annotations by derive_annotation_facts().
+    std::optional<std::string> last_update; ///< UTC RFC 3339 from LAST_UPDATE
+    std::optional<std::int64_t> last_update_ms; ///< same instant, ms since the Unix epoch
+    bool non_production = false;           ///< NonProductionDataflow
+    bool file_only = false;                ///< DATAFLOW_CATALOG_TYPE = ONLY_FILE
+    bool hidden = false;                   ///< DATAFLOW_HIDDEN
+
+    std::size_t source_line = 0; ///< where the dataflow starts in its document (0 = unknown)
+};
+
+struct Catalog {
+    std::string format; ///< "SDMX-ML 2.1", "SDMX-ML 2.0", "SDMX-ML 3.0", "SDMX-JSON 2.0"
+    std::vector<Dataflow> dataflows;
+    std::vector<std::string> warnings; ///< non-fatal oddities (unparsable LAST_UPDATE, ...)
+};
+
+/// The reference service's Italian name: the last `it` Name, else the first Name without a
+/// language; nullptr when neither exists (or the text is empty).
+const std::string* reference_name_it(const Dataflow& flow);
+/// The last `en` Name, or nullptr.
+const std::string* reference_name_en(const Dataflow& flow);
+
+/// The name in the first language of `languages` that has one, else the first non-empty name in
+/// any language, else the id.
+std::string_view display_name(const Dataflow& flow, std::span<const std::string> languages);
+
+/// The first Description (any language), or "".
+std::string_view first_description(const Dataflow& flow);
+
+/// Fills last_update / non_production / file_only / hidden of every dataflow from its
+/// annotations (slash dates read in the order the whole catalogue uses); unparsable LAST_UPDATE
+/// values become catalog warnings.
+void derive_annotation_facts(Catalog& catalog);
+
+/// Splits `urn:sdmx:...=AGENCY:ID(VERSION)` into its parts; false when it does not parse.
+bool parse_structure_urn(std::string_view urn, StructureRef& out);
+
+} // namespace dataflow::sdmx

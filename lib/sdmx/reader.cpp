@@ -1,0 +1,107 @@
+#include "sdmx/reader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
+namespace dataflow::sdmx {
+
+namespace {
+
+bool starts_with_ci(std::string_view text, std::string_view prefix) {
+    if (text.size() < prefix.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// Skips the XML declaration, comments, processing instructions and whitespace.
+std::string_view skip_xml_prolog(std::string_view s) {
+    for (;;) {
+        s = util::trim(s);
+        if (s.starts_with("<?")) {
+            auto end = s.find("?>");
+            if (end == std::string_view::npos) {
+                return s;
+            }
+            s.remove_prefix(end + 2);
+        } else if (s.starts_with("<!--")) {
+            auto end = s.find("-->");
+            if (end == std::string_view::npos) {
+                return s;
+            }
+            s.remove_prefix(end + 3);
+        } else {
+            return s;
+        }
+    }
+}
+
+[[noreturn]] void html_page(std::string_view name, std::string_view text) {
+    std::string title;
+    auto head = text.substr(0, 64 * 1024);
+    std::string lower(head);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto t = lower.find("<title");
+    if (t != std::string::npos) {
+        auto gt = lower.find('>', t);
+        auto end = lower.find("</title", t);
+        if (gt != std::string::npos && end != std::string::npos && end > gt) {
+            title = std::string(util::trim(head.substr(gt + 1, end - gt - 1)));
+            if (title.size() > 200) {
+                title = util::truncate_to_width(title, 200);
+            }
+        }
+    }
+    throw InputError(fmt::format(
+        "{}: this is an HTML page{}, not an SDMX dataflow list; the server probably answered "
+        "with an error or login page instead of SDMX (check the URL)",
+        name, title.empty() ? "" : fmt::format(" (title: \"{}\")", title)));
+}
+
+} // namespace
+
+Catalog read_catalog(std::string& bytes, std::string_view source_name, const ReadOptions& options) {
+    if (auto bad = util::find_invalid_utf8(bytes)) {
+        auto pos = util::position_of(bytes, *bad);
+        throw InputError(fmt::format(
+            "{}:{}:{}: invalid UTF-8 at byte offset {} (byte 0x{:02X}); SDMX messages must be "
+            "UTF-8: re-encode the file (e.g. iconv -f latin1 -t utf-8)",
+            source_name, pos.line, pos.column, *bad, static_cast<unsigned char>(bytes[*bad])));
+    }
+    std::string_view text = bytes;
+    if (text.starts_with("\xEF\xBB\xBF")) {
+        text.remove_prefix(3);
+    }
+    auto body = util::trim(text);
+    if (body.empty()) {
+        throw InputError(fmt::format(
+            "{}: input holds only whitespace; expected an SDMX dataflow list", source_name));
+    }
+    if (body.front() == '{' || body.front() == '[') {
+        return read_catalog_json(bytes, source_name, options);
+    }
+    if (body.front() != '<') {
+        auto first = util::truncate_to_width(body.substr(0, body.find('\n')), 40);
+        throw InputError(fmt::format(
+            "{}: neither XML nor JSON (it starts with \"{}\"); expected an SDMX dataflow list",
+            source_name, first));
+    }
+    auto root = skip_xml_prolog(body);
+    if (starts_with_ci(root, "<!doctype html") || starts_with_ci(root, "<html")) {
+        html_page(source_name, body);
+    }
+    return read_catalog_xml(bytes, source_name, options);
+}
+
+} // namespace dataflow::sdmx

@@ -1,0 +1,28 @@
+#pragma once
+/// Reads an SDMX `dataflow` answer (SDMX-ML 2.0 / 2.1 / 3.0 or SDMX-JSON 2.0) into a Catalog.
+/// Anything that is not a dataflow list is refused with an InputError that says what it is.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "sdmx/catalog.hpp"
+
+namespace dataflow::sdmx {
+
+struct ReadOptions {
+    std::size_t max_depth = 256; ///< deepest element / JSON nesting accepted
+};
+
+/// Detects the format from the bytes and parses. `bytes` may be modified in place (the XML
+/// parser works in the buffer). Errors name `source_name` and, where it applies, LINE:COL.
+Catalog read_catalog(std::string& bytes, std::string_view source_name,
+                     const ReadOptions& options = {});
+
+/// The format-specific readers; read_catalog() chooses between them.
+Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
+                         const ReadOptions& options);
+Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
+                          const ReadOptions& options);
+
+} // namespace dataflow::sdmx

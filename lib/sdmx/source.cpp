@@ -1,0 +1,133 @@
+#include "sdmx/source.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.hpp"
+
+namespace dataflow::sdmx {
+
+namespace {
+
+class Fd {
+public:
+    explicit Fd(int fd) : m_fd(fd) {}
+    ~Fd() {
+        if (m_fd >= 0) {
+            ::close(m_fd);
+        }
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return m_fd; }
+
+private:
+    int m_fd;
+};
+
+[[noreturn]] void too_large(const std::string& name, std::size_t limit) {
+    throw InputError(fmt::format("{}: input is larger than the limit of {} ({} bytes); raise it "
+                                 "with --max-input-bytes if the file is genuine",
+                                 name, format_bytes(limit), limit));
+}
+
+/// Reads `fd` to its end, refusing more than `limit` bytes.
+std::string read_all(int fd, const std::string& name, std::size_t limit, std::size_t hint) {
+    std::string data;
+    if (hint > 0) {
+        data.reserve(hint + 1);
+    }
+    char chunk[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            throw InputError(fmt::format("{}: read failed: {}", name, std::strerror(errno)));
+        }
+        if (n == 0) {
+            break;
+        }
+        if (data.size() + static_cast<std::size_t>(n) > limit) {
+            too_large(name, limit);
+        }
+        data.append(chunk, static_cast<std::size_t>(n));
+    }
+    return data;
+}
+
+void check_not_empty(const std::string& data, const std::string& name) {
+    if (data.empty()) {
+        throw InputError(fmt::format(
+            "{}: input is empty; expected an SDMX dataflow list (SDMX-ML or SDMX-JSON)", name));
+    }
+}
+
+} // namespace
+
+Payload FileSource::fetch(const ReadLimits& limits) {
+    Fd fd(::open(m_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+        int err = errno;
+        if (err == ENOENT) {
+            throw InputError(fmt::format("{}: no such file; check the path", m_path));
+        }
+        if (err == EACCES) {
+            throw InputError(
+                fmt::format("{}: permission denied; check the file's permissions", m_path));
+        }
+        throw InputError(fmt::format("{}: cannot open: {}", m_path, std::strerror(err)));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        throw InputError(fmt::format("{}: cannot stat: {}", m_path, std::strerror(errno)));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        throw InputError(fmt::format("{}: is a directory; give an SDMX file", m_path));
+    }
+    std::size_t hint = 0;
+    if (S_ISREG(st.st_mode)) {
+        if (static_cast<std::size_t>(st.st_size) > limits.max_bytes) {
+            too_large(m_path, limits.max_bytes);
+        }
+        hint = static_cast<std::size_t>(st.st_size);
+    }
+    Payload p{read_all(fd.get(), m_path, limits.max_bytes, hint), m_path};
+    check_not_empty(p.bytes, m_path);
+    return p;
+}
+
+Payload StreamSource::fetch(const ReadLimits& limits) {
+    Payload p{read_all(m_fd, m_name, limits.max_bytes, 0), m_name};
+    check_not_empty(p.bytes, m_name);
+    return p;
+}
+
+std::unique_ptr<Source> make_local_source(std::string_view spec) {
+    if (spec == "-") {
+        return std::make_unique<StreamSource>(STDIN_FILENO, "<stdin>");
+    }
+    return std::make_unique<FileSource>(std::string(spec));
+}
+
+std::string format_bytes(std::size_t bytes) {
+    if (bytes < 1024) {
+        return fmt::format("{} B", bytes);
+    }
+    static constexpr const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    int u = -1;
+    while (v >= 1024.0 && u < 3) {
+        v /= 1024.0;
+        ++u;
+    }
+    return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+} // namespace dataflow::sdmx

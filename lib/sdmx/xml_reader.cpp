@@ -1,0 +1,566 @@
+// SDMX-ML reader. pugixml does no namespace processing, so prefixes are resolved here: every
+// element is matched by namespace URI and local name, never by prefix.
+
+#include <fmt/format.h>
+#include <pugixml.hpp>
+
+#include <array>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "sdmx/reader.hpp"
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
+namespace dataflow::sdmx {
+
+namespace {
+
+enum class NsKind { none, message, structure, common, data, footer, registry, other_sdmx, other };
+
+struct Ns {
+    NsKind kind = NsKind::none;
+    int version = 0; ///< 20, 21, 30 for SDMX namespaces, 0 otherwise
+    bool sdmx() const { return version != 0; }
+};
+
+bool iequals_prefix(std::string_view s, std::string_view lower_prefix) {
+    if (s.size() < lower_prefix.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c + 32);
+        }
+        if (c != lower_prefix[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// SDMX 2.0 spells its URIs with capitals (http://www.SDMX.org/...), so compare ignoring case.
+Ns classify_uri(std::string_view uri) {
+    constexpr std::string_view base = "http://www.sdmx.org/resources/sdmxml/schemas/v";
+    if (!iequals_prefix(uri, base)) {
+        return {NsKind::other, 0};
+    }
+    auto rest = uri.substr(base.size());
+    Ns ns;
+    if (iequals_prefix(rest, "2_0/")) {
+        ns.version = 20;
+    } else if (iequals_prefix(rest, "2_1/")) {
+        ns.version = 21;
+    } else if (iequals_prefix(rest, "3_0/")) {
+        ns.version = 30;
+    } else {
+        return {NsKind::other, 0};
+    }
+    std::string tail;
+    for (char c : rest.substr(4)) {
+        tail += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    while (!tail.empty() && tail.back() == '/') {
+        tail.pop_back();
+    }
+    if (tail == "message") {
+        ns.kind = NsKind::message;
+    } else if (tail == "structure") {
+        ns.kind = NsKind::structure;
+    } else if (tail == "common") {
+        ns.kind = NsKind::common;
+    } else if (tail == "message/footer") {
+        ns.kind = NsKind::footer;
+    } else if (tail.starts_with("data") || tail == "generic" || tail == "compact" ||
+               tail == "utility" || tail == "cross") {
+        ns.kind = NsKind::data;
+    } else if (tail == "registry") {
+        ns.kind = NsKind::registry;
+    } else {
+        ns.kind = NsKind::other_sdmx;
+    }
+    return ns;
+}
+
+std::string_view local_name(const char* qname) {
+    const char* colon = std::strchr(qname, ':');
+    return colon ? std::string_view(colon + 1) : std::string_view(qname);
+}
+
+std::string_view prefix_of(const char* qname) {
+    const char* colon = std::strchr(qname, ':');
+    return colon ? std::string_view(qname, static_cast<std::size_t>(colon - qname))
+                 : std::string_view();
+}
+
+/// Concatenated character data of the element's direct text children (comments are skipped, so
+/// `<ID>A<!-- c -->B</ID>` gives "AB").
+std::string text_of(pugi::xml_node node) {
+    std::string out;
+    for (auto c = node.first_child(); c; c = c.next_sibling()) {
+        if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) {
+            out += c.value();
+        }
+    }
+    return out;
+}
+
+std::string_view lang_of(pugi::xml_node node) {
+    if (auto a = node.attribute("xml:lang")) {
+        return a.value();
+    }
+    return node.attribute("lang").value();
+}
+
+class XmlCatalogReader {
+public:
+    XmlCatalogReader(std::string_view buffer, std::string_view name, const ReadOptions& options)
+        : m_buffer(buffer), m_name(name), m_options(options) {}
+
+    Catalog read(pugi::xml_document& doc);
+
+private:
+    struct Binding {
+        std::string_view prefix;
+        Ns ns;
+    };
+    struct Frame {
+        std::string_view local;
+        Ns ns;
+        std::size_t bindings_mark;
+    };
+
+    /// Pushes the element's xmlns declarations; returns the mark to pop back to.
+    std::size_t push_scope(pugi::xml_node node) {
+        std::size_t mark = m_bindings.size();
+        for (auto a = node.first_attribute(); a; a = a.next_attribute()) {
+            const char* n = a.name();
+            if (std::strncmp(n, "xmlns", 5) != 0) {
+                continue;
+            }
+            if (n[5] == '\0') {
+                m_bindings.push_back({{}, uri_ns(a.value())});
+            } else if (n[5] == ':') {
+                m_bindings.push_back({std::string_view(n + 6), uri_ns(a.value())});
+            }
+        }
+        return mark;
+    }
+    void pop_scope(std::size_t mark) { m_bindings.resize(mark); }
+
+    Ns uri_ns(const char* uri) {
+        auto it = m_uri_cache.find(uri);
+        if (it != m_uri_cache.end()) {
+            return it->second;
+        }
+        Ns ns = *uri == '\0' ? Ns{} : classify_uri(uri);
+        m_uri_cache.emplace(uri, ns);
+        return ns;
+    }
+
+    Ns resolve(const char* qname) const {
+        auto prefix = prefix_of(qname);
+        for (auto it = m_bindings.rbegin(); it != m_bindings.rend(); ++it) {
+            if (it->prefix == prefix) {
+                return it->ns;
+            }
+        }
+        return {};
+    }
+
+    std::string where(pugi::xml_node node) const {
+        auto off = node.offset_debug();
+        if (off < 0) {
+            return std::string(m_name);
+        }
+        auto pos = util::position_of(m_buffer, static_cast<std::size_t>(off));
+        return fmt::format("{}:{}:{}", m_name, pos.line, pos.column);
+    }
+
+    std::size_t line_of(pugi::xml_node node) {
+        auto off = node.offset_debug();
+        if (off < 0 || static_cast<std::size_t>(off) < m_line_offset) {
+            return 0;
+        }
+        auto end = static_cast<std::size_t>(off);
+        for (std::size_t i = m_line_offset; i < end; ++i) {
+            m_line += m_buffer[i] == '\n' ? 1 : 0;
+        }
+        m_line_offset = end;
+        return m_line;
+    }
+
+    void walk_structure(pugi::xml_node root, Catalog& catalog);
+    Dataflow read_dataflow(pugi::xml_node node);
+    Annotation read_annotation(pugi::xml_node node);
+    void read_structure_ref(pugi::xml_node node, Dataflow& flow, std::string_view local);
+    [[noreturn]] void refuse_error_message(pugi::xml_node root);
+    [[noreturn]] void refuse_data_message(pugi::xml_node root, std::string_view format,
+                                          std::string_view local);
+
+    std::string_view m_buffer;
+    std::string_view m_name;
+    const ReadOptions& m_options;
+    std::vector<Binding> m_bindings;
+    std::map<std::string, Ns, std::less<>> m_uri_cache;
+    std::size_t m_line = 1;
+    std::size_t m_line_offset = 0;
+};
+
+std::string format_name(int version) {
+    return fmt::format("SDMX-ML {}.{}", version / 10, version % 10);
+}
+
+Catalog XmlCatalogReader::read(pugi::xml_document& doc) {
+    m_bindings.push_back({"xml", {NsKind::other, 0}});
+    pugi::xml_node root;
+    for (auto n = doc.first_child(); n; n = n.next_sibling()) {
+        if (n.type() == pugi::node_doctype) {
+            throw InputError(fmt::format(
+                "{}: the document has a DTD (<!DOCTYPE ...>); SDMX messages never do, and DTDs "
+                "are refused because their entities can expand without bound",
+                where(n)));
+        }
+        if (n.type() == pugi::node_element && !root) {
+            root = n;
+        }
+    }
+    if (!root) {
+        throw InputError(fmt::format("{}: no root element; expected an SDMX dataflow list", m_name));
+    }
+    auto mark = push_scope(root);
+    Ns ns = resolve(root.name());
+    auto local = local_name(root.name());
+    if (!ns.sdmx()) {
+        std::string uri;
+        auto prefix = prefix_of(root.name());
+        std::string decl = prefix.empty() ? "xmlns" : "xmlns:" + std::string(prefix);
+        uri = root.attribute(decl.c_str()).value();
+        if (local == "html" || local == "HTML") {
+            throw InputError(fmt::format(
+                "{}: this is an HTML page, not an SDMX dataflow list; the server probably answered "
+                "with an error or login page instead of SDMX (check the URL)",
+                where(root)));
+        }
+        throw InputError(fmt::format(
+            "{}: not an SDMX message: the root element is <{}>{}; expected an SDMX-ML "
+            "Structure message listing dataflows",
+            where(root), root.name(),
+            uri.empty() ? std::string(" in no SDMX namespace") : fmt::format(" in namespace {}", uri)));
+    }
+    Catalog catalog;
+    catalog.format = format_name(ns.version);
+    if (local == "Error") {
+        refuse_error_message(root);
+    }
+    if (ns.kind == NsKind::message &&
+        (local.ends_with("Data") || local == "MessageGroup" || local == "GenericTimeSeriesData" ||
+         local == "StructureSpecificTimeSeriesData")) {
+        refuse_data_message(root, catalog.format, local);
+    }
+    if (local != "Structure" && local != "RegistryInterface") {
+        throw InputError(fmt::format(
+            "{}: this is an {} {} message, not a dataflow list; expected a Structure message "
+            "(the answer to /dataflow/{{agency}})",
+            where(root), catalog.format, local));
+    }
+    walk_structure(root, catalog);
+    pop_scope(mark);
+    return catalog;
+}
+
+void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
+    // Iterative depth-first walk: no recursion, so nesting depth cannot exhaust the stack; the
+    // depth limit still refuses absurd documents with a clear message.
+    std::vector<Frame> stack;
+    std::vector<std::pair<std::string, std::size_t>> containers; // Codelists (5), ...
+    bool saw_dataflows = false;
+    std::size_t key_families = 0;
+    const int root_version = resolve(root.name()).version;
+
+    stack.push_back({local_name(root.name()), resolve(root.name()), m_bindings.size()});
+    std::vector<pugi::xml_node> resume; // where to continue after each open element
+    pugi::xml_node cur = root.first_child();
+    for (;;) {
+        if (!cur) {
+            // All children of stack.back() are done: close it.
+            pop_scope(stack.back().bindings_mark);
+            stack.pop_back();
+            if (stack.empty()) {
+                break;
+            }
+            cur = resume.back();
+            resume.pop_back();
+            continue;
+        }
+        if (cur.type() != pugi::node_element) {
+            cur = cur.next_sibling();
+            continue;
+        }
+        if (stack.size() + 1 > m_options.max_depth) {
+            throw InputError(fmt::format(
+                "{}: elements nested deeper than {} levels; SDMX dataflow lists are shallow, so "
+                "this document is refused",
+                where(cur), m_options.max_depth));
+        }
+        std::size_t mark = push_scope(cur);
+        Ns ns = resolve(cur.name());
+        auto local = local_name(cur.name());
+        const Frame& parent = stack.back();
+        bool descend = true;
+        if (ns.sdmx() && local == "Dataflow" && parent.local == "Dataflows") {
+            catalog.dataflows.push_back(read_dataflow(cur));
+            descend = false;
+        } else if (ns.sdmx() && local == "KeyFamily" && parent.local == "KeyFamilies") {
+            ++key_families;
+            descend = false;
+        } else if (ns.sdmx() && local == "Dataflows") {
+            saw_dataflows = true;
+        }
+        // Containers: children of <Structures> (2.1/3.0) or of the root (2.0), Header excluded.
+        bool parent_is_structures = parent.local == "Structures" && parent.ns.kind == NsKind::message;
+        bool parent_is_root20 = stack.size() == 1 && root_version == 20 && local != "Header";
+        if (parent_is_structures || parent_is_root20) {
+            std::size_t n = 0;
+            for (auto c = cur.first_child(); c; c = c.next_sibling()) {
+                n += c.type() == pugi::node_element ? 1 : 0;
+            }
+            containers.emplace_back(std::string(local), n);
+        }
+        if (descend && cur.first_child()) {
+            stack.push_back({local, ns, mark});
+            resume.push_back(cur.next_sibling());
+            cur = cur.first_child();
+        } else {
+            pop_scope(mark);
+            cur = cur.next_sibling();
+        }
+    }
+
+    if (catalog.dataflows.empty() && !saw_dataflows) {
+        if (key_families > 0) {
+            throw InputError(fmt::format(
+                "{}: this {} answer lists {} KeyFamily elements (data structure definitions) but "
+                "no Dataflow elements; the endpoint answered a dataflow query with its key families. "
+                "Ask it for dataflows (SDMX 2.1 /dataflow/{{agency}}) or use its DSD list instead",
+                m_name, catalog.format, key_families));
+        }
+        std::string held;
+        for (const auto& [what, n] : containers) {
+            held += fmt::format("{}{} ({})", held.empty() ? "" : ", ", what, n);
+        }
+        throw InputError(fmt::format(
+            "{}: this {} structure message holds no dataflows ({}); expected the answer to "
+            "/dataflow/{{agency}}",
+            m_name, catalog.format, held.empty() ? "it is empty" : "it holds " + held));
+    }
+    derive_annotation_facts(catalog);
+}
+
+Dataflow XmlCatalogReader::read_dataflow(pugi::xml_node node) {
+    Dataflow flow;
+    flow.source_line = line_of(node);
+    flow.id = node.attribute("id").value();
+    flow.agency_id = node.attribute("agencyID").value();
+    flow.version = node.attribute("version").value();
+    flow.urn = node.attribute("urn").value();
+    if (auto f = node.attribute("isFinal")) {
+        std::string_view v = f.value();
+        flow.is_final = v == "true" || v == "1";
+    }
+    for (auto child = node.first_child(); child; child = child.next_sibling()) {
+        if (child.type() != pugi::node_element) {
+            continue;
+        }
+        auto mark = push_scope(child);
+        Ns ns = resolve(child.name());
+        auto local = local_name(child.name());
+        if (ns.sdmx()) {
+            if (local == "Name") {
+                flow.names.push_back({std::string(lang_of(child)), text_of(child)});
+            } else if (local == "Description") {
+                flow.descriptions.push_back({std::string(lang_of(child)), text_of(child)});
+            } else if (local == "Annotations") {
+                for (auto a = child.first_child(); a; a = a.next_sibling()) {
+                    if (a.type() == pugi::node_element && local_name(a.name()) == "Annotation") {
+                        auto amark = push_scope(a);
+                        flow.annotations.push_back(read_annotation(a));
+                        pop_scope(amark);
+                    }
+                }
+            } else if (local == "Structure" || local == "KeyFamilyRef") {
+                read_structure_ref(child, flow, local);
+            } else if (local == "KeyFamilyID" || local == "KeyFamilyAgencyID") {
+                // SDMX 2.0 also allows these directly under Dataflow.
+                read_structure_ref(node, flow, "KeyFamilyRef");
+            }
+        }
+        pop_scope(mark);
+    }
+    if (flow.agency_id.empty() && !flow.structure.agency_id.empty() && !flow.urn.empty()) {
+        flow.agency_id = flow.structure.agency_id;
+    }
+    return flow;
+}
+
+Annotation XmlCatalogReader::read_annotation(pugi::xml_node node) {
+    Annotation a;
+    a.id = node.attribute("id").value();
+    for (auto c = node.first_child(); c; c = c.next_sibling()) {
+        if (c.type() != pugi::node_element) {
+            continue;
+        }
+        auto local = local_name(c.name());
+        if (local == "AnnotationTitle") {
+            a.title = text_of(c);
+        } else if (local == "AnnotationType") {
+            a.type = text_of(c);
+        } else if (local == "AnnotationURL") {
+            a.url = text_of(c);
+        } else if (local == "AnnotationText") {
+            a.texts.push_back({std::string(lang_of(c)), text_of(c)});
+        }
+    }
+    return a;
+}
+
+void XmlCatalogReader::read_structure_ref(pugi::xml_node node, Dataflow& flow,
+                                          std::string_view local) {
+    auto& ref = flow.structure;
+    if (local == "Structure") {
+        for (auto c = node.first_child(); c; c = c.next_sibling()) {
+            if (c.type() == pugi::node_element && local_name(c.name()) == "Ref") {
+                ref.id = c.attribute("id").value();
+                ref.agency_id = c.attribute("agencyID").value();
+                ref.version = c.attribute("version").value();
+                return;
+            }
+            if (c.type() == pugi::node_element && local_name(c.name()) == "URN") {
+                ref.urn = std::string(util::trim(text_of(c)));
+                parse_structure_urn(ref.urn, ref);
+                return;
+            }
+        }
+        ref.urn = std::string(util::trim(text_of(node))); // SDMX 3.0: the URN as text
+        parse_structure_urn(ref.urn, ref);
+        return;
+    }
+    for (auto c = node.first_child(); c; c = c.next_sibling()) {
+        if (c.type() != pugi::node_element) {
+            continue;
+        }
+        auto l = local_name(c.name());
+        if (l == "KeyFamilyID") {
+            ref.id = std::string(util::trim(text_of(c)));
+        } else if (l == "KeyFamilyAgencyID") {
+            ref.agency_id = std::string(util::trim(text_of(c)));
+        } else if (l == "Version") {
+            ref.version = std::string(util::trim(text_of(c)));
+        }
+    }
+}
+
+std::string collapse_ws(std::string_view s) {
+    std::string out;
+    bool space = false;
+    for (char c : util::trim(s)) {
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+            space = true;
+            continue;
+        }
+        if (space && !out.empty()) {
+            out += ' ';
+        }
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+void collect_texts(pugi::xml_node node, std::string_view wanted, std::vector<std::string>& out,
+                   std::size_t depth = 0) {
+    if (depth > 8) {
+        return;
+    }
+    for (auto c = node.first_child(); c; c = c.next_sibling()) {
+        if (c.type() != pugi::node_element) {
+            continue;
+        }
+        if (local_name(c.name()) == wanted) {
+            auto t = collapse_ws(text_of(c));
+            if (!t.empty()) {
+                out.push_back(std::move(t));
+            }
+        } else {
+            collect_texts(c, wanted, out, depth + 1);
+        }
+    }
+}
+
+void XmlCatalogReader::refuse_error_message(pugi::xml_node root) {
+    std::string detail;
+    for (auto m = root.first_child(); m; m = m.next_sibling()) {
+        if (m.type() != pugi::node_element || local_name(m.name()) != "ErrorMessage") {
+            continue;
+        }
+        std::vector<std::string> texts;
+        collect_texts(m, "Text", texts);
+        std::string joined;
+        for (const auto& t : texts) {
+            joined += (joined.empty() ? "" : " ") + t;
+        }
+        detail += fmt::format("{}[code {}] {}", detail.empty() ? "" : "; ",
+                              m.attribute("code").value(), joined);
+    }
+    throw InputError(fmt::format(
+        "{}: the server answered with an SDMX error message, not a dataflow list: {}", where(root),
+        detail.empty() ? std::string("(no error text)") : util::truncate_to_width(detail, 500)));
+}
+
+void XmlCatalogReader::refuse_data_message(pugi::xml_node root, std::string_view format,
+                                           std::string_view local) {
+    std::vector<std::string> footer;
+    for (auto c = root.first_child(); c; c = c.next_sibling()) {
+        if (c.type() == pugi::node_element && local_name(c.name()) == "Footer") {
+            collect_texts(c, "Text", footer);
+        }
+    }
+    std::string note;
+    if (!footer.empty()) {
+        note = " Its footer says: \"" + util::truncate_to_width(footer.front(), 300) + "\".";
+    }
+    throw InputError(fmt::format(
+        "{}: this is an {} data message ({}), not a dataflow list; analyze reads the answer "
+        "to /dataflow/{{agency}}.{}",
+        where(root), format, local, note));
+}
+
+} // namespace
+
+Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
+                         const ReadOptions& options) {
+    std::size_t skip = bytes.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    std::string_view buffer(bytes.data() + skip, bytes.size() - skip);
+    pugi::xml_document doc;
+    auto result = doc.load_buffer_inplace(bytes.data() + skip, bytes.size() - skip,
+                                          pugi::parse_default | pugi::parse_doctype,
+                                          pugi::encoding_utf8);
+    if (!result) {
+        std::size_t off = result.offset < 0 ? 0 : static_cast<std::size_t>(result.offset);
+        auto pos = util::position_of(std::string_view(bytes).substr(skip), off);
+        std::string hint;
+        if (off + 16 >= buffer.size()) {
+            hint = " (the document ends early: is it truncated?)";
+        }
+        throw InputError(fmt::format("{}:{}:{}: malformed XML: {}{}", source_name, pos.line,
+                                     pos.column, result.description(), hint));
+    }
+    // load_buffer_inplace rewrote the buffer (entities, line ends); positions are reported from
+    // node offsets, which still match the original layout line for line.
+    XmlCatalogReader reader(buffer, source_name, options);
+    return reader.read(doc);
+}
+
+} // namespace dataflow::sdmx

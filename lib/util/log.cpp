@@ -1,0 +1,101 @@
+#include "util/log.hpp"
+
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "util/json_writer.hpp"
+#include "util/time.hpp"
+
+namespace dataflow::util {
+
+namespace {
+
+std::string_view level_name(spdlog::level::level_enum level) {
+    switch (level) {
+    case spdlog::level::trace:
+        return "trace";
+    case spdlog::level::debug:
+        return "debug";
+    case spdlog::level::info:
+        return "info";
+    case spdlog::level::warn:
+        return "warn";
+    case spdlog::level::err:
+        return "error";
+    case spdlog::level::critical:
+        return "critical";
+    default:
+        return "off";
+    }
+}
+
+/// Writes each record as one JSON object on its own line; every string is escaped.
+class JsonStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        std::string line;
+        line.reserve(msg.payload.size() + 96);
+        JsonWriter w(line);
+        w.begin_object();
+        w.field("ts", format_rfc3339(std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+                          msg.time)));
+        w.field("level", level_name(msg.level));
+        w.field("logger", std::string_view(msg.logger_name.data(), msg.logger_name.size()));
+        w.field("msg", std::string_view(msg.payload.data(), msg.payload.size()));
+        w.end_object();
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+    void flush_() override { std::fflush(stderr); }
+};
+
+} // namespace
+
+void configure_logging(const LogOptions& options) {
+    std::shared_ptr<spdlog::logger> logger;
+    if (options.format == LogFormat::json) {
+        logger = std::make_shared<spdlog::logger>("dataflow", std::make_shared<JsonStderrSink>());
+    } else {
+        auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
+            options.color ? spdlog::color_mode::always : spdlog::color_mode::never);
+        sink->set_pattern("dataflow: %^%l%$: %v");
+        logger = std::make_shared<spdlog::logger>("dataflow", std::move(sink));
+    }
+    logger->set_level(options.level);
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(std::move(logger));
+}
+
+std::optional<spdlog::level::level_enum> parse_log_level(std::string_view name) {
+    std::string lower;
+    for (char c : name) {
+        lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+    if (lower == "trace") {
+        return spdlog::level::trace;
+    }
+    if (lower == "debug") {
+        return spdlog::level::debug;
+    }
+    if (lower == "info") {
+        return spdlog::level::info;
+    }
+    if (lower == "warn" || lower == "warning") {
+        return spdlog::level::warn;
+    }
+    if (lower == "error") {
+        return spdlog::level::err;
+    }
+    if (lower == "off") {
+        return spdlog::level::off;
+    }
+    return std::nullopt;
+}
+
+} // namespace dataflow::util

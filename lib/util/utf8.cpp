@@ -1,0 +1,254 @@
+#include "util/utf8.hpp"
+
+#include <unicode/uchar.h>
+
+#include <cstring>
+
+namespace dataflow::util {
+
+namespace {
+
+/// Length of the well-formed sequence starting at `i`, or 0 if it is ill-formed.
+std::size_t sequence_length(const unsigned char* s, std::size_t n, std::size_t i) noexcept {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+        return 1;
+    }
+    auto cont = [&](std::size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
+    if (c >= 0xC2 && c <= 0xDF) {
+        return cont(1) ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (!cont(1) || !cont(2)) {
+            return 0;
+        }
+        unsigned char c1 = s[i + 1];
+        if (c == 0xE0 && c1 < 0xA0) {
+            return 0; // overlong
+        }
+        if (c == 0xED && c1 >= 0xA0) {
+            return 0; // surrogate
+        }
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (!cont(1) || !cont(2) || !cont(3)) {
+            return 0;
+        }
+        unsigned char c1 = s[i + 1];
+        if (c == 0xF0 && c1 < 0x90) {
+            return 0;
+        }
+        if (c == 0xF4 && c1 >= 0x90) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+bool is_zero_width(char32_t cp) noexcept {
+    if (cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0x2060 || cp == 0xFEFF) {
+        return true;
+    }
+    auto cat = u_charType(static_cast<UChar32>(cp));
+    return cat == U_NON_SPACING_MARK || cat == U_ENCLOSING_MARK || cat == U_FORMAT_CHAR;
+}
+
+std::size_t width_of(char32_t cp) noexcept {
+    if (cp < 0x80) {
+        return cp >= 0x20 && cp != 0x7F ? 1 : 0;
+    }
+    if (is_zero_width(cp)) {
+        return 0;
+    }
+    auto ea = u_getIntPropertyValue(static_cast<UChar32>(cp), UCHAR_EAST_ASIAN_WIDTH);
+    return ea == U_EA_WIDE || ea == U_EA_FULLWIDTH ? 2 : 1;
+}
+
+} // namespace
+
+std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept {
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    while (i < n) {
+        // Fast path: eight ASCII bytes at a time.
+        while (i + 8 <= n) {
+            std::uint64_t block;
+            std::memcpy(&block, s + i, 8);
+            if (block & 0x8080808080808080ULL) {
+                break;
+            }
+            i += 8;
+        }
+        if (i >= n) {
+            break;
+        }
+        std::size_t len = sequence_length(s, n, i);
+        if (len == 0) {
+            return i;
+        }
+        i += len;
+    }
+    return std::nullopt;
+}
+
+char32_t decode_utf8(std::string_view text, std::size_t& pos) noexcept {
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    unsigned char c = s[pos];
+    if (c < 0x80) {
+        ++pos;
+        return c;
+    }
+    std::size_t len = sequence_length(s, text.size(), pos);
+    if (len == 0) {
+        ++pos;
+        return 0xFFFD;
+    }
+    char32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t k = 1; k < len; ++k) {
+        cp = (cp << 6) | (s[pos + k] & 0x3F);
+    }
+    pos += len;
+    return cp;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+std::string to_lower(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x80) {
+            out += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            ++i;
+            continue;
+        }
+        char32_t cp = decode_utf8(text, i);
+        if (cp == 0x0130) {
+            // Python: 'İ'.lower() == 'i̇' (full case mapping, SpecialCasing.txt).
+            out += 'i';
+            append_utf8(out, 0x0307);
+            continue;
+        }
+        append_utf8(out, static_cast<char32_t>(u_tolower(static_cast<UChar32>(cp))));
+    }
+    return out;
+}
+
+bool alnum_before(std::string_view text, std::size_t pos) noexcept {
+    if (pos == 0) {
+        return false;
+    }
+    std::size_t start = pos - 1;
+    while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) {
+        --start;
+    }
+    std::size_t p = start;
+    char32_t cp = decode_utf8(text, p);
+    if (cp < 0x80) {
+        return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
+    }
+    return u_isalnum(static_cast<UChar32>(cp)) != 0;
+}
+
+std::size_t display_width(std::string_view text) noexcept {
+    std::size_t width = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        width += width_of(decode_utf8(text, i));
+    }
+    return width;
+}
+
+std::string truncate_to_width(std::string_view text, std::size_t width) {
+    if (display_width(text) <= width) {
+        return std::string(text);
+    }
+    if (width == 0) {
+        return {};
+    }
+    std::string out;
+    std::size_t used = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t start = i;
+        std::size_t w = width_of(decode_utf8(text, i));
+        if (used + w > width - 1) {
+            break;
+        }
+        used += w;
+        out.append(text.substr(start, i - start));
+    }
+    out += "\u2026";
+    return out;
+}
+
+TextPosition position_of(std::string_view text, std::size_t offset) noexcept {
+    TextPosition pos;
+    if (offset > text.size()) {
+        offset = text.size();
+    }
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < offset; ++i) {
+        if (text[i] == '\n') {
+            ++pos.line;
+            line_start = i + 1;
+        }
+    }
+    for (std::size_t i = line_start; i < offset; ++i) {
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+            ++pos.column;
+        }
+    }
+    return pos;
+}
+
+std::string_view trim(std::string_view text) noexcept {
+    constexpr std::string_view ws = " \t\r\n\f\v";
+    auto b = text.find_first_not_of(ws);
+    if (b == std::string_view::npos) {
+        return {};
+    }
+    auto e = text.find_last_not_of(ws);
+    return text.substr(b, e - b + 1);
+}
+
+std::string sanitize_utf8(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t len = sequence_length(s, text.size(), i);
+        if (len == 0) {
+            out += "\xEF\xBF\xBD";
+            ++i;
+        } else {
+            out.append(text.substr(i, len));
+            i += len;
+        }
+    }
+    return out;
+}
+
+} // namespace dataflow::util

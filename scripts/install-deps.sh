@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of dataflow from Debian 12 packages.
+# Idempotent: packages already present are left alone. Must run as root (or via sudo).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libcli11-dev libcpp-httplib-dev libhiredis-dev libtomlplusplus-dev
+  libspdlog-dev libfmt-dev doctest-dev libpugixml-dev nlohmann-json3-dev
+  libssl-dev zlib1g-dev
+  redis-server python3 hyperfine clang-format
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
