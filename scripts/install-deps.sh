@@ -8,6 +8,7 @@ packages=(
   libcli11-dev libcpp-httplib-dev libhiredis-dev libtomlplusplus-dev
   libspdlog-dev libfmt-dev doctest-dev libpugixml-dev nlohmann-json3-dev
   libssl-dev zlib1g-dev
+  libicu-dev
   redis-server python3 hyperfine clang-format
 )
 

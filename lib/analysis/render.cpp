@@ -319,7 +319,7 @@ std::string render_table(const Report& report, const TableOptions& options) {
                 w_score = width_of(&Row::score), w_conf = width_of(&Row::conf),
                 w_id = width_of(&Row::id), w_upd = width_of(&Row::updated);
     std::size_t fixed = w_rank + w_cat + w_score + w_conf + w_id + w_upd + 2 * 6;
-    std::size_t w_name = options.width > fixed + 20 ? options.width - fixed : 20;
+    std::size_t w_name = options.width > fixed + 12 ? options.width - fixed : 12;
     w_name = std::min(w_name, std::max(width_of(&Row::name), std::size_t{4}));
 
     std::string out;

@@ -40,7 +40,23 @@ private:
 std::string read_all(int fd, const std::string& name, std::size_t limit, std::size_t hint) {
     std::string data;
     if (hint > 0) {
-        data.reserve(hint + 1);
+        // A regular file: read straight into the final buffer (no intermediate copy).
+        data.resize(hint);
+        std::size_t got = 0;
+        while (got < hint) {
+            ssize_t n = ::read(fd, data.data() + got, hint - got);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n < 0) {
+                throw InputError(fmt::format("{}: read failed: {}", name, std::strerror(errno)));
+            }
+            if (n == 0) {
+                break; // the file shrank while we read it
+            }
+            got += static_cast<std::size_t>(n);
+        }
+        data.resize(got);
     }
     char chunk[1 << 16];
     for (;;) {
@@ -101,6 +117,14 @@ Payload FileSource::fetch(const ReadLimits& limits) {
     Payload p{read_all(fd.get(), m_path, limits.max_bytes, hint), m_path};
     check_not_empty(p.bytes, m_path);
     return p;
+}
+
+std::size_t FileSource::size_hint() const {
+    struct stat st {};
+    if (::stat(m_path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        return static_cast<std::size_t>(st.st_size);
+    }
+    return 0;
 }
 
 Payload StreamSource::fetch(const ReadLimits& limits) {

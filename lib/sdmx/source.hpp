@@ -27,6 +27,8 @@ public:
     virtual std::string name() const = 0;
     /// Reads the whole document; throws InputError (missing, unreadable, empty, over the cap).
     virtual Payload fetch(const ReadLimits& limits) = 0;
+    /// The document's size when known before reading (a regular file), else 0.
+    virtual std::size_t size_hint() const { return 0; }
 };
 
 /// A file on disk.
@@ -35,6 +37,7 @@ public:
     explicit FileSource(std::string path) : m_path(std::move(path)) {}
     std::string name() const override { return m_path; }
     Payload fetch(const ReadLimits& limits) override;
+    std::size_t size_hint() const override;
 
 private:
     std::string m_path;

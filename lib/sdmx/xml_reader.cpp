@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <pugixml.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <map>
@@ -95,10 +96,11 @@ std::string_view prefix_of(const char* qname) {
                  : std::string_view();
 }
 
-/// Concatenated character data of the element's direct text children (comments are skipped, so
-/// `<ID>A<!-- c -->B</ID>` gives "AB").
+/// Concatenated character data of the element (comments are skipped, so `<ID>A<!-- c -->B</ID>`
+/// gives "AB").
 std::string text_of(pugi::xml_node node) {
-    std::string out;
+    // With parse_embed_pcdata the first run of text is the element's own value.
+    std::string out = node.value();
     for (auto c = node.first_child(); c; c = c.next_sibling()) {
         if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) {
             out += c.value();
@@ -185,8 +187,11 @@ private:
             return 0;
         }
         auto end = static_cast<std::size_t>(off);
-        for (std::size_t i = m_line_offset; i < end; ++i) {
-            m_line += m_buffer[i] == '\n' ? 1 : 0;
+        const char* p = m_buffer.data() + m_line_offset;
+        const char* stop = m_buffer.data() + end;
+        while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(stop - p)))) != nullptr) {
+            ++m_line;
+            ++p;
         }
         m_line_offset = end;
         return m_line;
@@ -545,7 +550,8 @@ Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
     std::string_view buffer(bytes.data() + skip, bytes.size() - skip);
     pugi::xml_document doc;
     auto result = doc.load_buffer_inplace(bytes.data() + skip, bytes.size() - skip,
-                                          pugi::parse_default | pugi::parse_doctype,
+                                          pugi::parse_default | pugi::parse_doctype |
+                                              pugi::parse_embed_pcdata,
                                           pugi::encoding_utf8);
     if (!result) {
         std::size_t off = result.offset < 0 ? 0 : static_cast<std::size_t>(result.offset);

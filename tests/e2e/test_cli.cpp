@@ -1,0 +1,258 @@
+// End-to-end: the real `dataflow` binary, its exit codes, stdout and stderr.
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "support/support.hpp"
+
+using dataflow::test::run_process;
+using dataflow::test::sample;
+using dataflow::test::TempDir;
+
+namespace {
+
+dataflow::test::ProcessResult df(std::vector<std::string> args, const std::string& input = {},
+                                 const std::vector<std::string>& env = {}) {
+    args.insert(args.begin(), DATAFLOW_BIN);
+    return run_process(args, input, env);
+}
+
+/// Expects a failure with `code`, nothing on stdout, and `fragment` on stderr.
+void expect_failure(const dataflow::test::ProcessResult& r, int code, const std::string& fragment) {
+    CAPTURE(r.err);
+    CHECK(r.exit_code == code);
+    CHECK(r.out.empty());
+    CHECK(r.err.find(fragment) != std::string::npos);
+}
+
+} // namespace
+
+TEST_SUITE("cli") {
+    TEST_CASE("analyze the bundled catalogue in every output format") {
+        auto table = df({"analyze", dataflow::test::bundled_catalog()});
+        CHECK(table.exit_code == 0);
+        CHECK(table.err.empty());
+        CHECK(table.out.find("popolazione") != std::string::npos);
+        CHECK(table.out.find("100 of 456 dataflows shown") != std::string::npos);
+
+        auto json = df({"analyze", dataflow::test::bundled_catalog(), "-o", "json"});
+        REQUIRE(json.exit_code == 0);
+        auto j = nlohmann::json::parse(json.out);
+        CHECK(j["total_analyzed"] == 456);
+        CHECK(j["category_counts"]["lavoro"] == 57);
+
+        auto csv = df({"analyze", dataflow::test::bundled_catalog(), "-o", "csv", "--limit", "0"});
+        REQUIRE(csv.exit_code == 0);
+        CHECK(std::count(csv.out.begin(), csv.out.end(), '\n') >= 457);
+
+        auto summary = df({"analyze", dataflow::test::bundled_catalog(), "-o", "summary"});
+        REQUIRE(summary.exit_code == 0);
+        CHECK(summary.out.find("Total dataflows analyzed: 456") != std::string::npos);
+    }
+
+    TEST_CASE("stdin as source, filters and options") {
+        auto input = dataflow::test::read_file(dataflow::test::bundled_catalog());
+        auto r = df({"analyze", "-", "-o", "json", "--category", "lavoro,salute", "--min-score",
+                     "8", "--limit", "3", "--sort", "id", "--match", "word", "--lang", "en,it"},
+                    input);
+        REQUIRE(r.exit_code == 0);
+        auto j = nlohmann::json::parse(r.out);
+        CHECK(j["source"]["name"] == "<stdin>");
+        auto groups = j["categorized_dataflows"];
+        CHECK(groups.size() == 2);
+        CHECK(groups["lavoro"].size() + groups["salute"].size() == 3);
+        for (auto& [k, list] : groups.items()) {
+            for (auto& d : list) {
+                CHECK(d["relevance_score"].get<int>() >= 8);
+            }
+        }
+    }
+
+    TEST_CASE("every real sample: a dataflow list gives a report, anything else exit 1") {
+        struct Case {
+            const char* path;
+            int code;
+            const char* fragment; // on stdout (success) or stderr (failure)
+        };
+        const Case cases[] = {
+            {"AndreaBozzo__Osservatorio/data_124_1157.xml", 1, "data message (GenericData)"},
+            {"SDMXISTATTOOLKIT__DATABROWSER/source/databrowserhub/test/DataBrowser.Benchmark/JsonStatConvert/DF_TR_AEREO+IT1+1.0.xml", 0, "analyzed: 1"},
+            {"andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json", 0, "analyzed: 63"},
+            {"bis-med-it__pysdmx/tests/api/fmr/samples/df/flows.json", 0, "analyzed: 5"},
+            {"bis-med-it__pysdmx/tests/io/samples/error.xml", 1, "SDMX error message"},
+            {"bis-med-it__pysdmx/tests/io/samples/valid_bom.xml", 1, "holds no dataflows"},
+            {"fditraglia__claude-checks-ft/dataflows.xml", 0, "analyzed: 116"},
+            {"khaeru__sdmx-test-data/ECB_EXR/1/M.USD.EUR.SP00.A.xml", 1, "data message"},
+            {"khaeru__sdmx-test-data/ECB_EXR/1/structure.xml", 1, "DataStructures (1)"},
+            {"khaeru__sdmx-test-data/ESTAT/footer.xml", 1, "footer says"},
+            {"khaeru__sdmx-test-data/IMF/01R.xml", 0, "analyzed: 1"},
+            {"khaeru__sdmx-test-data/IMF/CL_FREQ-3.0-structure.xml", 1, "Codelists (1)"},
+            {"khaeru__sdmx-test-data/INSEE/dataflow.xml", 0, "analyzed: 663"},
+            {"khaeru__sdmx-test-data/INSEE/gh-205.xml", 0, "analyzed: 1"},
+            {"khaeru__sdmx-test-data/ISTAT/22_289-structure.xml", 1, "DataStructures (1)"},
+            {"khaeru__sdmx-test-data/ISTAT/22_289.xml", 1, "StructureSpecificData"},
+            {"khaeru__sdmx-test-data/ISTAT/actualconstraint-0.xml", 1, "Constraints (1)"},
+            {"khaeru__sdmx-test-data/recorded/2556f1775294929a__ISTAT_dataflow_47_850_references-datastructure.xml", 0, "analyzed: 1"},
+            {"khaeru__sdmx-test-data/recorded/b1957b05ba522041__ISTAT_data_47_850_A.001001+001002.AUTP.ALL.ALL.1.xml", 1, "data message"},
+            {"khaeru__sdmx-test-data/v3/json/structure/constructed-sample.json", 0, "analyzed: 1"},
+            {"khaeru__sdmx-test-data/v3/xml/dataflow.xml", 0, "analyzed: 1"},
+            {"knifflig__sdmxflow/tests/data/sdmx/estat/lfsa_egai2d/raw/dataflow_all.xml", 0, "analyzed: 1"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/internal/sdmxdl/format/xml/10100139_187.xml", 1, "StructureSpecificData"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/internal/sdmxdl/format/xml/FlowWithDescription.xml", 0, "analyzed: 2"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/ecb/EcbDataflows.xml", 0, "analyzed: 3"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/nbb/Dataflows.xml", 1, "KeyFamily"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/other/sdmx-Dataflows20.xml", 0, "analyzed: 2"},
+            {"ondata__guida-api-istat/esempi/CL_FREQ.xml", 1, "Codelists (1)"},
+            {"ondata__guida-api-istat/rawdata/DCIS_POPRES1/datastructure.xml", 1, "DataStructures (1)"},
+            {"ondata__guida-api-istat/rawdata/categoryscheme.xml", 1, "CategorySchemes (1)"},
+            {"ondata__guida-api-istat/rawdata/dataflow.xml", 0, "analyzed: 456"},
+        };
+        CHECK(std::size(cases) == 31);
+        for (const auto& c : cases) {
+            CAPTURE(c.path);
+            auto r = df({"analyze", sample(c.path), "-o", "summary"});
+            CHECK(r.exit_code == c.code);
+            CHECK(r.signal == 0);
+            if (c.code == 0) {
+                CHECK(r.out.find(c.fragment) != std::string::npos);
+            } else {
+                expect_failure(r, c.code, c.fragment);
+                CHECK(r.err.find("dataflow: error: ") == 0);
+            }
+        }
+    }
+
+    TEST_CASE("bad input files: clear message, exit 1, nothing on stdout") {
+        TempDir dir;
+        expect_failure(df({"analyze", (dir.path() / "missing.xml").string()}), 1, "no such file");
+        expect_failure(df({"analyze", dir.path().string()}), 1, "is a directory");
+        expect_failure(df({"analyze", dir.file("empty.xml", "")}), 1, "is empty");
+        auto catalog = dataflow::test::read_file(dataflow::test::bundled_catalog());
+        expect_failure(df({"analyze", dir.file("cut.xml", catalog.substr(0, 5000))}), 1,
+                       "malformed XML");
+        expect_failure(df({"analyze", dir.file("page.html",
+                                               "<!doctype html><html><title>Login</title></html>")}),
+                       1, "HTML page");
+        auto latin1 = df({"analyze", dir.file("latin1.xml", "<?xml version=\"1.0\"?>\n<a>caf\xE9</a>")});
+        expect_failure(latin1, 1, "invalid UTF-8 at byte offset 28");
+        CHECK(latin1.err.find("latin1.xml:2:7:") != std::string::npos);
+        std::string lol = "<?xml version=\"1.0\"?>\n<!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\">"
+                          "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\n<l>&b;</l>";
+        expect_failure(df({"analyze", dir.file("lol.xml", lol)}), 1, "DTD");
+        std::string deep = "<m:Structure xmlns:m=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message\">";
+        for (int i = 0; i < 100000; ++i) {
+            deep += "<a>";
+        }
+        for (int i = 0; i < 100000; ++i) {
+            deep += "</a>";
+        }
+        deep += "</m:Structure>";
+        expect_failure(df({"analyze", dir.file("deep.xml", deep)}), 1, "nested deeper than");
+        expect_failure(df({"analyze", dir.file("x.json", "{\"hello\": \"world\"}")}), 1,
+                       "JSON that is not SDMX");
+        expect_failure(df({"analyze", dataflow::test::bundled_catalog(), "--max-input-bytes", "100K"}),
+                       1, "larger than the limit of 100.0 KiB");
+        // A BOM is fine.
+        auto bom = df({"analyze", dir.file("bom.xml", "\xEF\xBB\xBF" + catalog), "-o", "summary"});
+        CHECK(bom.exit_code == 0);
+        CHECK(bom.out.find("analyzed: 456") != std::string::npos);
+    }
+
+    TEST_CASE("an unreadable file is an input error") {
+        TempDir dir;
+        if (::geteuid() != 0) {
+            auto path = dir.file("secret.xml", "<a/>");
+            ::chmod(path.c_str(), 0);
+            expect_failure(df({"analyze", path}), 1, "permission denied");
+        } else {
+            // root reads any file mode; /proc/self/mem opens but every read at offset 0 fails.
+            expect_failure(df({"analyze", "/proc/self/mem"}), 1, "read failed");
+        }
+    }
+
+    TEST_CASE("usage errors exit 2 and never leak CLI11's codes") {
+        auto cat = dataflow::test::bundled_catalog();
+        auto unknown = df({"analyze", cat, "--category", "sport"});
+        expect_failure(unknown, 2, "unknown category 'sport'; valid categories: popolazione");
+        expect_failure(df({"analyze", cat, "--limit", "-1"}), 2, "--limit");
+        expect_failure(df({"analyze", cat, "--sort", "nonsense"}), 2, "--sort");
+        expect_failure(df({"analyze", cat, "--no-such-option"}), 2, "no-such-option");
+        expect_failure(df({"analyze"}), 2, "source");
+        expect_failure(df({}), 2, "subcommand");
+        expect_failure(df({"analyze", cat, "--max-input-bytes", "lots"}), 2, "not a size");
+        expect_failure(df({"analyze", cat, "-o", "xml"}), 2, "--output");
+        expect_failure(df({"analyze", cat, "--lang", "it,e n"}), 2, "--lang");
+    }
+
+    TEST_CASE("rule files: errors with FILE:LINE:COL, exit 1") {
+        TempDir dir;
+        auto cat = dataflow::test::bundled_catalog();
+        auto syntax = dir.file("syntax.toml", "[[rules]\ncategory = \"x\"\n");
+        auto r = df({"analyze", cat, "--rules", syntax});
+        expect_failure(r, 1, "syntax.toml:1:");
+        auto empty_kw = dir.file("nokw.toml", "[[rules]]\ncategory = \"x\"\npriority = 1\nkeywords = []\n");
+        expect_failure(df({"analyze", cat, "--rules", empty_kw}), 1, "nokw.toml:4:");
+        auto neg = dir.file("neg.toml", "[[rules]]\ncategory = \"x\"\npriority = -1\nkeywords = [\"a\"]\n");
+        expect_failure(df({"analyze", cat, "--rules", neg}), 1, "neg.toml:3:");
+        auto good = dir.file("good.toml",
+                             "[[rules]]\ncategory = \"agricoltura\"\npriority = 3\nkeywords = [\"coltiv\", \"agri\"]\n");
+        auto ok = df({"analyze", cat, "--rules", good, "-o", "json", "--category", "agricoltura"});
+        REQUIRE(ok.exit_code == 0);
+        auto j = nlohmann::json::parse(ok.out);
+        CHECK(j["category_counts"].size() == 2);
+        CHECK(j["category_counts"]["agricoltura"].get<int>() > 0);
+    }
+
+    TEST_CASE("global options, version and help") {
+        auto v = df({"--version"});
+        CHECK(v.exit_code == 0);
+        CHECK(v.out.find("dataflow ") == 0);
+        auto h = df({"analyze", "--help"});
+        CHECK(h.exit_code == 0);
+        CHECK(h.out.find("--min-score") != std::string::npos);
+        auto q = df({"analyze", sample("andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json"),
+                     "-o", "summary", "-q"});
+        CHECK(q.exit_code == 0);
+        CHECK(q.err.empty());
+        // Global options are accepted after the subcommand too.
+        auto lvl = df({"analyze", "--log-level", "debug", dataflow::test::bundled_catalog(), "-o", "summary"});
+        CHECK(lvl.exit_code == 0);
+        CHECK(lvl.err.find("analysed 456 dataflows") != std::string::npos);
+        expect_failure(df({"--log-level", "loud", "analyze", "x"}), 2, "--log-level");
+    }
+
+    TEST_CASE("JSON logs are valid JSON whatever the message holds") {
+        TempDir dir;
+        auto path = (dir.path() / "we\"ird\\name\tx.xml").string();
+        auto r = df({"--log-format", "json", "analyze", path});
+        CHECK(r.exit_code == 1);
+        REQUIRE_FALSE(r.err.empty());
+        std::size_t start = 0;
+        int lines = 0;
+        while (start < r.err.size()) {
+            auto end = r.err.find('\n', start);
+            auto line = r.err.substr(start, end - start);
+            auto j = nlohmann::json::parse(line);
+            CHECK(j["level"] == "error");
+            CHECK(j["msg"].get<std::string>().find("we\"ird\\name\tx.xml") != std::string::npos);
+            CHECK(j.contains("ts"));
+            ++lines;
+            start = end + 1;
+        }
+        CHECK(lines >= 1);
+    }
+
+    TEST_CASE("colour: never when piped unless asked, never with NO_COLOR") {
+        auto cat = dataflow::test::bundled_catalog();
+        CHECK(df({"analyze", cat}).out.find("\x1b[") == std::string::npos);
+        CHECK(df({"analyze", cat, "--color", "always"}).out.find("\x1b[") != std::string::npos);
+        auto wide = df({"analyze", cat, "--limit", "3"}, {}, {"COLUMNS=60"});
+        REQUIRE(wide.exit_code == 0);
+        auto first_line = wide.out.substr(0, wide.out.find('\n'));
+        CHECK(first_line.size() <= 60);
+        CHECK(first_line.find("NAME") != std::string::npos);
+    }
+}

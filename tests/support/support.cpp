@@ -1,0 +1,202 @@
+#include "support/support.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <random>
+#include <spawn.h>
+#include <sstream>
+#include <stdexcept>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace dataflow::test {
+
+std::string sample(const std::string& relative) {
+    return std::string(DATAFLOW_FIXTURES_DIR) + "/samples/" + relative;
+}
+
+std::string bundled_catalog() {
+    return std::string(DATAFLOW_EXAMPLES_DIR) + "/istat-dataflows-2020.xml";
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw std::runtime_error("cannot read " + path);
+    }
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+void write_file(const std::filesystem::path& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary);
+    out << content;
+    if (!out) {
+        throw std::runtime_error("cannot write " + path.string());
+    }
+}
+
+TempDir::TempDir() {
+    std::random_device rd;
+    auto base = std::filesystem::temp_directory_path();
+    for (int i = 0; i < 100; ++i) {
+        auto p = base / ("dataflow-test-" + std::to_string(rd()));
+        if (std::filesystem::create_directory(p)) {
+            m_path = p;
+            return;
+        }
+    }
+    throw std::runtime_error("cannot create a temporary directory");
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::permissions(m_path, std::filesystem::perms::owner_all,
+                                 std::filesystem::perm_options::add, ec);
+    std::filesystem::remove_all(m_path, ec);
+}
+
+std::string TempDir::file(const std::string& name, const std::string& content) const {
+    auto p = m_path / name;
+    write_file(p, content);
+    return p.string();
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input,
+                          const std::vector<std::string>& env, int timeout_ms) {
+    int in_pipe[2], out_pipe[2], err_pipe[2];
+    if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0 ||
+        pipe2(err_pipe, O_CLOEXEC) != 0) {
+        throw std::runtime_error("pipe failed");
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string entry = *e;
+        auto name = entry.substr(0, entry.find('='));
+        bool overridden = false;
+        for (const auto& x : env) {
+            overridden = overridden || x.substr(0, x.find('=')) == name;
+        }
+        // Tests see a plain environment: no colour forcing, no terminal width.
+        if (!overridden && name != "NO_COLOR" && name != "COLUMNS") {
+            env_strings.push_back(entry);
+        }
+    }
+    env_strings.insert(env_strings.end(), env.begin(), env.end());
+    std::vector<char*> envp;
+    for (auto& s : env_strings) {
+        envp.push_back(s.data());
+    }
+    envp.push_back(nullptr);
+    std::vector<std::string> args = argv;
+    std::vector<char*> argp;
+    for (auto& s : args) {
+        argp.push_back(s.data());
+    }
+    argp.push_back(nullptr);
+
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    if (rc != 0) {
+        close(in_pipe[1]);
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        throw std::runtime_error(std::string("posix_spawn failed: ") + std::strerror(rc));
+    }
+    ProcessResult result;
+    std::size_t written = 0;
+    int in_fd = in_pipe[1];
+    if (input.empty()) {
+        close(in_fd);
+        in_fd = -1;
+    } else {
+        fcntl(in_fd, F_SETFL, O_NONBLOCK);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    bool out_open = true, err_open = true;
+    char buf[65536];
+    std::signal(SIGPIPE, SIG_IGN);
+    while (out_open || err_open) {
+        std::vector<pollfd> fds;
+        if (out_open) {
+            fds.push_back({out_pipe[0], POLLIN, 0});
+        }
+        if (err_open) {
+            fds.push_back({err_pipe[0], POLLIN, 0});
+        }
+        if (in_fd >= 0) {
+            fds.push_back({in_fd, POLLOUT, 0});
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        if (poll(fds.data(), fds.size(), static_cast<int>(left)) < 0 && errno != EINTR) {
+            break;
+        }
+        for (auto& p : fds) {
+            if (p.revents == 0) {
+                continue;
+            }
+            if (p.fd == in_fd) {
+                ssize_t n = write(in_fd, input.data() + written, input.size() - written);
+                if (n > 0) {
+                    written += static_cast<std::size_t>(n);
+                }
+                if (n < 0 || written == input.size()) {
+                    close(in_fd);
+                    in_fd = -1;
+                }
+                continue;
+            }
+            ssize_t n = read(p.fd, buf, sizeof buf);
+            if (n <= 0) {
+                if (p.fd == out_pipe[0]) {
+                    out_open = false;
+                } else {
+                    err_open = false;
+                }
+            } else if (p.fd == out_pipe[0]) {
+                result.out.append(buf, static_cast<std::size_t>(n));
+            } else {
+                result.err.append(buf, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    if (in_fd >= 0) {
+        close(in_fd);
+    }
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status)) {
+        result.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        result.signal = WTERMSIG(status);
+    }
+    return result;
+}
+
+} // namespace dataflow::test

@@ -1,0 +1,45 @@
+#pragma once
+// Shared test helpers: fixture paths, temporary directories, running the dataflow binary.
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace dataflow::test {
+
+/// Path of a file under tests/fixtures/samples/ (the real SDMX messages).
+std::string sample(const std::string& relative);
+/// The bundled catalogue examples/istat-dataflows-2020.xml.
+std::string bundled_catalog();
+
+std::string read_file(const std::string& path);
+void write_file(const std::filesystem::path& path, const std::string& content);
+
+/// A fresh directory removed (with its content) when the object goes out of scope.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return m_path; }
+    std::string file(const std::string& name, const std::string& content) const;
+
+private:
+    std::filesystem::path m_path;
+};
+
+struct ProcessResult {
+    int exit_code = -1; ///< -1 when killed by a signal or timed out
+    int signal = 0;
+    std::string out;
+    std::string err;
+};
+
+/// Runs `argv` (argv[0] is the executable path) with `input` on stdin and the given extra
+/// environment entries ("NAME=value"), capturing stdout and stderr; kills it after
+/// `timeout_ms`.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = {},
+                          const std::vector<std::string>& env = {}, int timeout_ms = 60000);
+
+} // namespace dataflow::test

@@ -1,0 +1,393 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "sdmx/reader.hpp"
+#include "sdmx/source.hpp"
+#include "support/support.hpp"
+#include "util/error.hpp"
+
+using namespace dataflow;
+using namespace dataflow::sdmx;
+using dataflow::test::sample;
+
+namespace {
+
+Catalog read_sample(const std::string& rel) {
+    auto bytes = test::read_file(sample(rel));
+    return read_catalog(bytes, rel);
+}
+
+Catalog read_text(std::string text) { return read_catalog(text, "doc.xml"); }
+
+/// The InputError message for a document; fails the test when it parses.
+std::string error_for(std::string text, const std::string& name = "doc.xml",
+                      const ReadOptions& options = {}) {
+    try {
+        read_catalog(text, name, options);
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    FAIL("expected an InputError");
+    return {};
+}
+
+const Dataflow& find(const Catalog& c, std::string_view id) {
+    auto it = std::find_if(c.dataflows.begin(), c.dataflows.end(),
+                           [&](const Dataflow& d) { return d.id == id; });
+    REQUIRE(it != c.dataflows.end());
+    return *it;
+}
+
+const std::string k_head21 =
+    R"(<?xml version="1.0" encoding="UTF-8"?>)"
+    R"(<m:Structure xmlns:m="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message" )"
+    R"(xmlns:s="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure" )"
+    R"(xmlns:c="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common">)"
+    R"(<m:Header><m:ID>X</m:ID></m:Header><m:Structures><s:Dataflows>)";
+const std::string k_tail21 = "</s:Dataflows></m:Structures></m:Structure>";
+
+} // namespace
+
+TEST_SUITE("sdmx") {
+    TEST_CASE("ISTAT 2020 list: 456 dataflows with every field kept") {
+        auto c = read_sample("ondata__guida-api-istat/rawdata/dataflow.xml");
+        CHECK(c.format == "SDMX-ML 2.1");
+        REQUIRE(c.dataflows.size() == 456);
+        const auto& d = c.dataflows.front();
+        CHECK(d.id == "101_1015");
+        CHECK(d.agency_id == "IT1");
+        CHECK(d.version == "1.2");
+        CHECK(d.is_final == false);
+        CHECK(d.urn == "urn:sdmx:org.sdmx.infomodel.datastructure.Dataflow=IT1:101_1015(1.2)");
+        REQUIRE(d.names.size() == 2);
+        CHECK(d.names[0].lang == "it");
+        CHECK(d.names[0].text == "Coltivazioni");
+        CHECK(d.names[1].lang == "en");
+        CHECK(d.structure.id == "DCSP_COLTIVAZIONI");
+        CHECK(d.structure.agency_id == "IT1");
+        CHECK(d.source_line > 1);
+        // The one dataflow with descriptions, and the one with only an Italian name.
+        const auto& with_desc = find(c, "161_81");
+        CHECK_FALSE(with_desc.descriptions.empty());
+        const auto& only_it = find(c, "27_945");
+        REQUIRE(only_it.names.size() == 1);
+        CHECK(only_it.names[0].lang == "it");
+        CHECK(reference_name_en(only_it) == nullptr);
+        // Whitespace is kept verbatim: 116 names (in 74 dataflows) have double or trailing spaces.
+        std::size_t spaced = 0;
+        for (const auto& f : c.dataflows) {
+            for (const auto& n : f.names) {
+                spaced += n.text.find("  ") != std::string::npos ||
+                          (!n.text.empty() && (n.text.back() == ' ' || n.text.front() == ' '));
+            }
+        }
+        CHECK(spaced == 116);
+    }
+
+    TEST_CASE("INSEE list (mes/str/com prefixes, fr/en, hyphenated ids)") {
+        auto c = read_sample("khaeru__sdmx-test-data/INSEE/dataflow.xml");
+        REQUIRE(c.dataflows.size() == 663);
+        const auto& d = find(c, "DEFAILLANCES-ENT-DEP");
+        CHECK(d.agency_id == "FR1");
+        CHECK_FALSE(d.is_final.has_value());
+        CHECK(d.names.front().lang == "fr");
+        CHECK(reference_name_it(d) == nullptr);
+        REQUIRE(reference_name_en(d) != nullptr);
+        CHECK(display_name(d, std::vector<std::string>{"fr"}) == d.names.front().text);
+    }
+
+    TEST_CASE("OECD list: escaped HTML descriptions, dotted agency, NonProductionDataflow") {
+        auto c = read_sample("fditraglia__claude-checks-ft/dataflows.xml");
+        REQUIRE(c.dataflows.size() == 116);
+        const auto& d = find(c, "DSD_FUA_CLIM@DF_CLIM_PROJ");
+        CHECK(d.agency_id == "OECD.CFE.EDS");
+        CHECK(d.non_production);
+        CHECK_FALSE(d.descriptions.empty());
+        CHECK(d.descriptions.front().text.find("<p>") != std::string::npos); // &lt;p&gt; decoded
+        CHECK(d.urn.empty());
+        // Every dataflow of this OECD sub-agency is marked NonProductionDataflow = true.
+        auto np = std::count_if(c.dataflows.begin(), c.dataflows.end(),
+                                [](const Dataflow& f) { return f.non_production; });
+        CHECK(np == 116);
+    }
+
+    TEST_CASE("current ISTAT platform: annotations, LAST_UPDATE, en before it") {
+        auto c = read_sample("khaeru__sdmx-test-data/recorded/"
+                             "2556f1775294929a__ISTAT_dataflow_47_850_references-datastructure.xml");
+        REQUIRE(c.dataflows.size() == 1);
+        const auto& d = c.dataflows.front();
+        CHECK(d.id == "47_850");
+        CHECK(d.last_update == "2025-11-14T16:15:51.591Z");
+        REQUIRE(d.annotations.size() == 3);
+        CHECK(d.annotations[0].id == "METADATA_URL");
+        REQUIRE(d.annotations[0].texts.size() == 2);
+        CHECK(d.annotations[0].texts[0].text.find("&metadataSetId") != std::string::npos);
+        REQUIRE(reference_name_it(d) != nullptr);
+        CHECK(*reference_name_it(d) == "Servizi  socio-educativi per la prima infanzia");
+        CHECK(display_name(d, std::vector<std::string>{"it", "en"}) ==
+              "Servizi  socio-educativi per la prima infanzia");
+        CHECK(d.structure.id == "DCIS_SERVSOCEDU1");
+    }
+
+    TEST_CASE("SDMX 2.0: default namespaces, capitalised URIs, KeyFamilyRef") {
+        auto c = read_sample("nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/"
+                             "format/xml/other/sdmx-Dataflows20.xml");
+        CHECK(c.format == "SDMX-ML 2.0");
+        REQUIRE(c.dataflows.size() == 2);
+        CHECK(c.dataflows[0].id == "DS-BOP_2017M06");
+        CHECK(c.dataflows[0].structure.id == "BOP_2017M06");
+        CHECK(c.dataflows[0].structure.agency_id == "IMF");
+        CHECK(c.dataflows[0].names[0].text == "Balance of Payments (BOP), 2017 M06");
+    }
+
+    TEST_CASE("SDMX 2.0 answer with KeyFamily elements is reported as such") {
+        auto bytes = test::read_file(sample("nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/"
+                                            "tests/sdmxdl/format/xml/nbb/Dataflows.xml"));
+        auto msg = error_for(bytes, "nbb.xml");
+        CHECK(msg.find("23 KeyFamily") != std::string::npos);
+        CHECK(msg.find("SDMX-ML 2.0") != std::string::npos);
+    }
+
+    TEST_CASE("SDMX 3.0: structure reference is a URN as text") {
+        auto c = read_sample("khaeru__sdmx-test-data/IMF/01R.xml");
+        CHECK(c.format == "SDMX-ML 3.0");
+        REQUIRE(c.dataflows.size() == 1);
+        const auto& s = c.dataflows[0].structure;
+        CHECK(s.urn == "urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=IMF:ECOFIN_DSD(1.0)");
+        CHECK(s.id == "ECOFIN_DSD");
+        CHECK(s.agency_id == "IMF");
+        CHECK(s.version == "1.0");
+        auto v3 = read_sample("khaeru__sdmx-test-data/v3/xml/dataflow.xml");
+        CHECK(v3.dataflows.size() == 1);
+    }
+
+    TEST_CASE("Eurostat: one-line message, m/s/c prefixes, escaped XML in annotations") {
+        auto c = read_sample("knifflig__sdmxflow/tests/data/sdmx/estat/lfsa_egai2d/raw/dataflow_all.xml");
+        REQUIRE(c.dataflows.size() == 1);
+        const auto& d = c.dataflows[0];
+        CHECK(d.id == "LFSA_EGAI2D");
+        CHECK(d.names.size() == 3);
+        CHECK(d.annotations.size() == 14);
+    }
+
+    TEST_CASE("pretty-printed copy with split attributes and only an Italian name") {
+        auto c = read_sample("SDMXISTATTOOLKIT__DATABROWSER/source/databrowserhub/test/"
+                             "DataBrowser.Benchmark/JsonStatConvert/DF_TR_AEREO+IT1+1.0.xml");
+        REQUIRE(c.dataflows.size() == 1);
+        CHECK(c.dataflows[0].id == "DF_TR_AEREO");
+        CHECK(display_name(c.dataflows[0], std::vector<std::string>{"en"}) == "traffico aereo");
+    }
+
+    TEST_CASE("SDMX-JSON 2.0: FMR flows, official sample and the ISTAT slice") {
+        auto fmr = read_sample("bis-med-it__pysdmx/tests/api/fmr/samples/df/flows.json");
+        CHECK(fmr.format == "SDMX-JSON 2.0");
+        REQUIRE(fmr.dataflows.size() == 5);
+        CHECK_FALSE(fmr.dataflows[0].structure.urn.empty());
+        CHECK_FALSE(fmr.dataflows[0].structure.id.empty());
+        auto official = read_sample("khaeru__sdmx-test-data/v3/json/structure/constructed-sample.json");
+        CHECK(official.dataflows.size() == 1);
+        auto istat = read_sample("andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json");
+        REQUIRE(istat.dataflows.size() == 63);
+        const auto& d = istat.dataflows[0];
+        CHECK(reference_name_it(d) != nullptr);
+        CHECK(reference_name_en(d) != nullptr);
+        // This file writes slash dates month first (03/18/2024): every LAST_UPDATE parses.
+        CHECK(std::all_of(istat.dataflows.begin(), istat.dataflows.end(),
+                          [](const Dataflow& f) { return f.last_update.has_value(); }));
+        CHECK(istat.warnings.empty());
+    }
+
+    TEST_CASE("namespaces are matched by URI, never by prefix") {
+        // Default namespace for structure, odd prefixes, and a misleading prefix 'structure'
+        // bound to a non-SDMX URI that must not be taken for SDMX.
+        std::string doc =
+            R"(<x:Structure xmlns:x="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message">)"
+            R"(<x:Structures><Dataflows xmlns="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure">)"
+            R"(<Dataflow id="A" agencyID="Z" version="1.0"><q:Name xmlns:q="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common" xml:lang="it">Nome</q:Name></Dataflow>)"
+            R"(<structure:Dataflow xmlns:structure="urn:not-sdmx" id="B"/>)"
+            R"(</Dataflows></x:Structures></x:Structure>)";
+        auto c = read_text(doc);
+        REQUIRE(c.dataflows.size() == 1);
+        CHECK(c.dataflows[0].id == "A");
+        CHECK(c.dataflows[0].names[0].text == "Nome");
+    }
+
+    TEST_CASE("BOM, no declaration, CRLF, comments inside ID and Name") {
+        std::string doc = "\xEF\xBB\xBF" + k_head21.substr(k_head21.find("?>") + 2) +
+                          "\r\n<s:Dataflow id=\"X\"><c:Name xml:lang=\"it\">Popo<!-- c -->lazione</c:Name>"
+                          "\r\n<!-- a comment --><c:Name>NoLang</c:Name></s:Dataflow>\r\n" +
+                          k_tail21;
+        auto c = read_text(doc);
+        REQUIRE(c.dataflows.size() == 1);
+        CHECK(c.dataflows[0].names[0].text == "Popolazione");
+        CHECK(c.dataflows[0].names[1].lang.empty());
+    }
+
+    TEST_CASE("reference name rules: last 'it' wins, else the first untagged name") {
+        auto c = read_text(k_head21 +
+                           R"(<s:Dataflow id="A"><c:Name xml:lang="de">Deutsch</c:Name><c:Name>NoLang</c:Name><c:Name xml:lang="en">Eng</c:Name></s:Dataflow>)"
+                           R"(<s:Dataflow id="B"><c:Name xml:lang="it">Primo</c:Name><c:Name xml:lang="it">Secondo</c:Name></s:Dataflow>)"
+                           R"(<s:Dataflow id="C"><c:Name xml:lang="fr">Seul</c:Name></s:Dataflow>)" +
+                           k_tail21);
+        REQUIRE(c.dataflows.size() == 3);
+        CHECK(*reference_name_it(c.dataflows[0]) == "NoLang");
+        CHECK(*reference_name_en(c.dataflows[0]) == "Eng");
+        CHECK(*reference_name_it(c.dataflows[1]) == "Secondo");
+        CHECK(reference_name_it(c.dataflows[2]) == nullptr);
+        CHECK(display_name(c.dataflows[2], std::vector<std::string>{"it", "en"}) == "Seul");
+    }
+
+    TEST_CASE("annotation flags: NonProduction, ONLY_FILE, HIDDEN, both LAST_UPDATE forms") {
+        auto ann = [](const std::string& id, const std::string& title) {
+            return "<c:Annotation id=\"" + id + "\"><c:AnnotationTitle>" + title +
+                   "</c:AnnotationTitle><c:AnnotationType>" + id + "</c:AnnotationType></c:Annotation>";
+        };
+        auto c = read_text(k_head21 + "<s:Dataflow id=\"A\"><c:Annotations>" +
+                           ann("LAST_UPDATE", "14/11/2025 16:15:51") +
+                           ann("NonProductionDataflow", "true") +
+                           ann("DATAFLOW_CATALOG_TYPE", "ONLY_FILE") + ann("DATAFLOW_HIDDEN", "true") +
+                           "</c:Annotations></s:Dataflow><s:Dataflow id=\"B\"><c:Annotations>" +
+                           ann("LAST_UPDATE", "garbage") + ann("NonProductionDataflow", "false") +
+                           "</c:Annotations></s:Dataflow>" + k_tail21);
+        const auto& a = c.dataflows[0];
+        CHECK(a.last_update == "2025-11-14T16:15:51Z");
+        CHECK(a.non_production);
+        CHECK(a.file_only);
+        CHECK(a.hidden);
+        const auto& b = c.dataflows[1];
+        CHECK_FALSE(b.last_update.has_value());
+        CHECK_FALSE(b.non_production);
+        REQUIRE(c.warnings.size() == 1);
+        CHECK(c.warnings[0].find("garbage") != std::string::npos);
+    }
+
+    TEST_CASE("an empty Dataflows element is a valid, empty list") {
+        auto c = read_text(k_head21 + k_tail21);
+        CHECK(c.dataflows.empty());
+    }
+
+    TEST_CASE("multi-megabyte single line") {
+        std::string doc = k_head21;
+        for (int i = 0; i < 30000; ++i) {
+            doc += "<s:Dataflow id=\"F" + std::to_string(i) +
+                   "\"><c:Name xml:lang=\"it\">Popolazione residente</c:Name></s:Dataflow>";
+        }
+        doc += k_tail21;
+        REQUIRE(doc.size() > 2'000'000);
+        REQUIRE(doc.find('\n') == std::string::npos);
+        auto c = read_text(doc);
+        CHECK(c.dataflows.size() == 30000);
+    }
+
+    TEST_CASE("not a dataflow list: each gets a message naming what it is") {
+        auto err = error_for(test::read_file(sample("bis-med-it__pysdmx/tests/io/samples/error.xml")));
+        CHECK(err.find("SDMX error message") != std::string::npos);
+        CHECK(err.find("code 150") != std::string::npos);
+
+        auto data = error_for(test::read_file(sample("khaeru__sdmx-test-data/ECB_EXR/1/M.USD.EUR.SP00.A.xml")));
+        CHECK(data.find("data message (GenericData)") != std::string::npos);
+
+        auto footer = error_for(test::read_file(sample("khaeru__sdmx-test-data/ESTAT/footer.xml")));
+        CHECK(footer.find("footer says") != std::string::npos);
+
+        auto dsd = error_for(test::read_file(sample("khaeru__sdmx-test-data/ECB_EXR/1/structure.xml")));
+        CHECK(dsd.find("holds no dataflows") != std::string::npos);
+        CHECK(dsd.find("DataStructures (1)") != std::string::npos);
+
+        auto empty = error_for(test::read_file(sample("bis-med-it__pysdmx/tests/io/samples/valid_bom.xml")));
+        CHECK(empty.find("holds no dataflows") != std::string::npos);
+
+        auto html = error_for("<!DOCTYPE html><html><head><title>503 Service Unavailable</title>"
+                              "</head><body><p>down</p></body></html>");
+        CHECK(html.find("HTML page") != std::string::npos);
+        CHECK(html.find("503 Service Unavailable") != std::string::npos);
+
+        auto other = error_for("<root xmlns=\"urn:x\"/>");
+        CHECK(other.find("not an SDMX message") != std::string::npos);
+        CHECK(other.find("urn:x") != std::string::npos);
+
+        auto text = error_for("hello world");
+        CHECK(text.find("neither XML nor JSON") != std::string::npos);
+    }
+
+    TEST_CASE("malformed XML gives FILE:LINE:COL") {
+        auto full = test::read_file(test::bundled_catalog());
+        auto msg = error_for(full.substr(0, 5000), "cut.xml");
+        CHECK(msg.starts_with("cut.xml:"));
+        CHECK(msg.find("malformed XML") != std::string::npos);
+        CHECK(msg.find("truncated") != std::string::npos);
+        auto mismatch = error_for("<?xml version=\"1.0\"?>\n<a>\n  <b></c>\n</a>", "m.xml");
+        CHECK(mismatch.starts_with("m.xml:3:"));
+    }
+
+    TEST_CASE("invalid UTF-8 is reported with its byte offset") {
+        auto msg = error_for("<?xml version=\"1.0\"?>\n<a>caf\xE9</a>", "l.xml");
+        CHECK(msg.starts_with("l.xml:2:7:"));
+        CHECK(msg.find("byte offset 28") != std::string::npos);
+    }
+
+    TEST_CASE("billion laughs fails fast without expanding anything") {
+        std::string doc = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n";
+        for (int i = 1; i < 10; ++i) {
+            doc += "<!ENTITY lol" + std::to_string(i + 1) + " \"";
+            for (int k = 0; k < 10; ++k) {
+                doc += i == 1 ? "&lol;" : "&lol" + std::to_string(i) + ";";
+            }
+            doc += "\">\n";
+        }
+        doc += "]>\n<lolz>&lol10;</lolz>";
+        auto msg = error_for(doc, "lol.xml");
+        CHECK(msg.find("DTD") != std::string::npos);
+        CHECK(msg.starts_with("lol.xml:2:"));
+    }
+
+    TEST_CASE("100,000-deep nesting is refused with a clear message") {
+        std::string deep = k_head21.substr(0, k_head21.find("<m:Header>"));
+        deep += "<m:Structures>";
+        for (int i = 0; i < 100000; ++i) {
+            deep += "<x>";
+        }
+        for (int i = 0; i < 100000; ++i) {
+            deep += "</x>";
+        }
+        deep += "</m:Structures></m:Structure>";
+        auto msg = error_for(deep);
+        CHECK(msg.find("nested deeper than 256") != std::string::npos);
+
+        std::string json(100000, '[');
+        json += std::string(100000, ']');
+        auto jmsg = error_for(json, "deep.json");
+        CHECK(jmsg.find("nested deeper than 256") != std::string::npos);
+        CHECK(jmsg.starts_with("deep.json:1:257:"));
+    }
+
+    TEST_CASE("JSON: malformed, not SDMX, errors, data messages, wrong types") {
+        CHECK(error_for("{\"data\": {\"dataflows\": [", "t.json").starts_with("t.json:1:"));
+        CHECK(error_for("{\"foo\": 1}").find("not SDMX") != std::string::npos);
+        CHECK(error_for("[1, 2]").find("not SDMX") != std::string::npos);
+        CHECK(error_for(R"({"errors": [{"code": 404, "title": "No results"}]})").find("No results") !=
+              std::string::npos);
+        CHECK(error_for(R"({"data": {"dataSets": []}})").find("data message") != std::string::npos);
+        CHECK(error_for(R"({"data": {"codelists": [{}]}})").find("codelists (1)") != std::string::npos);
+        CHECK(error_for(R"({"data": {"dataflows": [{"id": 5}]}})").find("data.dataflows[0].id") !=
+              std::string::npos);
+        CHECK(error_for(R"({"data": {"dataflows": [{"id": "A", "names": ["x"]}]}})")
+                  .find("names") != std::string::npos);
+    }
+
+    TEST_CASE("sources: missing, directory, empty, over the cap") {
+        test::TempDir dir;
+        auto missing = (dir.path() / "nope.xml").string();
+        CHECK_THROWS_WITH_AS(FileSource(missing).fetch({}), doctest::Contains("no such file"),
+                             InputError);
+        CHECK_THROWS_WITH_AS(FileSource(dir.path().string()).fetch({}),
+                             doctest::Contains("is a directory"), InputError);
+        auto empty = dir.file("empty.xml", "");
+        CHECK_THROWS_WITH_AS(FileSource(empty).fetch({}), doctest::Contains("is empty"), InputError);
+        auto big = dir.file("big.xml", std::string(5000, ' '));
+        CHECK_THROWS_WITH_AS(FileSource(big).fetch(ReadLimits{4096}),
+                             doctest::Contains("larger than the limit of 4.0 KiB"), InputError);
+        CHECK(FileSource(big).fetch(ReadLimits{5000}).bytes.size() == 5000);
+    }
+}
