@@ -1,15 +1,5 @@
 // `dataflow analyze`: read a catalogue, categorise, rank, print a report.
 
-#include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-
 #include "analysis/render.hpp"
 #include "analysis/report.hpp"
 #include "analysis/rules.hpp"
@@ -19,6 +9,16 @@
 #include "sdmx/source.hpp"
 #include "util/error.hpp"
 #include "util/time.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace dataflow::cli {
 
@@ -112,7 +112,8 @@ analysis::SortKey sort_key(const std::string& s) {
 }
 
 void write_stdout(const std::string& text) {
-    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
+        std::fflush(stdout) != 0) {
         throw InputError(std::string("cannot write the report to standard output: ") +
                          std::strerror(errno));
     }
@@ -124,21 +125,26 @@ int run_analyze(const AnalyzeArgs& args, const Terminal& terminal) {
     auto started = std::chrono::steady_clock::now();
     auto max_bytes = parse_size(args.max_input_bytes, "--max-input-bytes");
     for (const auto& lang : args.languages) {
-        if (lang.empty() || lang.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos) {
+        if (lang.empty() ||
+            lang.find_first_not_of(
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+                std::string::npos) {
             throw UsageError("--lang: '" + lang + "' is not a language tag (e.g. it,en,fr)");
         }
     }
 
     auto rules = args.rules_file.empty() ? analysis::default_rules()
                                          : analysis::load_rules_file(args.rules_file);
-    analysis::Categorizer categorizer(rules,
-                                      args.match == "word" ? analysis::MatchMode::word
-                                                           : analysis::MatchMode::substring,
-                                      args.languages);
+    analysis::Categorizer categorizer(
+        rules, args.match == "word" ? analysis::MatchMode::word : analysis::MatchMode::substring,
+        args.languages);
     analysis::AnalysisOptions options;
     options.categories = args.categories;
     for (auto& c : options.categories) {
-        c = std::string(c.begin() + static_cast<long>(c.find_first_not_of(' ') == std::string::npos ? c.size() : c.find_first_not_of(' ')), c.end());
+        c = std::string(c.begin() + static_cast<long>(c.find_first_not_of(' ') == std::string::npos
+                                                          ? c.size()
+                                                          : c.find_first_not_of(' ')),
+                        c.end());
     }
     options.min_score = args.min_score;
     options.limit = static_cast<std::size_t>(args.limit);
@@ -159,8 +165,8 @@ int run_analyze(const AnalyzeArgs& args, const Terminal& terminal) {
     constexpr std::size_t mib = 1024 * 1024;
     auto hint = source->size_hint();
     prepare_heap(std::max<std::size_t>(64 * mib, hint <= max_bytes ? hint * 4 : 0));
-    auto payload = source->fetch(sdmx::ReadLimits{static_cast<std::size_t>(
-        std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    auto payload = source->fetch(
+        sdmx::ReadLimits{static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
     lap("read");
     auto catalog = sdmx::read_catalog(payload.bytes, payload.name);
     lap("parse");

@@ -1,14 +1,14 @@
 #include "app.hpp"
 
+#include "commands.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
 #include <new>
-
-#include "commands.hpp"
-#include "util/error.hpp"
-#include "util/log.hpp"
 
 namespace dataflow::cli {
 
@@ -75,9 +75,9 @@ int run(int argc, char** argv) {
     } catch (const Error& e) {
         spdlog::error("{}", e.what());
         if (e.kind() == ErrorKind::usage) {
-            spdlog::error("run 'dataflow {} --help' for the options", app.get_subcommands().empty()
-                                                                         ? std::string()
-                                                                         : app.get_subcommands()[0]->get_name());
+            spdlog::error("run 'dataflow {} --help' for the options",
+                          app.get_subcommands().empty() ? std::string()
+                                                        : app.get_subcommands()[0]->get_name());
         }
         return static_cast<int>(e.info().exit_code);
     } catch (const std::bad_alloc&) {

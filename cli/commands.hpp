@@ -1,11 +1,11 @@
 #pragma once
 /// One registration function and one run function per subcommand.
 
+#include "terminal.hpp"
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "terminal.hpp"
 
 namespace CLI {
 class App;

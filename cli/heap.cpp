@@ -6,14 +6,14 @@
 
 #include "heap.hpp"
 
+#include <climits>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <algorithm>
-#include <climits>
-#include <cstdint>
-#include <cstdlib>
 
 namespace dataflow::cli {
 

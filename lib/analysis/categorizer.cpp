@@ -1,12 +1,12 @@
 #include "analysis/categorizer.hpp"
 
+#include "util/utf8.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
-
-#include "util/utf8.hpp"
 
 namespace dataflow::analysis {
 
@@ -28,7 +28,7 @@ struct Categorizer::Automaton {
     };
     std::vector<std::array<std::int32_t, 256>> next;
     std::vector<std::vector<Output>> outputs;
-    std::vector<std::string_view> keywords;           // distinct keyword texts
+    std::vector<std::string_view> keywords;          // distinct keyword texts
     std::vector<std::vector<std::uint32_t>> rule_kw; // per rule: keyword ids in list order
 
     explicit Automaton(const RuleSet& rules) {

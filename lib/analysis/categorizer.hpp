@@ -2,14 +2,14 @@
 /// Puts a dataflow in a category by keyword rules and scores its relevance, exactly as the
 /// reference service did (substring mode), or with word-boundary matching (word mode).
 
+#include "analysis/rules.hpp"
+#include "sdmx/catalog.hpp"
+
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "analysis/rules.hpp"
-#include "sdmx/catalog.hpp"
 
 namespace dataflow::analysis {
 

@@ -53,7 +53,8 @@ double readiness_priority(int relevance_score, double size_mib, std::uint64_t ob
            std::min(5.0, static_cast<double>(observations) / 1000.0);
 }
 
-Readiness assess_readiness(std::string_view category, int relevance_score, const ProbeResult& probe) {
+Readiness assess_readiness(std::string_view category, int relevance_score,
+                           const ProbeResult& probe) {
     Readiness r;
     r.tableau_ready = probe.is_successful();
     r.connection = suggest_connection(probe.size_mib());

@@ -45,6 +45,7 @@ RefreshFrequency suggest_refresh(std::string_view category);
 /// score + min(5, MiB/10) + min(5, observations/1000).
 double readiness_priority(int relevance_score, double size_mib, std::uint64_t observations);
 
-Readiness assess_readiness(std::string_view category, int relevance_score, const ProbeResult& probe);
+Readiness assess_readiness(std::string_view category, int relevance_score,
+                           const ProbeResult& probe);
 
 } // namespace dataflow::analysis

@@ -1,12 +1,12 @@
 #include "analysis/render.hpp"
 
+#include "util/json_writer.hpp"
+#include "util/utf8.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <set>
-
-#include "util/json_writer.hpp"
-#include "util/utf8.hpp"
 
 namespace dataflow::analysis {
 
@@ -200,8 +200,9 @@ void csv_field(std::string& out, std::string_view v) {
 std::string render_csv(const Report& report) {
     std::string out;
     out.reserve(256 + report.returned * 300);
-    out += "category,rank,id,agency,version,display_name,name_it,name_en,relevance_score,"
-           "confidence,matched_keywords,last_update,non_production,file_only,hidden,description\r\n";
+    out +=
+        "category,rank,id,agency,version,display_name,name_it,name_en,relevance_score,"
+        "confidence,matched_keywords,last_update,non_production,file_only,hidden,description\r\n";
     for (const auto& g : report.groups) {
         std::size_t rank = 0;
         for (const auto& f : g.flows) {
@@ -299,12 +300,11 @@ std::string render_table(const Report& report, const TableOptions& options) {
         std::size_t rank = 0;
         for (const auto& f : g.flows) {
             const auto& d = *f.flow;
-            rows.push_back({std::to_string(++rank), g.category,
-                            std::to_string(f.categorization.score),
-                            fmt::format("{:.2f}", f.categorization.confidence),
-                            util::truncate_to_width(d.id, 40), single_line(f.display_name),
-                            d.last_update ? d.last_update->substr(0, 10) : "-",
-                            f.categorization.category});
+            rows.push_back(
+                {std::to_string(++rank), g.category, std::to_string(f.categorization.score),
+                 fmt::format("{:.2f}", f.categorization.confidence),
+                 util::truncate_to_width(d.id, 40), single_line(f.display_name),
+                 d.last_update ? d.last_update->substr(0, 10) : "-", f.categorization.category});
         }
     }
     const Row header{"#", "CATEGORY", "SCORE", "CONF", "ID", "NAME", "UPDATED", 0};
@@ -367,9 +367,9 @@ std::string render_summary(const Report& report) {
         w = std::max(w, util::display_width(cat));
     }
     for (const auto& [cat, n] : report.category_counts) {
-        double pct = report.total_analyzed == 0
-                         ? 0.0
-                         : 100.0 * static_cast<double>(n) / static_cast<double>(report.total_analyzed);
+        double pct = report.total_analyzed == 0 ? 0.0
+                                                : 100.0 * static_cast<double>(n) /
+                                                      static_cast<double>(report.total_analyzed);
         out += fmt::format("  - {} {:>6}  ({:5.1f}%)\n", pad_right(cat, w), n, pct);
     }
     out += fmt::format("Returned: {} dataflows in {} categories{}\n", report.returned,
@@ -377,7 +377,8 @@ std::string render_summary(const Report& report) {
                        report.limit > 0 ? fmt::format(" (limit {})", report.limit) : "");
     out += fmt::format("Tableau-ready: {} of {} tested\n", report.tableau_ready_count,
                        report.test_results.size());
-    out += fmt::format("Analysis completed at: {}\n=== End Summary ===\n", report.analysis_timestamp);
+    out +=
+        fmt::format("Analysis completed at: {}\n=== End Summary ===\n", report.analysis_timestamp);
     return out;
 }
 

@@ -2,10 +2,10 @@
 /// Report renderers: JSON (the reference API's field names), CSV (RFC 4180), an aligned table
 /// for people, and a short text summary.
 
+#include "analysis/report.hpp"
+
 #include <cstddef>
 #include <string>
-
-#include "analysis/report.hpp"
 
 namespace dataflow::analysis {
 

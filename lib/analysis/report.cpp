@@ -1,11 +1,11 @@
 #include "analysis/report.hpp"
 
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
-
-#include "util/error.hpp"
-#include "util/utf8.hpp"
 
 namespace dataflow::analysis {
 
@@ -84,8 +84,7 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
             for (const auto& v : cats) {
                 valid += (valid.empty() ? "" : ", ") + v;
             }
-            throw UsageError(
-                fmt::format("unknown category '{}'; valid categories: {}", c, valid));
+            throw UsageError(fmt::format("unknown category '{}'; valid categories: {}", c, valid));
         }
         selected[idx] = 1;
     }

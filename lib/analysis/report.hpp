@@ -2,15 +2,15 @@
 /// The analysis pipeline after parsing: categorise every dataflow, filter, rank, cut to the
 /// limit (shared across categories round-robin) and collect the report model the renderers print.
 
+#include "analysis/categorizer.hpp"
+#include "analysis/readiness.hpp"
+#include "sdmx/catalog.hpp"
+
 #include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "analysis/categorizer.hpp"
-#include "analysis/readiness.hpp"
-#include "sdmx/catalog.hpp"
 
 namespace dataflow::analysis {
 

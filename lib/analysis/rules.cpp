@@ -1,13 +1,13 @@
 #include "analysis/rules.hpp"
 
+#include "sdmx/source.hpp"
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
-
-#include "sdmx/source.hpp"
-#include "util/error.hpp"
-#include "util/utf8.hpp"
 
 namespace dataflow::analysis {
 
@@ -117,7 +117,7 @@ public:
     }
 
     Rule read_rule(const toml::table& t, std::size_t index) const {
-        static constexpr std::string_view known[] = {"id",       "category", "priority",
+        static constexpr std::string_view known[] = {"id",       "category",    "priority",
                                                      "keywords", "description", "active"};
         for (const auto& [key, value] : t) {
             if (std::find(std::begin(known), std::end(known), key.str()) == std::end(known)) {
@@ -204,7 +204,8 @@ private:
 
 } // namespace
 
-std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text, std::string_view source_name) {
+std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text,
+                                                std::string_view source_name) {
     if (auto bad = util::find_invalid_utf8(text)) {
         auto pos = util::position_of(text, *bad);
         throw InputError(fmt::format("{}:{}:{}: invalid UTF-8 at byte offset {}", source_name,
@@ -245,8 +246,8 @@ std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text, std::stri
         }
     }
     if (out.empty()) {
-        throw InputError(fmt::format("{}: every rule is inactive; nothing could be categorised",
-                                     source_name));
+        throw InputError(
+            fmt::format("{}: every rule is inactive; nothing could be categorised", source_name));
     }
     return std::make_shared<const RuleSet>(std::move(out), std::string(source_name));
 }

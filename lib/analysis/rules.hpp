@@ -48,7 +48,8 @@ std::shared_ptr<const RuleSet> default_rules();
 /// Parses a TOML rule file: `[[rules]]` tables with `category`, `priority` (a positive integer)
 /// and `keywords` (a non-empty list of strings); optional `id`, `description`, `active`.
 /// Errors throw InputError as `SOURCE:LINE:COL: message`.
-std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text, std::string_view source_name);
+std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text,
+                                                std::string_view source_name);
 
 /// Reads and parses a TOML rule file.
 std::shared_ptr<const RuleSet> load_rules_file(const std::string& path);

@@ -51,7 +51,9 @@ std::string_view first_description(const Dataflow& flow) {
 
 namespace {
 
-bool is(const Annotation& a, std::string_view name) { return a.type == name || a.id == name; }
+bool is(const Annotation& a, std::string_view name) {
+    return a.type == name || a.id == name;
+}
 
 std::string_view value_of(const Annotation& a) {
     auto title = util::trim(a.title);

@@ -47,11 +47,11 @@ struct Dataflow {
     std::vector<Annotation> annotations;
 
     // Derived from annotations by derive_annotation_facts().
-    std::optional<std::string> last_update; ///< UTC RFC 3339 from LAST_UPDATE
+    std::optional<std::string> last_update;     ///< UTC RFC 3339 from LAST_UPDATE
     std::optional<std::int64_t> last_update_ms; ///< same instant, ms since the Unix epoch
-    bool non_production = false;           ///< NonProductionDataflow
-    bool file_only = false;                ///< DATAFLOW_CATALOG_TYPE = ONLY_FILE
-    bool hidden = false;                   ///< DATAFLOW_HIDDEN
+    bool non_production = false;                ///< NonProductionDataflow
+    bool file_only = false;                     ///< DATAFLOW_CATALOG_TYPE = ONLY_FILE
+    bool hidden = false;                        ///< DATAFLOW_HIDDEN
 
     std::size_t source_line = 0; ///< where the dataflow starts in its document (0 = unknown)
 };

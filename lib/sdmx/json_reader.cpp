@@ -1,11 +1,11 @@
 // SDMX-JSON 2.0 structure reader (`data.dataflows[]`, `names{lang: text}`).
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 #include "util/utf8.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace dataflow::sdmx {
 
@@ -67,8 +67,8 @@ private:
         return it->get<std::string>();
     }
 
-    void read_texts(const Json& obj, const char* single, const char* multi,
-                    const std::string& path, std::vector<LocalizedText>& out) const {
+    void read_texts(const Json& obj, const char* single, const char* multi, const std::string& path,
+                    std::vector<LocalizedText>& out) const {
         auto it = obj.find(multi);
         if (it != obj.end() && !it->is_null()) {
             if (!it->is_object()) {
@@ -125,13 +125,13 @@ Catalog JsonCatalogReader::read(const Json& doc) {
             m_name, detail.empty() ? std::string("(no error text)") : detail));
     }
     auto data = doc.find("data");
-    bool is_data_message =
-        doc.contains("dataSets") ||
-        (data != doc.end() && data->is_object() && data->contains("dataSets"));
+    bool is_data_message = doc.contains("dataSets") ||
+                           (data != doc.end() && data->is_object() && data->contains("dataSets"));
     if (is_data_message) {
-        throw InputError(fmt::format("{}: this is an SDMX-JSON data message (dataSets), not a "
-                                     "dataflow list; analyze reads the answer to /dataflow/{{agency}}",
-                                     m_name));
+        throw InputError(
+            fmt::format("{}: this is an SDMX-JSON data message (dataSets), not a "
+                        "dataflow list; analyze reads the answer to /dataflow/{{agency}}",
+                        m_name));
     }
     if (data == doc.end() || !data->is_object()) {
         throw InputError(fmt::format(
@@ -140,9 +140,9 @@ Catalog JsonCatalogReader::read(const Json& doc) {
             m_name));
     }
     if (auto meta = doc.find("meta"); meta != doc.end() && meta->is_object()) {
-        if (auto langs = meta->find("contentLanguages");
-            langs != meta->end() && langs->is_array() && !langs->empty() &&
-            langs->front().is_string()) {
+        if (auto langs = meta->find("contentLanguages"); langs != meta->end() &&
+                                                         langs->is_array() && !langs->empty() &&
+                                                         langs->front().is_string()) {
             m_default_lang = langs->front().get<std::string>();
         }
     }
@@ -238,8 +238,8 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
         auto col = what.find("column");
         auto colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
         std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-        throw InputError(fmt::format("{}:{}:{}: malformed JSON: {}", source_name, pos.line,
-                                     pos.column, detail));
+        throw InputError(
+            fmt::format("{}:{}:{}: malformed JSON: {}", source_name, pos.line, pos.column, detail));
     }
     return JsonCatalogReader(source_name).read(doc);
 }

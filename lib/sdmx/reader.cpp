@@ -1,12 +1,12 @@
 #include "sdmx/reader.hpp"
 
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
-
-#include "util/error.hpp"
-#include "util/utf8.hpp"
 
 namespace dataflow::sdmx {
 

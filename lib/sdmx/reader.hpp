@@ -2,11 +2,11 @@
 /// Reads an SDMX `dataflow` answer (SDMX-ML 2.0 / 2.1 / 3.0 or SDMX-JSON 2.0) into a Catalog.
 /// Anything that is not a dataflow list is refused with an InputError that says what it is.
 
+#include "sdmx/catalog.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
-
-#include "sdmx/catalog.hpp"
 
 namespace dataflow::sdmx {
 

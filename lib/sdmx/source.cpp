@@ -1,5 +1,7 @@
 #include "sdmx/source.hpp"
 
+#include "util/error.hpp"
+
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -7,8 +9,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "util/error.hpp"
 
 namespace dataflow::sdmx {
 

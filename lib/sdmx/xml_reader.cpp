@@ -1,6 +1,10 @@
 // SDMX-ML reader. pugixml does no namespace processing, so prefixes are resolved here: every
 // element is matched by namespace URI and local name, never by prefix.
 
+#include "sdmx/reader.hpp"
+#include "util/error.hpp"
+#include "util/utf8.hpp"
+
 #include <fmt/format.h>
 #include <pugixml.hpp>
 
@@ -9,10 +13,6 @@
 #include <cstring>
 #include <map>
 #include <vector>
-
-#include "sdmx/reader.hpp"
-#include "util/error.hpp"
-#include "util/utf8.hpp"
 
 namespace dataflow::sdmx {
 
@@ -189,7 +189,8 @@ private:
         auto end = static_cast<std::size_t>(off);
         const char* p = m_buffer.data() + m_line_offset;
         const char* stop = m_buffer.data() + end;
-        while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(stop - p)))) != nullptr) {
+        while ((p = static_cast<const char*>(
+                    std::memchr(p, '\n', static_cast<std::size_t>(stop - p)))) != nullptr) {
             ++m_line;
             ++p;
         }
@@ -233,7 +234,8 @@ Catalog XmlCatalogReader::read(pugi::xml_document& doc) {
         }
     }
     if (!root) {
-        throw InputError(fmt::format("{}: no root element; expected an SDMX dataflow list", m_name));
+        throw InputError(
+            fmt::format("{}: no root element; expected an SDMX dataflow list", m_name));
     }
     auto mark = push_scope(root);
     Ns ns = resolve(root.name());
@@ -249,11 +251,12 @@ Catalog XmlCatalogReader::read(pugi::xml_document& doc) {
                 "with an error or login page instead of SDMX (check the URL)",
                 where(root)));
         }
-        throw InputError(fmt::format(
-            "{}: not an SDMX message: the root element is <{}>{}; expected an SDMX-ML "
-            "Structure message listing dataflows",
-            where(root), root.name(),
-            uri.empty() ? std::string(" in no SDMX namespace") : fmt::format(" in namespace {}", uri)));
+        throw InputError(
+            fmt::format("{}: not an SDMX message: the root element is <{}>{}; expected an SDMX-ML "
+                        "Structure message listing dataflows",
+                        where(root), root.name(),
+                        uri.empty() ? std::string(" in no SDMX namespace")
+                                    : fmt::format(" in namespace {}", uri)));
     }
     Catalog catalog;
     catalog.format = format_name(ns.version);
@@ -325,7 +328,8 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
             saw_dataflows = true;
         }
         // Containers: children of <Structures> (2.1/3.0) or of the root (2.0), Header excluded.
-        bool parent_is_structures = parent.local == "Structures" && parent.ns.kind == NsKind::message;
+        bool parent_is_structures =
+            parent.local == "Structures" && parent.ns.kind == NsKind::message;
         bool parent_is_root20 = stack.size() == 1 && root_version == 20 && local != "Header";
         if (parent_is_structures || parent_is_root20) {
             std::size_t n = 0;
@@ -348,7 +352,8 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
         if (key_families > 0) {
             throw InputError(fmt::format(
                 "{}: this {} answer lists {} KeyFamily elements (data structure definitions) but "
-                "no Dataflow elements; the endpoint answered a dataflow query with its key families. "
+                "no Dataflow elements; the endpoint answered a dataflow query with its key "
+                "families. "
                 "Ask it for dataflows (SDMX 2.1 /dataflow/{{agency}}) or use its DSD list instead",
                 m_name, catalog.format, key_families));
         }
@@ -549,10 +554,9 @@ Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
     std::size_t skip = bytes.starts_with("\xEF\xBB\xBF") ? 3 : 0;
     std::string_view buffer(bytes.data() + skip, bytes.size() - skip);
     pugi::xml_document doc;
-    auto result = doc.load_buffer_inplace(bytes.data() + skip, bytes.size() - skip,
-                                          pugi::parse_default | pugi::parse_doctype |
-                                              pugi::parse_embed_pcdata,
-                                          pugi::encoding_utf8);
+    auto result = doc.load_buffer_inplace(
+        bytes.data() + skip, bytes.size() - skip,
+        pugi::parse_default | pugi::parse_doctype | pugi::parse_embed_pcdata, pugi::encoding_utf8);
     if (!result) {
         std::size_t off = result.offset < 0 ? 0 : static_cast<std::size_t>(result.offset);
         auto pos = util::position_of(std::string_view(bytes).substr(skip), off);

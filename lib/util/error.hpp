@@ -11,11 +11,11 @@ namespace dataflow {
 /// Process exit codes (documented in README "Exit codes"); values follow sysexits.h.
 enum class ExitCode : int {
     ok = 0,
-    failure = 1,      ///< input or analysis error
-    usage = 2,        ///< bad command line
-    unavailable = 69, ///< upstream unavailable (EX_UNAVAILABLE)
+    failure = 1,       ///< input or analysis error
+    usage = 2,         ///< bad command line
+    unavailable = 69,  ///< upstream unavailable (EX_UNAVAILABLE)
     rate_limited = 75, ///< rate-limited, retry later (EX_TEMPFAIL)
-    config = 78,      ///< configuration error (EX_CONFIG)
+    config = 78,       ///< configuration error (EX_CONFIG)
 };
 
 enum class ErrorKind {

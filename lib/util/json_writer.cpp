@@ -1,10 +1,10 @@
 #include "util/json_writer.hpp"
 
+#include "util/utf8.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
-
-#include "util/utf8.hpp"
 
 namespace dataflow::util {
 

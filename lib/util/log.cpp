@@ -1,5 +1,8 @@
 #include "util/log.hpp"
 
+#include "util/json_writer.hpp"
+#include "util/time.hpp"
+
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -8,9 +11,6 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
-
-#include "util/json_writer.hpp"
-#include "util/time.hpp"
 
 namespace dataflow::util {
 
@@ -43,8 +43,9 @@ protected:
         line.reserve(msg.payload.size() + 96);
         JsonWriter w(line);
         w.begin_object();
-        w.field("ts", format_rfc3339(std::chrono::time_point_cast<std::chrono::system_clock::duration>(
-                          msg.time)));
+        w.field("ts",
+                format_rfc3339(
+                    std::chrono::time_point_cast<std::chrono::system_clock::duration>(msg.time)));
         w.field("level", level_name(msg.level));
         w.field("logger", std::string_view(msg.logger_name.data(), msg.logger_name.size()));
         w.field("msg", std::string_view(msg.payload.data(), msg.payload.size()));

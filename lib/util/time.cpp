@@ -40,7 +40,8 @@ struct Cursor {
     bool done() const { return i == s.size(); }
 };
 
-std::optional<SysMillis> make(int y, int mo, int d, int h, int mi, int sec, int ms, int offset_min) {
+std::optional<SysMillis> make(int y, int mo, int d, int h, int mi, int sec, int ms,
+                              int offset_min) {
     using namespace std::chrono;
     year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
     if (!ymd.ok() || h > 23 || mi > 59 || sec > 60) {
@@ -157,10 +158,10 @@ std::string format_rfc3339(SysMillis t) {
     year_month_day ymd{days};
     hh_mm_ss hms{t - days};
     auto ms = hms.subseconds().count();
-    std::string out = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
-                                  static_cast<unsigned>(ymd.month()),
-                                  static_cast<unsigned>(ymd.day()), hms.hours().count(),
-                                  hms.minutes().count(), hms.seconds().count());
+    std::string out =
+        fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
+                    static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                    hms.hours().count(), hms.minutes().count(), hms.seconds().count());
     if (ms != 0) {
         out += fmt::format(".{:03}", ms);
     }

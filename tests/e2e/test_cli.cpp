@@ -1,12 +1,12 @@
 // End-to-end: the real `dataflow` binary, its exit codes, stdout and stderr.
 
+#include "support/support.hpp"
+
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "support/support.hpp"
 
 using dataflow::test::run_process;
 using dataflow::test::sample;
@@ -79,7 +79,9 @@ TEST_SUITE("cli") {
         };
         const Case cases[] = {
             {"AndreaBozzo__Osservatorio/data_124_1157.xml", 1, "data message (GenericData)"},
-            {"SDMXISTATTOOLKIT__DATABROWSER/source/databrowserhub/test/DataBrowser.Benchmark/JsonStatConvert/DF_TR_AEREO+IT1+1.0.xml", 0, "analyzed: 1"},
+            {"SDMXISTATTOOLKIT__DATABROWSER/source/databrowserhub/test/DataBrowser.Benchmark/"
+             "JsonStatConvert/DF_TR_AEREO+IT1+1.0.xml",
+             0, "analyzed: 1"},
             {"andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json", 0, "analyzed: 63"},
             {"bis-med-it__pysdmx/tests/api/fmr/samples/df/flows.json", 0, "analyzed: 5"},
             {"bis-med-it__pysdmx/tests/io/samples/error.xml", 1, "SDMX error message"},
@@ -95,18 +97,34 @@ TEST_SUITE("cli") {
             {"khaeru__sdmx-test-data/ISTAT/22_289-structure.xml", 1, "DataStructures (1)"},
             {"khaeru__sdmx-test-data/ISTAT/22_289.xml", 1, "StructureSpecificData"},
             {"khaeru__sdmx-test-data/ISTAT/actualconstraint-0.xml", 1, "Constraints (1)"},
-            {"khaeru__sdmx-test-data/recorded/2556f1775294929a__ISTAT_dataflow_47_850_references-datastructure.xml", 0, "analyzed: 1"},
-            {"khaeru__sdmx-test-data/recorded/b1957b05ba522041__ISTAT_data_47_850_A.001001+001002.AUTP.ALL.ALL.1.xml", 1, "data message"},
+            {"khaeru__sdmx-test-data/recorded/"
+             "2556f1775294929a__ISTAT_dataflow_47_850_references-datastructure.xml",
+             0, "analyzed: 1"},
+            {"khaeru__sdmx-test-data/recorded/"
+             "b1957b05ba522041__ISTAT_data_47_850_A.001001+001002.AUTP.ALL.ALL.1.xml",
+             1, "data message"},
             {"khaeru__sdmx-test-data/v3/json/structure/constructed-sample.json", 0, "analyzed: 1"},
             {"khaeru__sdmx-test-data/v3/xml/dataflow.xml", 0, "analyzed: 1"},
-            {"knifflig__sdmxflow/tests/data/sdmx/estat/lfsa_egai2d/raw/dataflow_all.xml", 0, "analyzed: 1"},
-            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/internal/sdmxdl/format/xml/10100139_187.xml", 1, "StructureSpecificData"},
-            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/internal/sdmxdl/format/xml/FlowWithDescription.xml", 0, "analyzed: 2"},
-            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/ecb/EcbDataflows.xml", 0, "analyzed: 3"},
-            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/nbb/Dataflows.xml", 1, "KeyFamily"},
-            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/other/sdmx-Dataflows20.xml", 0, "analyzed: 2"},
+            {"knifflig__sdmxflow/tests/data/sdmx/estat/lfsa_egai2d/raw/dataflow_all.xml", 0,
+             "analyzed: 1"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/internal/sdmxdl/format/xml/"
+             "10100139_187.xml",
+             1, "StructureSpecificData"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/internal/sdmxdl/format/xml/"
+             "FlowWithDescription.xml",
+             0, "analyzed: 2"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/ecb/"
+             "EcbDataflows.xml",
+             0, "analyzed: 3"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/nbb/"
+             "Dataflows.xml",
+             1, "KeyFamily"},
+            {"nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/format/xml/other/"
+             "sdmx-Dataflows20.xml",
+             0, "analyzed: 2"},
             {"ondata__guida-api-istat/esempi/CL_FREQ.xml", 1, "Codelists (1)"},
-            {"ondata__guida-api-istat/rawdata/DCIS_POPRES1/datastructure.xml", 1, "DataStructures (1)"},
+            {"ondata__guida-api-istat/rawdata/DCIS_POPRES1/datastructure.xml", 1,
+             "DataStructures (1)"},
             {"ondata__guida-api-istat/rawdata/categoryscheme.xml", 1, "CategorySchemes (1)"},
             {"ondata__guida-api-istat/rawdata/dataflow.xml", 0, "analyzed: 456"},
         };
@@ -133,16 +151,19 @@ TEST_SUITE("cli") {
         auto catalog = dataflow::test::read_file(dataflow::test::bundled_catalog());
         expect_failure(df({"analyze", dir.file("cut.xml", catalog.substr(0, 5000))}), 1,
                        "malformed XML");
-        expect_failure(df({"analyze", dir.file("page.html",
-                                               "<!doctype html><html><title>Login</title></html>")}),
-                       1, "HTML page");
-        auto latin1 = df({"analyze", dir.file("latin1.xml", "<?xml version=\"1.0\"?>\n<a>caf\xE9</a>")});
+        expect_failure(
+            df({"analyze",
+                dir.file("page.html", "<!doctype html><html><title>Login</title></html>")}),
+            1, "HTML page");
+        auto latin1 =
+            df({"analyze", dir.file("latin1.xml", "<?xml version=\"1.0\"?>\n<a>caf\xE9</a>")});
         expect_failure(latin1, 1, "invalid UTF-8 at byte offset 28");
         CHECK(latin1.err.find("latin1.xml:2:7:") != std::string::npos);
         std::string lol = "<?xml version=\"1.0\"?>\n<!DOCTYPE l [<!ENTITY a \"aaaaaaaaaa\">"
                           "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\n<l>&b;</l>";
         expect_failure(df({"analyze", dir.file("lol.xml", lol)}), 1, "DTD");
-        std::string deep = "<m:Structure xmlns:m=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message\">";
+        std::string deep =
+            "<m:Structure xmlns:m=\"http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message\">";
         for (int i = 0; i < 100000; ++i) {
             deep += "<a>";
         }
@@ -153,8 +174,9 @@ TEST_SUITE("cli") {
         expect_failure(df({"analyze", dir.file("deep.xml", deep)}), 1, "nested deeper than");
         expect_failure(df({"analyze", dir.file("x.json", "{\"hello\": \"world\"}")}), 1,
                        "JSON that is not SDMX");
-        expect_failure(df({"analyze", dataflow::test::bundled_catalog(), "--max-input-bytes", "100K"}),
-                       1, "larger than the limit of 100.0 KiB");
+        expect_failure(
+            df({"analyze", dataflow::test::bundled_catalog(), "--max-input-bytes", "100K"}), 1,
+            "larger than the limit of 100.0 KiB");
         // A BOM is fine.
         auto bom = df({"analyze", dir.file("bom.xml", "\xEF\xBB\xBF" + catalog), "-o", "summary"});
         CHECK(bom.exit_code == 0);
@@ -193,12 +215,14 @@ TEST_SUITE("cli") {
         auto syntax = dir.file("syntax.toml", "[[rules]\ncategory = \"x\"\n");
         auto r = df({"analyze", cat, "--rules", syntax});
         expect_failure(r, 1, "syntax.toml:1:");
-        auto empty_kw = dir.file("nokw.toml", "[[rules]]\ncategory = \"x\"\npriority = 1\nkeywords = []\n");
+        auto empty_kw =
+            dir.file("nokw.toml", "[[rules]]\ncategory = \"x\"\npriority = 1\nkeywords = []\n");
         expect_failure(df({"analyze", cat, "--rules", empty_kw}), 1, "nokw.toml:4:");
-        auto neg = dir.file("neg.toml", "[[rules]]\ncategory = \"x\"\npriority = -1\nkeywords = [\"a\"]\n");
+        auto neg = dir.file("neg.toml",
+                            "[[rules]]\ncategory = \"x\"\npriority = -1\nkeywords = [\"a\"]\n");
         expect_failure(df({"analyze", cat, "--rules", neg}), 1, "neg.toml:3:");
-        auto good = dir.file("good.toml",
-                             "[[rules]]\ncategory = \"agricoltura\"\npriority = 3\nkeywords = [\"coltiv\", \"agri\"]\n");
+        auto good = dir.file("good.toml", "[[rules]]\ncategory = \"agricoltura\"\npriority = "
+                                          "3\nkeywords = [\"coltiv\", \"agri\"]\n");
         auto ok = df({"analyze", cat, "--rules", good, "-o", "json", "--category", "agricoltura"});
         REQUIRE(ok.exit_code == 0);
         auto j = nlohmann::json::parse(ok.out);
@@ -213,12 +237,14 @@ TEST_SUITE("cli") {
         auto h = df({"analyze", "--help"});
         CHECK(h.exit_code == 0);
         CHECK(h.out.find("--min-score") != std::string::npos);
-        auto q = df({"analyze", sample("andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json"),
-                     "-o", "summary", "-q"});
+        auto q =
+            df({"analyze", sample("andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json"),
+                "-o", "summary", "-q"});
         CHECK(q.exit_code == 0);
         CHECK(q.err.empty());
         // Global options are accepted after the subcommand too.
-        auto lvl = df({"analyze", "--log-level", "debug", dataflow::test::bundled_catalog(), "-o", "summary"});
+        auto lvl = df({"analyze", "--log-level", "debug", dataflow::test::bundled_catalog(), "-o",
+                       "summary"});
         CHECK(lvl.exit_code == 0);
         CHECK(lvl.err.find("analysed 456 dataflows") != std::string::npos);
         expect_failure(df({"--log-level", "loud", "analyze", "x"}), 2, "--log-level");

@@ -1,7 +1,3 @@
-#include <doctest/doctest.h>
-
-#include <algorithm>
-
 #include "analysis/categorizer.hpp"
 #include "analysis/readiness.hpp"
 #include "analysis/report.hpp"
@@ -10,12 +6,18 @@
 #include "support/support.hpp"
 #include "util/error.hpp"
 
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
 using namespace dataflow;
 using namespace dataflow::analysis;
 
 namespace {
 
-Categorizer substring_categorizer() { return Categorizer(default_rules(), MatchMode::substring); }
+Categorizer substring_categorizer() {
+    return Categorizer(default_rules(), MatchMode::substring);
+}
 
 std::string category_name(const Categorizer& c, const Categorization& r) {
     return c.rules().categories()[r.category];
@@ -85,7 +87,8 @@ TEST_SUITE("analysis") {
 
     TEST_CASE("lower-casing is Unicode-aware and a keyword counts once") {
         auto c = substring_categorizer();
-        // "mortalità" is a keyword of popolazione (10) and salute (5): only lower-casing À finds it.
+        // "mortalità" is a keyword of popolazione (10) and salute (5): only lower-casing À finds
+        // it.
         auto r = c.categorize("MORTALITÀ INFANTILE", "");
         CHECK(category_name(c, r) == "popolazione");
         CHECK(keywords(r) == std::vector<std::string>{"mortalità"});
@@ -228,7 +231,8 @@ description = "waste"
         CHECK(share_limit({1, 10, 0, 10}, 6) == std::vector<std::size_t>{1, 3, 0, 2});
         CHECK(share_limit({3, 4}, 0) == std::vector<std::size_t>{3, 4});
         CHECK(share_limit({3, 4}, 100) == std::vector<std::size_t>{3, 4});
-        CHECK(share_limit({5, 5, 5, 5, 5, 5, 5}, 5) == std::vector<std::size_t>{1, 1, 1, 1, 1, 0, 0});
+        CHECK(share_limit({5, 5, 5, 5, 5, 5, 5}, 5) ==
+              std::vector<std::size_t>{1, 1, 1, 1, 1, 0, 0});
     }
 
     TEST_CASE("analyze: filters, ranking, limit, category counts before filters") {

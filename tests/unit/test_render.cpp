@@ -1,10 +1,10 @@
-#include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
-
 #include "analysis/render.hpp"
 #include "sdmx/reader.hpp"
 #include "support/support.hpp"
 #include "util/utf8.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 using namespace dataflow;
 using namespace dataflow::analysis;

@@ -1,11 +1,11 @@
-#include <doctest/doctest.h>
-
-#include <algorithm>
-
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "support/support.hpp"
 #include "util/error.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
 
 using namespace dataflow;
 using namespace dataflow::sdmx;
@@ -18,7 +18,9 @@ Catalog read_sample(const std::string& rel) {
     return read_catalog(bytes, rel);
 }
 
-Catalog read_text(std::string text) { return read_catalog(text, "doc.xml"); }
+Catalog read_text(std::string text) {
+    return read_catalog(text, "doc.xml");
+}
 
 /// The InputError message for a document; fails the test when it parses.
 std::string error_for(std::string text, const std::string& name = "doc.xml",
@@ -113,8 +115,9 @@ TEST_SUITE("sdmx") {
     }
 
     TEST_CASE("current ISTAT platform: annotations, LAST_UPDATE, en before it") {
-        auto c = read_sample("khaeru__sdmx-test-data/recorded/"
-                             "2556f1775294929a__ISTAT_dataflow_47_850_references-datastructure.xml");
+        auto c =
+            read_sample("khaeru__sdmx-test-data/recorded/"
+                        "2556f1775294929a__ISTAT_dataflow_47_850_references-datastructure.xml");
         REQUIRE(c.dataflows.size() == 1);
         const auto& d = c.dataflows.front();
         CHECK(d.id == "47_850");
@@ -154,7 +157,8 @@ TEST_SUITE("sdmx") {
         CHECK(c.format == "SDMX-ML 3.0");
         REQUIRE(c.dataflows.size() == 1);
         const auto& s = c.dataflows[0].structure;
-        CHECK(s.urn == "urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=IMF:ECOFIN_DSD(1.0)");
+        CHECK(s.urn ==
+              "urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=IMF:ECOFIN_DSD(1.0)");
         CHECK(s.id == "ECOFIN_DSD");
         CHECK(s.agency_id == "IMF");
         CHECK(s.version == "1.0");
@@ -163,7 +167,8 @@ TEST_SUITE("sdmx") {
     }
 
     TEST_CASE("Eurostat: one-line message, m/s/c prefixes, escaped XML in annotations") {
-        auto c = read_sample("knifflig__sdmxflow/tests/data/sdmx/estat/lfsa_egai2d/raw/dataflow_all.xml");
+        auto c = read_sample(
+            "knifflig__sdmxflow/tests/data/sdmx/estat/lfsa_egai2d/raw/dataflow_all.xml");
         REQUIRE(c.dataflows.size() == 1);
         const auto& d = c.dataflows[0];
         CHECK(d.id == "LFSA_EGAI2D");
@@ -185,7 +190,8 @@ TEST_SUITE("sdmx") {
         REQUIRE(fmr.dataflows.size() == 5);
         CHECK_FALSE(fmr.dataflows[0].structure.urn.empty());
         CHECK_FALSE(fmr.dataflows[0].structure.id.empty());
-        auto official = read_sample("khaeru__sdmx-test-data/v3/json/structure/constructed-sample.json");
+        auto official =
+            read_sample("khaeru__sdmx-test-data/v3/json/structure/constructed-sample.json");
         CHECK(official.dataflows.size() == 1);
         auto istat = read_sample("andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json");
         REQUIRE(istat.dataflows.size() == 63);
@@ -214,10 +220,11 @@ TEST_SUITE("sdmx") {
     }
 
     TEST_CASE("BOM, no declaration, CRLF, comments inside ID and Name") {
-        std::string doc = "\xEF\xBB\xBF" + k_head21.substr(k_head21.find("?>") + 2) +
-                          "\r\n<s:Dataflow id=\"X\"><c:Name xml:lang=\"it\">Popo<!-- c -->lazione</c:Name>"
-                          "\r\n<!-- a comment --><c:Name>NoLang</c:Name></s:Dataflow>\r\n" +
-                          k_tail21;
+        std::string doc =
+            "\xEF\xBB\xBF" + k_head21.substr(k_head21.find("?>") + 2) +
+            "\r\n<s:Dataflow id=\"X\"><c:Name xml:lang=\"it\">Popo<!-- c -->lazione</c:Name>"
+            "\r\n<!-- a comment --><c:Name>NoLang</c:Name></s:Dataflow>\r\n" +
+            k_tail21;
         auto c = read_text(doc);
         REQUIRE(c.dataflows.size() == 1);
         CHECK(c.dataflows[0].names[0].text == "Popolazione");
@@ -225,11 +232,12 @@ TEST_SUITE("sdmx") {
     }
 
     TEST_CASE("reference name rules: last 'it' wins, else the first untagged name") {
-        auto c = read_text(k_head21 +
-                           R"(<s:Dataflow id="A"><c:Name xml:lang="de">Deutsch</c:Name><c:Name>NoLang</c:Name><c:Name xml:lang="en">Eng</c:Name></s:Dataflow>)"
-                           R"(<s:Dataflow id="B"><c:Name xml:lang="it">Primo</c:Name><c:Name xml:lang="it">Secondo</c:Name></s:Dataflow>)"
-                           R"(<s:Dataflow id="C"><c:Name xml:lang="fr">Seul</c:Name></s:Dataflow>)" +
-                           k_tail21);
+        auto c = read_text(
+            k_head21 +
+            R"(<s:Dataflow id="A"><c:Name xml:lang="de">Deutsch</c:Name><c:Name>NoLang</c:Name><c:Name xml:lang="en">Eng</c:Name></s:Dataflow>)"
+            R"(<s:Dataflow id="B"><c:Name xml:lang="it">Primo</c:Name><c:Name xml:lang="it">Secondo</c:Name></s:Dataflow>)"
+            R"(<s:Dataflow id="C"><c:Name xml:lang="fr">Seul</c:Name></s:Dataflow>)" +
+            k_tail21);
         REQUIRE(c.dataflows.size() == 3);
         CHECK(*reference_name_it(c.dataflows[0]) == "NoLang");
         CHECK(*reference_name_en(c.dataflows[0]) == "Eng");
@@ -241,15 +249,16 @@ TEST_SUITE("sdmx") {
     TEST_CASE("annotation flags: NonProduction, ONLY_FILE, HIDDEN, both LAST_UPDATE forms") {
         auto ann = [](const std::string& id, const std::string& title) {
             return "<c:Annotation id=\"" + id + "\"><c:AnnotationTitle>" + title +
-                   "</c:AnnotationTitle><c:AnnotationType>" + id + "</c:AnnotationType></c:Annotation>";
+                   "</c:AnnotationTitle><c:AnnotationType>" + id +
+                   "</c:AnnotationType></c:Annotation>";
         };
-        auto c = read_text(k_head21 + "<s:Dataflow id=\"A\"><c:Annotations>" +
-                           ann("LAST_UPDATE", "14/11/2025 16:15:51") +
-                           ann("NonProductionDataflow", "true") +
-                           ann("DATAFLOW_CATALOG_TYPE", "ONLY_FILE") + ann("DATAFLOW_HIDDEN", "true") +
-                           "</c:Annotations></s:Dataflow><s:Dataflow id=\"B\"><c:Annotations>" +
-                           ann("LAST_UPDATE", "garbage") + ann("NonProductionDataflow", "false") +
-                           "</c:Annotations></s:Dataflow>" + k_tail21);
+        auto c = read_text(
+            k_head21 + "<s:Dataflow id=\"A\"><c:Annotations>" +
+            ann("LAST_UPDATE", "14/11/2025 16:15:51") + ann("NonProductionDataflow", "true") +
+            ann("DATAFLOW_CATALOG_TYPE", "ONLY_FILE") + ann("DATAFLOW_HIDDEN", "true") +
+            "</c:Annotations></s:Dataflow><s:Dataflow id=\"B\"><c:Annotations>" +
+            ann("LAST_UPDATE", "garbage") + ann("NonProductionDataflow", "false") +
+            "</c:Annotations></s:Dataflow>" + k_tail21);
         const auto& a = c.dataflows[0];
         CHECK(a.last_update == "2025-11-14T16:15:51Z");
         CHECK(a.non_production);
@@ -281,21 +290,25 @@ TEST_SUITE("sdmx") {
     }
 
     TEST_CASE("not a dataflow list: each gets a message naming what it is") {
-        auto err = error_for(test::read_file(sample("bis-med-it__pysdmx/tests/io/samples/error.xml")));
+        auto err =
+            error_for(test::read_file(sample("bis-med-it__pysdmx/tests/io/samples/error.xml")));
         CHECK(err.find("SDMX error message") != std::string::npos);
         CHECK(err.find("code 150") != std::string::npos);
 
-        auto data = error_for(test::read_file(sample("khaeru__sdmx-test-data/ECB_EXR/1/M.USD.EUR.SP00.A.xml")));
+        auto data = error_for(
+            test::read_file(sample("khaeru__sdmx-test-data/ECB_EXR/1/M.USD.EUR.SP00.A.xml")));
         CHECK(data.find("data message (GenericData)") != std::string::npos);
 
         auto footer = error_for(test::read_file(sample("khaeru__sdmx-test-data/ESTAT/footer.xml")));
         CHECK(footer.find("footer says") != std::string::npos);
 
-        auto dsd = error_for(test::read_file(sample("khaeru__sdmx-test-data/ECB_EXR/1/structure.xml")));
+        auto dsd =
+            error_for(test::read_file(sample("khaeru__sdmx-test-data/ECB_EXR/1/structure.xml")));
         CHECK(dsd.find("holds no dataflows") != std::string::npos);
         CHECK(dsd.find("DataStructures (1)") != std::string::npos);
 
-        auto empty = error_for(test::read_file(sample("bis-med-it__pysdmx/tests/io/samples/valid_bom.xml")));
+        auto empty =
+            error_for(test::read_file(sample("bis-med-it__pysdmx/tests/io/samples/valid_bom.xml")));
         CHECK(empty.find("holds no dataflows") != std::string::npos);
 
         auto html = error_for("<!DOCTYPE html><html><head><title>503 Service Unavailable</title>"
@@ -366,14 +379,17 @@ TEST_SUITE("sdmx") {
         CHECK(error_for("{\"data\": {\"dataflows\": [", "t.json").starts_with("t.json:1:"));
         CHECK(error_for("{\"foo\": 1}").find("not SDMX") != std::string::npos);
         CHECK(error_for("[1, 2]").find("not SDMX") != std::string::npos);
-        CHECK(error_for(R"({"errors": [{"code": 404, "title": "No results"}]})").find("No results") !=
-              std::string::npos);
+        CHECK(
+            error_for(R"({"errors": [{"code": 404, "title": "No results"}]})").find("No results") !=
+            std::string::npos);
         CHECK(error_for(R"({"data": {"dataSets": []}})").find("data message") != std::string::npos);
-        CHECK(error_for(R"({"data": {"codelists": [{}]}})").find("codelists (1)") != std::string::npos);
+        CHECK(error_for(R"({"data": {"codelists": [{}]}})").find("codelists (1)") !=
+              std::string::npos);
         CHECK(error_for(R"({"data": {"dataflows": [{"id": 5}]}})").find("data.dataflows[0].id") !=
               std::string::npos);
-        CHECK(error_for(R"({"data": {"dataflows": [{"id": "A", "names": ["x"]}]}})")
-                  .find("names") != std::string::npos);
+        CHECK(
+            error_for(R"({"data": {"dataflows": [{"id": "A", "names": ["x"]}]}})").find("names") !=
+            std::string::npos);
     }
 
     TEST_CASE("sources: missing, directory, empty, over the cap") {
@@ -384,7 +400,8 @@ TEST_SUITE("sdmx") {
         CHECK_THROWS_WITH_AS(FileSource(dir.path().string()).fetch({}),
                              doctest::Contains("is a directory"), InputError);
         auto empty = dir.file("empty.xml", "");
-        CHECK_THROWS_WITH_AS(FileSource(empty).fetch({}), doctest::Contains("is empty"), InputError);
+        CHECK_THROWS_WITH_AS(FileSource(empty).fetch({}), doctest::Contains("is empty"),
+                             InputError);
         auto big = dir.file("big.xml", std::string(5000, ' '));
         CHECK_THROWS_WITH_AS(FileSource(big).fetch(ReadLimits{4096}),
                              doctest::Contains("larger than the limit of 4.0 KiB"), InputError);

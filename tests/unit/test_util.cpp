@@ -1,10 +1,10 @@
-#include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
-
 #include "util/error.hpp"
 #include "util/json_writer.hpp"
 #include "util/time.hpp"
 #include "util/utf8.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 using namespace dataflow;
 using namespace dataflow::util;
@@ -13,11 +13,11 @@ TEST_SUITE("util") {
     TEST_CASE("find_invalid_utf8 reports the offset of the first bad byte") {
         CHECK_FALSE(find_invalid_utf8("plain ascii, long enough for the fast path").has_value());
         CHECK_FALSE(find_invalid_utf8("Mortalità e natalità — ok").has_value());
-        CHECK(find_invalid_utf8("caf\xE9 au lait") == 3u);                 // Latin-1 é
-        CHECK(find_invalid_utf8("0123456789abcdef\xC0\xAF") == 16u);        // overlong '/'
-        CHECK(find_invalid_utf8("ab\xED\xA0\x80") == 2u);                  // surrogate
-        CHECK(find_invalid_utf8("ab\xF4\x90\x80\x80") == 2u);              // > U+10FFFF
-        CHECK(find_invalid_utf8("ab\xE2\x82") == 2u);                      // truncated
+        CHECK(find_invalid_utf8("caf\xE9 au lait") == 3u);           // Latin-1 é
+        CHECK(find_invalid_utf8("0123456789abcdef\xC0\xAF") == 16u); // overlong '/'
+        CHECK(find_invalid_utf8("ab\xED\xA0\x80") == 2u);            // surrogate
+        CHECK(find_invalid_utf8("ab\xF4\x90\x80\x80") == 2u);        // > U+10FFFF
+        CHECK(find_invalid_utf8("ab\xE2\x82") == 2u);                // truncated
         CHECK_FALSE(find_invalid_utf8("\xF0\x9F\x98\x80 emoji").has_value());
     }
 
@@ -105,8 +105,8 @@ TEST_SUITE("util") {
         auto m = parse_timestamp("03/18/2024 14:26:38", DateOrder::month_first);
         REQUIRE(m);
         CHECK(format_rfc3339(*m) == "2024-03-18T14:26:38Z");
-        CHECK_FALSE(parse_timestamp("03/18/2024 14:26:38"));    // day 03, month 18: invalid
-        CHECK_FALSE(parse_timestamp("2025-02-30T00:00:00Z"));   // no such day
+        CHECK_FALSE(parse_timestamp("03/18/2024 14:26:38"));  // day 03, month 18: invalid
+        CHECK_FALSE(parse_timestamp("2025-02-30T00:00:00Z")); // no such day
         CHECK_FALSE(parse_timestamp("yesterday"));
         CHECK_FALSE(parse_timestamp("2025-11-14T16:15:51Zjunk"));
     }
