@@ -9,6 +9,7 @@
 #include "sdmx/source.hpp"
 #include "util/error.hpp"
 #include "util/time.hpp"
+#include "util/utf8.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -139,19 +140,15 @@ int run_analyze(const AnalyzeArgs& args, const Terminal& terminal) {
         rules, args.match == "word" ? analysis::MatchMode::word : analysis::MatchMode::substring,
         args.languages);
     analysis::AnalysisOptions options;
-    options.categories = args.categories;
-    for (auto& c : options.categories) {
-        c = std::string(c.begin() + static_cast<long>(c.find_first_not_of(' ') == std::string::npos
-                                                          ? c.size()
-                                                          : c.find_first_not_of(' ')),
-                        c.end());
+    for (const auto& c : args.categories) {
+        options.categories.emplace_back(util::trim(c));
     }
     options.min_score = args.min_score;
     options.limit = static_cast<std::size_t>(args.limit);
     options.sort = sort_key(args.sort);
     options.only_ready = args.only_ready;
-    // Validate categories before reading a possibly large input.
-    (void)analysis::analyze(sdmx::Catalog{}, categorizer, options);
+    // Check the categories before reading a possibly large input.
+    analysis::check_categories(*rules, options.categories);
 
     auto phase = std::chrono::steady_clock::now();
     auto lap = [&phase](const char* what) {

@@ -72,21 +72,27 @@ void sort_flows(std::vector<AnalyzedFlow>& flows, SortKey key) {
 
 } // namespace
 
+void check_categories(const RuleSet& rules, const std::vector<std::string>& categories) {
+    for (const auto& c : categories) {
+        if (rules.category_index(c) != std::string_view::npos) {
+            continue;
+        }
+        std::string valid;
+        for (const auto& v : rules.categories()) {
+            valid += (valid.empty() ? "" : ", ") + v;
+        }
+        throw UsageError(fmt::format("unknown category '{}'; valid categories: {}", c, valid));
+    }
+}
+
 Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
                const AnalysisOptions& options, const ProbeResults& probes) {
     const auto& rules = categorizer.rules();
     const auto& cats = rules.categories();
+    check_categories(rules, options.categories);
     std::vector<char> selected(cats.size(), options.categories.empty() ? 1 : 0);
     for (const auto& c : options.categories) {
-        auto idx = rules.category_index(c);
-        if (idx == std::string_view::npos) {
-            std::string valid;
-            for (const auto& v : cats) {
-                valid += (valid.empty() ? "" : ", ") + v;
-            }
-            throw UsageError(fmt::format("unknown category '{}'; valid categories: {}", c, valid));
-        }
-        selected[idx] = 1;
+        selected[rules.category_index(c)] = 1;
     }
 
     Report report;

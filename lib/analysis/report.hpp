@@ -69,6 +69,9 @@ using ProbeResults = std::map<std::string, ProbeResult, std::less<>>;
 Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
                const AnalysisOptions& options, const ProbeResults& probes = {});
 
+/// Throws UsageError naming the valid categories when one of `categories` is not in `rules`.
+void check_categories(const RuleSet& rules, const std::vector<std::string>& categories);
+
 /// Shares `limit` among groups of the given sizes by rank, round-robin (best of each group in
 /// turn): no group is emptied unless limit < number of non-empty groups. limit 0 = no limit.
 std::vector<std::size_t> share_limit(const std::vector<std::size_t>& sizes, std::size_t limit);
