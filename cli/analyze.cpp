@@ -49,6 +49,9 @@ std::uint64_t parse_size(const std::string& text, const std::string& option) {
                          "' is not a size; use a positive number of bytes, optionally with "
                          "K, M or G (binary units), e.g. 256M");
     }
+    if (value > UINT64_MAX / mult) {
+        throw UsageError(option + ": '" + text + "' is too large");
+    }
     return value * mult;
 }
 

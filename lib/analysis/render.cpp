@@ -270,8 +270,11 @@ std::string pad_left(std::string_view s, std::size_t width) {
     return out;
 }
 
-/// Agencies leave double and trailing spaces and line breaks in names: one space each, for tables.
-std::string single_line(std::string_view s) {
+/// Agencies leave double and trailing spaces and line breaks in names: one space each, for tables,
+/// and no control characters (escape sequences) from the input reach the terminal.
+std::string single_line(std::string_view text) {
+    std::string clean = util::printable(text);
+    std::string_view s = clean;
     std::string out;
     bool space = false;
     for (char c : util::trim(s)) {
@@ -303,7 +306,7 @@ std::string render_table(const Report& report, const TableOptions& options) {
             rows.push_back(
                 {std::to_string(++rank), g.category, std::to_string(f.categorization.score),
                  fmt::format("{:.2f}", f.categorization.confidence),
-                 util::truncate_to_width(d.id, 40), single_line(f.display_name),
+                 util::truncate_to_width(single_line(d.id), 40), single_line(f.display_name),
                  d.last_update ? d.last_update->substr(0, 10) : "-", f.categorization.category});
         }
     }
@@ -354,14 +357,15 @@ std::string render_table(const Report& report, const TableOptions& options) {
     out += fmt::format("\n{} of {} dataflows shown{} ({}, {}).\nAll dataflows by category: {}.\n",
                        report.returned, report.total_analyzed,
                        report.limit > 0 ? fmt::format(" (limit {})", report.limit) : "",
-                       report.source_name, report.source_format, counts);
+                       util::printable(report.source_name), report.source_format, counts);
     return out;
 }
 
 std::string render_summary(const Report& report) {
     std::string out = fmt::format("=== SDMX Dataflow Analysis Summary ===\nSource: {} ({})\n"
                                   "Total dataflows analyzed: {}\nCategory breakdown:\n",
-                                  report.source_name, report.source_format, report.total_analyzed);
+                                  util::printable(report.source_name), report.source_format,
+                                  report.total_analyzed);
     std::size_t w = 0;
     for (const auto& [cat, n] : report.category_counts) {
         w = std::max(w, util::display_width(cat));

@@ -181,6 +181,12 @@ public:
                                        "keyword",
                                        index, rule.category));
         }
+        if (static_cast<long long>(rule.priority) * static_cast<long long>(rule.keywords.size()) >
+            1'000'000'000LL) {
+            fail(keywords, fmt::format("rules[{}]: priority x number of keywords exceeds "
+                                       "1000000000; lower the priority",
+                                       index));
+        }
         if (const toml::node* id = t.get("id")) {
             if (!id->is_string()) {
                 fail(id, fmt::format("rules[{}]: 'id' must be a string", index));

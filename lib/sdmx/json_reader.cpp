@@ -110,14 +110,21 @@ Catalog JsonCatalogReader::read(const Json& doc) {
             "{}: JSON that is not SDMX: the top level is {}, not an object with data.dataflows",
             m_name, doc.type_name()));
     }
-    if (auto e = doc.find("errors"); e != doc.end() && e->is_array() && !doc.contains("data")) {
+    auto data_it = doc.find("data");
+    bool has_flows = data_it != doc.end() && data_it->is_object() && data_it->contains("dataflows");
+    if (auto e = doc.find("errors"); e != doc.end() && e->is_array() && !e->empty() && !has_flows) {
         std::string detail;
         for (const auto& err : *e) {
             if (!err.is_object()) {
                 continue;
             }
             std::string code = err.contains("code") ? err["code"].dump() : "?";
-            std::string title = err.value("title", err.value("detail", std::string{}));
+            std::string title;
+            for (const char* key : {"title", "detail"}) {
+                if (auto t = err.find(key); title.empty() && t != err.end() && t->is_string()) {
+                    title = t->get<std::string>();
+                }
+            }
             detail += fmt::format("{}[code {}] {}", detail.empty() ? "" : "; ", code, title);
         }
         throw InputError(fmt::format(
@@ -189,8 +196,9 @@ Dataflow JsonCatalogReader::read_dataflow(const Json& j, const std::string& path
     }
     if (auto links = j.find("links"); flow.urn.empty() && links != j.end() && links->is_array()) {
         for (const auto& l : *links) {
-            if (l.is_object() && l.value("rel", "") == "self" && l.contains("urn") &&
-                l["urn"].is_string()) {
+            auto rel = l.is_object() ? l.find("rel") : l.end();
+            if (l.is_object() && rel != l.end() && rel->is_string() && *rel == "self" &&
+                l.contains("urn") && l["urn"].is_string()) {
                 flow.urn = l["urn"].get<std::string>();
             }
         }
@@ -241,7 +249,12 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
         throw InputError(
             fmt::format("{}:{}:{}: malformed JSON: {}", source_name, pos.line, pos.column, detail));
     }
-    return JsonCatalogReader(source_name).read(doc);
+    try {
+        return JsonCatalogReader(source_name).read(doc);
+    } catch (const Json::exception& e) {
+        // A field of an unexpected type that the reader did not check by name.
+        throw InputError(fmt::format("{}: not valid SDMX-JSON: {}", source_name, e.what()));
+    }
 }
 
 } // namespace dataflow::sdmx

@@ -2,9 +2,9 @@
 
 #include "util/json_writer.hpp"
 #include "util/time.hpp"
+#include "util/utf8.hpp"
 
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -56,6 +56,37 @@ protected:
     void flush_() override { std::fflush(stderr); }
 };
 
+/// "dataflow: level: message" for people; control characters in messages (which can quote
+/// input) are made harmless, so a hostile file cannot send escape sequences to the terminal.
+class TextStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit TextStderrSink(bool color) : m_color(color) {}
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        std::string line = "dataflow: ";
+        const char* colour = nullptr;
+        if (m_color) {
+            colour = msg.level >= spdlog::level::err    ? "\x1b[1;31m"
+                     : msg.level == spdlog::level::warn ? "\x1b[33m"
+                                                        : "\x1b[2m";
+            line += colour;
+        }
+        line += level_name(msg.level);
+        if (m_color) {
+            line += "\x1b[0m";
+        }
+        line += ": ";
+        line += printable(std::string_view(msg.payload.data(), msg.payload.size()));
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr);
+    }
+    void flush_() override { std::fflush(stderr); }
+
+private:
+    bool m_color;
+};
+
 } // namespace
 
 void configure_logging(const LogOptions& options) {
@@ -63,10 +94,8 @@ void configure_logging(const LogOptions& options) {
     if (options.format == LogFormat::json) {
         logger = std::make_shared<spdlog::logger>("dataflow", std::make_shared<JsonStderrSink>());
     } else {
-        auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
-            options.color ? spdlog::color_mode::always : spdlog::color_mode::never);
-        sink->set_pattern("dataflow: %^%l%$: %v");
-        logger = std::make_shared<spdlog::logger>("dataflow", std::move(sink));
+        logger = std::make_shared<spdlog::logger>("dataflow",
+                                                  std::make_shared<TextStderrSink>(options.color));
     }
     logger->set_level(options.level);
     logger->flush_on(spdlog::level::trace);

@@ -233,6 +233,30 @@ std::string_view trim(std::string_view text) noexcept {
     return text.substr(b, e - b + 1);
 }
 
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x7F) {
+            out += static_cast<char>(c);
+            ++i;
+            continue;
+        }
+        std::size_t start = i;
+        char32_t cp = decode_utf8(text, i);
+        if (cp == '\t' || cp == '\n' || cp == '\r') {
+            out += ' ';
+        } else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
+            out += "\xEF\xBF\xBD";
+        } else {
+            out.append(text.substr(start, i - start));
+        }
+    }
+    return out;
+}
+
 std::string sanitize_utf8(std::string_view text) {
     std::string out;
     out.reserve(text.size());

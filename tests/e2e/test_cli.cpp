@@ -195,6 +195,32 @@ TEST_SUITE("cli") {
         }
     }
 
+    TEST_CASE("control characters from the input never reach the terminal") {
+        TempDir dir;
+        std::string doc =
+            R"(<m:Structure xmlns:m="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message" )"
+            R"(xmlns:s="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure" )"
+            R"(xmlns:c="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common"><m:Structures><s:Dataflows>)"
+            R"(<s:Dataflow id="A&#27;]0;pwned&#7;"><c:Annotations><c:Annotation><c:AnnotationTitle>x&#27;[2J</c:AnnotationTitle>)"
+            R"(<c:AnnotationType>LAST_UPDATE</c:AnnotationType></c:Annotation></c:Annotations>)"
+            R"(<c:Name xml:lang="it">PIL &#27;[2J&#27;[31mrosso&#155;1m</c:Name></s:Dataflow>)"
+            R"(</s:Dataflows></m:Structures></m:Structure>)";
+        auto path = dir.file("esc.xml", doc);
+        for (const char* fmt : {"table", "summary"}) {
+            auto r = df({"analyze", path, "-o", fmt});
+            CAPTURE(fmt);
+            CHECK(r.exit_code == 0);
+            CHECK(r.out.find('\x1b') == std::string::npos);
+            CHECK(r.out.find('\x07') == std::string::npos);
+            CHECK(r.out.find("\xC2\x9B") == std::string::npos);
+            CHECK(r.err.find('\x1b') == std::string::npos); // the LAST_UPDATE warning quotes it
+            CHECK(r.err.find("LAST_UPDATE") != std::string::npos);
+        }
+        // JSON keeps the text exactly, escaped.
+        auto j = nlohmann::json::parse(df({"analyze", path, "-o", "json"}).out);
+        CHECK(j["categorized_dataflows"]["economia"][0]["id"] == "A\x1b]0;pwned\x07");
+    }
+
     TEST_CASE("usage errors exit 2 and never leak CLI11's codes") {
         auto cat = dataflow::test::bundled_catalog();
         auto unknown = df({"analyze", cat, "--category", "sport"});
@@ -205,6 +231,7 @@ TEST_SUITE("cli") {
         expect_failure(df({"analyze"}), 2, "source");
         expect_failure(df({}), 2, "subcommand");
         expect_failure(df({"analyze", cat, "--max-input-bytes", "lots"}), 2, "not a size");
+        expect_failure(df({"analyze", cat, "--max-input-bytes", "17179869184G"}), 2, "too large");
         expect_failure(df({"analyze", cat, "-o", "xml"}), 2, "--output");
         expect_failure(df({"analyze", cat, "--lang", "it,e n"}), 2, "--lang");
     }

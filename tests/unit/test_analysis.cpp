@@ -188,6 +188,12 @@ description = "waste"
         CHECK(err("[[rules]]\ncategory = \"altri\"\npriority = 1\nkeywords = [\"x\"]\n")
                   .find("fallback") != std::string::npos);
         CHECK(err("title = \"x\"\n").find("unknown top-level key") != std::string::npos);
+        std::string many = "[[rules]]\ncategory = \"a\"\npriority = 1000000\nkeywords = [";
+        for (int i = 0; i < 1001; ++i) {
+            many += "\"gdp\",";
+        }
+        many += "]\n";
+        CHECK(err(many).find("exceeds") != std::string::npos); // scores could overflow int
         CHECK(err("").find("no [[rules]]") != std::string::npos);
     }
 

@@ -392,6 +392,56 @@ TEST_SUITE("sdmx") {
             std::string::npos);
     }
 
+    TEST_CASE("review fixes: second root, AnnotationValue, agency from the URN") {
+        auto two = error_for(k_head21 + k_tail21 + "\n<html>502 Bad Gateway</html>");
+        CHECK(two.find("second root element <html>") != std::string::npos);
+        CHECK(two.starts_with("doc.xml:2:"));
+
+        std::string v3 =
+            R"x(<m:Structure xmlns:m="http://www.sdmx.org/resources/sdmxml/schemas/v3_0/message" )x"
+            R"x(xmlns:s="http://www.sdmx.org/resources/sdmxml/schemas/v3_0/structure" )x"
+            R"x(xmlns:c="http://www.sdmx.org/resources/sdmxml/schemas/v3_0/common"><m:Structures><s:Dataflows>)x"
+            R"x(<s:Dataflow id="A" urn="urn:sdmx:org.sdmx.infomodel.datastructure.Dataflow=IT1:A(1.0)">)x"
+            R"x(<c:Annotations><c:Annotation id="DATAFLOW_HIDDEN"><c:AnnotationValue>false</c:AnnotationValue></c:Annotation>)x"
+            R"x(<c:Annotation id="LAST_UPDATE"><c:AnnotationValue>2024-01-02T03:04:05Z</c:AnnotationValue></c:Annotation></c:Annotations>)x"
+            R"x(<s:Structure>urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=ESTAT:DSD(1.0)</s:Structure>)x"
+            R"x(</s:Dataflow></s:Dataflows></m:Structures></m:Structure>)x";
+        auto c = read_text(v3);
+        REQUIRE(c.dataflows.size() == 1);
+        CHECK_FALSE(c.dataflows[0].hidden);
+        CHECK(c.dataflows[0].last_update == "2024-01-02T03:04:05Z");
+        CHECK(c.dataflows[0].agency_id == "IT1"); // its own URN, not the DSD's agency
+        CHECK(c.dataflows[0].structure.agency_id == "ESTAT");
+    }
+
+    TEST_CASE("positions count the original bytes (CRLF, entities, multi-line text)") {
+        std::string doc = k_head21 + "\r\n";
+        for (int i = 0; i < 10; ++i) {
+            doc += "<s:Dataflow id=\"F" + std::to_string(i) +
+                   "\"><c:Name xml:lang=\"it\">riga &amp; uno\r\nriga "
+                   "&lt;due&gt;\r\n</c:Name></s:Dataflow>\r\n";
+        }
+        doc += "<s:Dataflow id=\"BAD\"></s:Wrong>\r\n" + k_tail21;
+        // 1 header line + 10 dataflows x 3 lines: the bad dataflow is on line 32.
+        auto msg = error_for(doc, "crlf.xml");
+        CHECK(msg.starts_with("crlf.xml:32:"));
+        auto good = doc;
+        good.replace(good.find("<s:Dataflow id=\"BAD\"></s:Wrong>"), 31, "<s:Dataflow id=\"OK\"/>");
+        auto c = read_text(good);
+        REQUIRE(c.dataflows.size() == 11);
+        CHECK(c.dataflows[0].source_line == 2);
+        CHECK(c.dataflows[10].source_line == 32);
+    }
+
+    TEST_CASE("JSON: error messages win over an empty data, odd types never escape") {
+        CHECK(error_for(R"({"errors":[{"code":500,"title":"Server down"}],"data":null})")
+                  .find("Server down") != std::string::npos);
+        CHECK(error_for(R"({"errors":[{"code":404,"title":null,"detail":"no such flow"}]})")
+                  .find("no such flow") != std::string::npos);
+        auto c = read_text(R"({"data":{"dataflows":[{"id":"A","links":[{"rel":null}]}]}})");
+        CHECK(c.dataflows.size() == 1);
+    }
+
     TEST_CASE("sources: missing, directory, empty, over the cap") {
         test::TempDir dir;
         auto missing = (dir.path() / "nope.xml").string();
