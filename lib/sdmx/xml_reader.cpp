@@ -116,10 +116,45 @@ std::string_view lang_of(pugi::xml_node node) {
     return node.attribute("lang").value();
 }
 
+/// Line starts of the original bytes, taken before pugixml parses (and rewrites) the buffer in
+/// place: node offsets stay those of the original, so lines are exact. Columns count code points
+/// in the buffer as parsed, which differ only after a decoded entity earlier on the same line.
+class LineIndex {
+public:
+    explicit LineIndex(std::string_view text) : m_text(text) {
+        m_starts.push_back(0);
+        const char* base = text.data();
+        const char* p = base;
+        const char* end = base + text.size();
+        while ((p = static_cast<const char*>(
+                    std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) != nullptr) {
+            ++p;
+            m_starts.push_back(static_cast<std::size_t>(p - base));
+        }
+    }
+    std::size_t line(std::size_t offset) const {
+        return static_cast<std::size_t>(std::upper_bound(m_starts.begin(), m_starts.end(), offset) -
+                                        m_starts.begin());
+    }
+    util::TextPosition position(std::size_t offset) const {
+        util::TextPosition pos;
+        pos.line = line(offset);
+        offset = std::min(offset, m_text.size());
+        for (std::size_t i = m_starts[pos.line - 1]; i < offset; ++i) {
+            pos.column += (static_cast<unsigned char>(m_text[i]) & 0xC0) != 0x80 ? 1 : 0;
+        }
+        return pos;
+    }
+
+private:
+    std::string_view m_text;
+    std::vector<std::size_t> m_starts;
+};
+
 class XmlCatalogReader {
 public:
-    XmlCatalogReader(std::string_view buffer, std::string_view name, const ReadOptions& options)
-        : m_buffer(buffer), m_name(name), m_options(options) {}
+    XmlCatalogReader(const LineIndex& lines, std::string_view name, const ReadOptions& options)
+        : m_name(name), m_options(options), m_lines(lines) {}
 
     Catalog read(pugi::xml_document& doc);
 
@@ -177,25 +212,13 @@ private:
         if (off < 0) {
             return std::string(m_name);
         }
-        auto pos = util::position_of(m_buffer, static_cast<std::size_t>(off));
+        auto pos = m_lines.position(static_cast<std::size_t>(off));
         return fmt::format("{}:{}:{}", m_name, pos.line, pos.column);
     }
 
-    std::size_t line_of(pugi::xml_node node) {
+    std::size_t line_of(pugi::xml_node node) const {
         auto off = node.offset_debug();
-        if (off < 0 || static_cast<std::size_t>(off) < m_line_offset) {
-            return 0;
-        }
-        auto end = static_cast<std::size_t>(off);
-        const char* p = m_buffer.data() + m_line_offset;
-        const char* stop = m_buffer.data() + end;
-        while ((p = static_cast<const char*>(
-                    std::memchr(p, '\n', static_cast<std::size_t>(stop - p)))) != nullptr) {
-            ++m_line;
-            ++p;
-        }
-        m_line_offset = end;
-        return m_line;
+        return off < 0 ? 0 : m_lines.line(static_cast<std::size_t>(off));
     }
 
     void walk_structure(pugi::xml_node root, Catalog& catalog);
@@ -206,13 +229,11 @@ private:
     [[noreturn]] void refuse_data_message(pugi::xml_node root, std::string_view format,
                                           std::string_view local);
 
-    std::string_view m_buffer;
     std::string_view m_name;
     const ReadOptions& m_options;
     std::vector<Binding> m_bindings;
     std::map<std::string, Ns, std::less<>> m_uri_cache;
-    std::size_t m_line = 1;
-    std::size_t m_line_offset = 0;
+    const LineIndex& m_lines;
 };
 
 std::string format_name(int version) {
@@ -569,14 +590,13 @@ Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
     std::size_t skip = bytes.starts_with("\xEF\xBB\xBF") ? 3 : 0;
     std::string_view buffer(bytes.data() + skip, bytes.size() - skip);
     pugi::xml_document doc;
-    // Not in place: pugixml rewrites its buffer (entities, CRLF), and positions in messages and
-    // source_line must count the original bytes. The copy costs ~3 ms per 12 MB (bench/README.md).
-    auto result = doc.load_buffer(
-        buffer.data(), buffer.size(),
+    const LineIndex lines(buffer);
+    auto result = doc.load_buffer_inplace(
+        bytes.data() + skip, buffer.size(),
         pugi::parse_default | pugi::parse_doctype | pugi::parse_embed_pcdata, pugi::encoding_utf8);
     if (!result) {
         std::size_t off = result.offset < 0 ? 0 : static_cast<std::size_t>(result.offset);
-        auto pos = util::position_of(buffer, off);
+        auto pos = lines.position(off);
         std::string hint;
         if (off + 16 >= buffer.size()) {
             hint = " (the document ends early: is it truncated?)";
@@ -584,7 +604,7 @@ Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
         throw InputError(fmt::format("{}:{}:{}: malformed XML: {}{}", source_name, pos.line,
                                      pos.column, result.description(), hint));
     }
-    XmlCatalogReader reader(buffer, source_name, options);
+    XmlCatalogReader reader(lines, source_name, options);
     return reader.read(doc);
 }
 
