@@ -257,22 +257,4 @@ std::string printable(std::string_view text) {
     return out;
 }
 
-std::string sanitize_utf8(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    std::size_t i = 0;
-    while (i < text.size()) {
-        std::size_t len = sequence_length(s, text.size(), i);
-        if (len == 0) {
-            out += "\xEF\xBF\xBD";
-            ++i;
-        } else {
-            out.append(text.substr(i, len));
-            i += len;
-        }
-    }
-    return out;
-}
-
 } // namespace dataflow::util

@@ -48,7 +48,4 @@ std::string_view trim(std::string_view text) noexcept;
 /// characters (C0, DEL, C1 — escape sequences could rewrite the screen) become U+FFFD.
 std::string printable(std::string_view text);
 
-/// Replaces every ill-formed byte with U+FFFD so that the result is valid UTF-8.
-std::string sanitize_utf8(std::string_view text);
-
 } // namespace dataflow::util
