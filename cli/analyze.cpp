@@ -4,6 +4,7 @@
 #include "analysis/report.hpp"
 #include "analysis/rules.hpp"
 #include "commands.hpp"
+#include "config/config.hpp"
 #include "heap.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
@@ -23,38 +24,6 @@
 
 namespace dataflow::cli {
 
-std::uint64_t parse_size(const std::string& text, const std::string& option) {
-    std::size_t i = 0;
-    std::uint64_t value = 0;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-        if (value > (UINT64_MAX - 9) / 10) {
-            throw UsageError(option + ": '" + text + "' is too large");
-        }
-        value = value * 10 + static_cast<std::uint64_t>(text[i] - '0');
-        ++i;
-    }
-    std::string unit = text.substr(i);
-    std::uint64_t mult = 0;
-    if (unit.empty() || unit == "B") {
-        mult = 1;
-    } else if (unit == "K" || unit == "KB" || unit == "KiB" || unit == "k") {
-        mult = 1024;
-    } else if (unit == "M" || unit == "MB" || unit == "MiB") {
-        mult = 1024 * 1024;
-    } else if (unit == "G" || unit == "GB" || unit == "GiB") {
-        mult = 1024ULL * 1024 * 1024;
-    }
-    if (i == 0 || mult == 0 || value == 0) {
-        throw UsageError(option + ": '" + text +
-                         "' is not a size; use a positive number of bytes, optionally with "
-                         "K, M or G (binary units), e.g. 256M");
-    }
-    if (value > UINT64_MAX / mult) {
-        throw UsageError(option + ": '" + text + "' is too large");
-    }
-    return value * mult;
-}
-
 CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     auto* cmd = app.add_subcommand(
         "analyze", "Categorise and rank every dataflow of an SDMX catalogue and print a report");
@@ -67,37 +36,58 @@ CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     cmd->add_option("-c,--category", args.categories,
                     "Only these categories (repeatable or comma-separated)")
         ->delimiter(',');
-    cmd->add_option("--min-score", args.min_score, "Keep dataflows with relevance score >= N")
-        ->default_str("0");
+    cmd->add_option("--min-score", args.min_score,
+                    "Keep dataflows with relevance score >= N (default: analysis.min_score, 0)");
     cmd->add_option("-n,--limit", args.limit,
-                    "Dataflows returned in total, shared across categories (0 = no limit)")
-        ->check([](const std::string& v) -> std::string {
-            if (v.empty() || v[0] == '-') {
-                return "must be 0 (no limit) or a positive number, got " + v;
-            }
-            return {};
-        })
-        ->default_str("100");
+                    "Dataflows returned in total, shared across categories; 0 = no limit "
+                    "(default: analysis.limit, 100)");
     cmd->add_option("--sort", args.sort, "Order within each category")
         ->check(CLI::IsMember({"score", "id", "name", "updated"}))
         ->default_str("score");
     cmd->add_flag("--only-ready", args.only_ready,
                   "Only dataflows whose data probe succeeded (needs probe results)");
     cmd->add_option("--match", args.match,
-                    "Keyword matching: substring (reference-compatible) or word (word start)")
-        ->check(CLI::IsMember({"substring", "word"}))
-        ->default_str("substring");
-    cmd->add_option("--rules", args.rules_file, "TOML rule file replacing the built-in rules");
-    cmd->add_option("--lang", args.languages, "Display-name language priority (comma-separated)")
-        ->delimiter(',')
-        ->default_str("it,en");
+                    "Keyword matching: substring (reference-compatible) or word (word start) "
+                    "(default: analysis.match)")
+        ->check(CLI::IsMember({"substring", "word"}));
+    cmd->add_option("--rules", args.rules_file,
+                    "TOML rule file replacing the configured rules (default: analysis.rules, "
+                    "else the built-in rules)");
+    cmd->add_option("--lang", args.languages,
+                    "Display-name language priority, comma-separated (default: "
+                    "analysis.languages, it,en)")
+        ->delimiter(',');
     cmd->add_option("--max-input-bytes", args.max_input_bytes,
-                    "Refuse inputs larger than this (e.g. 64M, 1G)")
-        ->default_str("256MiB");
+                    "Refuse inputs larger than this, e.g. 64M, 1G (default: "
+                    "analysis.max_input_size, 256MiB)");
     cmd->add_option("--color", args.color, "Colour in the table: auto (TTY and no NO_COLOR)")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->default_str("auto");
     return cmd;
+}
+
+std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeArgs& args) {
+    std::vector<config::FlagValue> flags;
+    if (cmd.count("--min-score") > 0) {
+        flags.push_back({"analysis.min_score", args.min_score, "--min-score"});
+    }
+    if (cmd.count("--limit") > 0) {
+        flags.push_back({"analysis.limit", args.limit, "--limit"});
+    }
+    if (cmd.count("--match") > 0) {
+        flags.push_back({"analysis.match", args.match, "--match"});
+    }
+    if (cmd.count("--lang") > 0) {
+        std::string joined;
+        for (const auto& l : args.languages) {
+            joined += (joined.empty() ? "" : ",") + l;
+        }
+        flags.push_back({"analysis.languages", joined, "--lang"});
+    }
+    if (cmd.count("--max-input-bytes") > 0) {
+        flags.push_back({"analysis.max_input_size", args.max_input_bytes, "--max-input-bytes"});
+    }
+    return flags;
 }
 
 namespace {
@@ -125,29 +115,22 @@ void write_stdout(const std::string& text) {
 
 } // namespace
 
-int run_analyze(const AnalyzeArgs& args, const Terminal& terminal) {
+int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal) {
     auto started = std::chrono::steady_clock::now();
-    auto max_bytes = parse_size(args.max_input_bytes, "--max-input-bytes");
-    for (const auto& lang : args.languages) {
-        if (lang.empty() ||
-            lang.find_first_not_of(
-                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
-                std::string::npos) {
-            throw UsageError("--lang: '" + lang + "' is not a language tag (e.g. it,en,fr)");
-        }
-    }
-
-    auto rules = args.rules_file.empty() ? analysis::default_rules()
-                                         : analysis::load_rules_file(args.rules_file);
-    analysis::Categorizer categorizer(
-        rules, args.match == "word" ? analysis::MatchMode::word : analysis::MatchMode::substring,
-        args.languages);
+    auto max_bytes = config.size("analysis.max_input_size");
+    auto rules =
+        args.rules_file.empty() ? config.rules() : analysis::load_rules_file(args.rules_file);
+    analysis::Categorizer categorizer(rules,
+                                      config.str("analysis.match") == "word"
+                                          ? analysis::MatchMode::word
+                                          : analysis::MatchMode::substring,
+                                      config.list("analysis.languages"));
     analysis::AnalysisOptions options;
     for (const auto& c : args.categories) {
         options.categories.emplace_back(util::trim(c));
     }
-    options.min_score = args.min_score;
-    options.limit = static_cast<std::size_t>(args.limit);
+    options.min_score = static_cast<int>(config.integer("analysis.min_score"));
+    options.limit = static_cast<std::size_t>(config.integer("analysis.limit"));
     options.sort = sort_key(args.sort);
     options.only_ready = args.only_ready;
     // Check the categories before reading a possibly large input.

@@ -1,27 +1,61 @@
 #include "app.hpp"
 
 #include "commands.hpp"
+#include "config/loader.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <iostream>
 #include <new>
+
+extern char** environ;
 
 namespace dataflow::cli {
 
 namespace {
 
-struct GlobalArgs {
-    std::string log_level = "info";
-    std::string log_format = "text";
-    bool quiet = false;
-};
-
 std::string version_text() {
     return std::string("dataflow ") + DATAFLOW_VERSION;
+}
+
+util::LogOptions log_options(const std::string& level, const std::string& format, bool quiet,
+                             const Terminal& terminal) {
+    util::LogOptions log;
+    log.level = util::parse_log_level(level).value_or(spdlog::level::info);
+    if (quiet && log.level < spdlog::level::err) {
+        log.level = spdlog::level::err;
+    }
+    log.format = format == "json" ? util::LogFormat::json : util::LogFormat::text;
+    log.color = terminal.stderr_tty && !terminal.no_color;
+    return log;
+}
+
+/// Logs every finding; returns the exit code when there is an error (2 when a flag is to
+/// blame, 78 otherwise), or 0.
+int report_findings(const config::LoadResult& result) {
+    bool flag_error = false;
+    for (const auto& f : result.findings) {
+        if (f.severity == config::Severity::error) {
+            spdlog::error("{}", f.text(false));
+            flag_error = flag_error || f.where.kind == config::SourceKind::flag;
+        } else {
+            spdlog::warn("{}", f.text(false));
+        }
+    }
+    if (result.ok()) {
+        return 0;
+    }
+    if (flag_error) {
+        return static_cast<int>(ExitCode::usage);
+    }
+    spdlog::error("invalid configuration ({} error{}); 'dataflow config validate' lists every "
+                  "problem",
+                  result.errors(), result.errors() == 1 ? "" : "s");
+    return static_cast<int>(ExitCode::config);
 }
 
 } // namespace
@@ -36,19 +70,28 @@ int run(int argc, char** argv) {
                "See 'man dataflow' and https://sdmx.org for SDMX itself.");
 
     GlobalArgs global;
-    auto add_globals = [&](CLI::App& a) {
-        a.add_option("--log-level", global.log_level, "Log threshold on stderr")
-            ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-            ->default_str("info");
-        a.add_option("--log-format", global.log_format, "Log format on stderr")
-            ->check(CLI::IsMember({"text", "json"}))
-            ->default_str("text");
-        a.add_flag("-q,--quiet", global.quiet, "Only errors on stderr");
-    };
-    add_globals(app);
+    app.add_option("--log-level", global.log_level, "Log threshold on stderr (default: log.level)")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+        ->default_str("info");
+    app.add_option("--log-format", global.log_format, "Log format on stderr (default: log.format)")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->default_str("text");
+    app.add_flag("-q,--quiet", global.quiet, "Only errors on stderr");
+    app.add_option("--config", global.config_file,
+                   "TOML configuration file (default: $DATAFLOW_CONFIG)");
+    app.add_option("--config-dir", global.config_dir,
+                   "Directory of configuration files, e.g. a mounted ConfigMap (default: "
+                   "$DATAFLOW_CONFIG_DIR, else /etc/config if it exists)");
+    app.add_option("--secrets-dir", global.secrets_dir,
+                   "Directory of secret files, e.g. a mounted Secret (default: "
+                   "$DATAFLOW_SECRETS_DIR, else /etc/secrets if it exists)");
 
     AnalyzeArgs analyze;
-    add_analyze_command(app, analyze)->fallthrough();
+    auto* analyze_cmd = add_analyze_command(app, analyze);
+    analyze_cmd->fallthrough();
+    ConfigArgs config_args;
+    auto* config_cmd = add_config_command(app, config_args);
+    config_cmd->fallthrough();
 
     try {
         app.parse(argc, argv);
@@ -57,19 +100,54 @@ int run(int argc, char** argv) {
         return rc == 0 ? 0 : static_cast<int>(ExitCode::usage);
     }
 
-    util::LogOptions log;
-    log.level = *util::parse_log_level(global.log_level);
-    if (global.quiet && log.level < spdlog::level::err) {
-        log.level = spdlog::level::err;
-    }
-    log.format = global.log_format == "json" ? util::LogFormat::json : util::LogFormat::text;
     Terminal terminal = Terminal::detect();
-    log.color = terminal.stderr_tty && !terminal.no_color;
-    util::configure_logging(log);
+    util::configure_logging(
+        log_options(global.log_level, global.log_format, global.quiet, terminal));
 
     try {
-        if (app.got_subcommand("analyze")) {
-            return run_analyze(analyze, terminal);
+        config::LoadOptions options;
+        options.env = config::environment_from(environ);
+        if (!global.config_file.empty()) {
+            options.config_file = global.config_file;
+        }
+        if (!global.config_dir.empty()) {
+            options.config_dir = global.config_dir;
+        }
+        if (!global.secrets_dir.empty()) {
+            options.secrets_dir = global.secrets_dir;
+        }
+        if (config_cmd->parsed()) {
+            if (config_cmd->got_subcommand("schema")) {
+                return run_config_schema(config_args);
+            }
+            if (config_cmd->got_subcommand("validate")) {
+                return run_config_validate(config_args, options);
+            }
+        }
+        if (analyze_cmd->parsed()) {
+            options.flags = analyze_flags(*analyze_cmd, analyze);
+        }
+
+        auto loaded = config::load(options);
+        if (int rc = report_findings(loaded); rc != 0) {
+            return rc;
+        }
+        const auto& config = *loaded.config;
+        // The configuration's log settings apply unless a flag said otherwise.
+        bool level_flag = app.count("--log-level") > 0 || global.quiet;
+        bool format_flag = app.count("--log-format") > 0;
+        if (!level_flag || !format_flag) {
+            util::configure_logging(
+                log_options(level_flag ? global.log_level : config.str("log.level"),
+                            format_flag ? global.log_format : config.str("log.format"),
+                            global.quiet, terminal));
+        }
+
+        if (analyze_cmd->parsed()) {
+            return run_analyze(analyze, config, terminal);
+        }
+        if (config_cmd->got_subcommand("show")) {
+            return run_config_show(config_args, config);
         }
         return static_cast<int>(ExitCode::usage);
     } catch (const Error& e) {

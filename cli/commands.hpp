@@ -1,9 +1,11 @@
 #pragma once
 /// One registration function and one run function per subcommand.
 
+#include "config/loader.hpp"
 #include "terminal.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,12 +15,22 @@ class App;
 
 namespace dataflow::cli {
 
+/// Options every command accepts, before or after the command name.
+struct GlobalArgs {
+    std::string log_level = "info";
+    std::string log_format = "text";
+    bool quiet = false;
+    std::string config_file;
+    std::string config_dir;
+    std::string secrets_dir;
+};
+
 struct AnalyzeArgs {
     std::string source;
     std::string output = "table";
     std::vector<std::string> categories;
-    int min_score = 0;
-    std::int64_t limit = 100;
+    std::string min_score = "0";
+    std::string limit = "100";
     std::string sort = "score";
     bool only_ready = false;
     std::string match = "substring";
@@ -29,9 +41,26 @@ struct AnalyzeArgs {
 };
 
 CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args);
-int run_analyze(const AnalyzeArgs& args, const Terminal& terminal);
+/// The configuration keys set by analyze's flags (only those given).
+std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeArgs& args);
+int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal);
 
-/// "256MiB", "10M", "1048576" -> bytes; nullopt-like 0 on error is not used: throws UsageError.
-std::uint64_t parse_size(const std::string& text, const std::string& option);
+struct ConfigArgs {
+    std::string validate_output = "text";
+    std::string show_output = "toml";
+    std::string schema_output = "markdown";
+    bool strict = false;
+    bool sources = false;
+    std::string env_file;
+    std::string environment;
+};
+
+CLI::App* add_config_command(CLI::App& app, ConfigArgs& args);
+/// `config validate`: loads like serve would, prints every finding; exit 0, or 1 when invalid.
+int run_config_validate(const ConfigArgs& args, config::LoadOptions options);
+/// `config show`: prints the effective configuration.
+int run_config_show(const ConfigArgs& args, const config::Config& config);
+/// `config schema`: prints the key reference.
+int run_config_schema(const ConfigArgs& args);
 
 } // namespace dataflow::cli

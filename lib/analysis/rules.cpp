@@ -1,5 +1,6 @@
 #include "analysis/rules.hpp"
 
+#include "analysis/rules_toml.hpp"
 #include "sdmx/source.hpp"
 #include "util/error.hpp"
 #include "util/utf8.hpp"
@@ -110,10 +111,10 @@ public:
 
     [[noreturn]] void fail(const toml::node* node, const std::string& message) const {
         if (node != nullptr && node->source().begin) {
-            throw InputError(fmt::format("{}:{}:{}: {}", m_source, node->source().begin.line,
-                                         node->source().begin.column, message));
+            throw LocatedError(std::string(m_source), static_cast<int>(node->source().begin.line),
+                               static_cast<int>(node->source().begin.column), message);
         }
-        throw InputError(fmt::format("{}: {}", m_source, message));
+        throw LocatedError(std::string(m_source), 0, 0, message);
     }
 
     Rule read_rule(const toml::table& t, std::size_t index) const {
@@ -210,19 +211,50 @@ private:
 
 } // namespace
 
+std::shared_ptr<const RuleSet> rules_from_toml(const toml::node& rules,
+                                               std::string_view source_name,
+                                               std::string_view table_name) {
+    TomlRuleReader reader(source_name);
+    if (rules.is_array() && rules.as_array()->empty()) {
+        reader.fail(&rules, "the rule set is empty; give at least one rule (category, priority, "
+                            "keywords)");
+    }
+    if (!rules.is_array_of_tables()) {
+        reader.fail(&rules, fmt::format("'{}' must be an array of tables ([[{}]])", table_name,
+                                        table_name));
+    }
+    std::vector<Rule> out;
+    std::size_t index = 0;
+    for (const auto& node : *rules.as_array()) {
+        const auto& t = *node.as_table();
+        Rule r = reader.read_rule(t, index++);
+        const toml::node* active = t.get("active");
+        if (active == nullptr || active->as_boolean()->get()) {
+            out.push_back(std::move(r));
+        }
+    }
+    if (out.empty()) {
+        reader.fail(&rules, index == 0 ? "the rule set is empty; give at least one rule "
+                                         "(category, priority, keywords)"
+                                       : "every rule is inactive; nothing could be categorised");
+    }
+    return std::make_shared<const RuleSet>(std::move(out), std::string(source_name));
+}
+
 std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text,
                                                 std::string_view source_name) {
     if (auto bad = util::find_invalid_utf8(text)) {
         auto pos = util::position_of(text, *bad);
-        throw InputError(fmt::format("{}:{}:{}: invalid UTF-8 at byte offset {}", source_name,
-                                     pos.line, pos.column, *bad));
+        throw LocatedError(std::string(source_name), static_cast<int>(pos.line),
+                           static_cast<int>(pos.column),
+                           fmt::format("invalid UTF-8 at byte offset {}", *bad));
     }
     toml::table doc;
     try {
         doc = toml::parse(text, source_name);
     } catch (const toml::parse_error& e) {
-        throw InputError(fmt::format("{}:{}:{}: {}", source_name, e.source().begin.line,
-                                     e.source().begin.column, e.description()));
+        throw LocatedError(std::string(source_name), static_cast<int>(e.source().begin.line),
+                           static_cast<int>(e.source().begin.column), std::string(e.description()));
     }
     TomlRuleReader reader(source_name);
     for (const auto& [key, value] : doc) {
@@ -234,28 +266,11 @@ std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text,
     }
     const toml::node* rules = doc.get("rules");
     if (rules == nullptr) {
-        throw InputError(fmt::format("{}: no [[rules]] tables; a rule file needs at least one "
-                                     "rule (category, priority, keywords)",
-                                     source_name));
+        throw LocatedError(std::string(source_name), 0, 0,
+                           "no [[rules]] tables; a rule file needs at least one rule (category, "
+                           "priority, keywords)");
     }
-    if (!rules->is_array_of_tables()) {
-        reader.fail(rules, "'rules' must be an array of tables ([[rules]])");
-    }
-    std::vector<Rule> out;
-    std::size_t index = 0;
-    for (const auto& node : *rules->as_array()) {
-        const auto& t = *node.as_table();
-        Rule r = reader.read_rule(t, index++);
-        const toml::node* active = t.get("active");
-        if (active == nullptr || active->as_boolean()->get()) {
-            out.push_back(std::move(r));
-        }
-    }
-    if (out.empty()) {
-        throw InputError(
-            fmt::format("{}: every rule is inactive; nothing could be categorised", source_name));
-    }
-    return std::make_shared<const RuleSet>(std::move(out), std::string(source_name));
+    return rules_from_toml(*rules, source_name, "rules");
 }
 
 std::shared_ptr<const RuleSet> load_rules_file(const std::string& path) {

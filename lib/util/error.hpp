@@ -53,6 +53,32 @@ public:
     explicit InputError(const std::string& message) : Error(ErrorKind::input, message) {}
 };
 
+/// An input error at a known place in a file: `what()` is "FILE:LINE:COL: DETAIL" (or
+/// "FILE: DETAIL" when the place is unknown, line 0).
+class LocatedError : public InputError {
+public:
+    LocatedError(std::string file, int line, int column, std::string detail)
+        : InputError(format(file, line, column, detail)), m_file(std::move(file)), m_line(line),
+          m_column(column), m_detail(std::move(detail)) {}
+    const std::string& file() const noexcept { return m_file; }
+    int line() const noexcept { return m_line; }
+    int column() const noexcept { return m_column; }
+    const std::string& detail() const noexcept { return m_detail; }
+
+private:
+    static std::string format(const std::string& file, int line, int column,
+                              const std::string& detail) {
+        if (line <= 0) {
+            return file + ": " + detail;
+        }
+        return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + detail;
+    }
+    std::string m_file;
+    int m_line;
+    int m_column;
+    std::string m_detail;
+};
+
 class UsageError : public Error {
 public:
     explicit UsageError(const std::string& message) : Error(ErrorKind::usage, message) {}

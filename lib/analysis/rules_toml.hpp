@@ -1,0 +1,17 @@
+#pragma once
+/// Rule sets from an already parsed TOML document (for configuration files that embed
+/// `[[analysis.rules]]`). Internal: includes toml++.
+
+#include "analysis/rules.hpp"
+
+#include <toml++/toml.h>
+
+namespace dataflow::analysis {
+
+/// Builds a rule set from an array of rule tables. Throws LocatedError (FILE:LINE:COL) for an
+/// invalid rule, an empty set or a set whose rules are all inactive. `table_name` is the
+/// array's name in the document ("rules", "analysis.rules"), for messages.
+std::shared_ptr<const RuleSet>
+rules_from_toml(const toml::node& rules, std::string_view source_name, std::string_view table_name);
+
+} // namespace dataflow::analysis

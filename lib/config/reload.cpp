@@ -1,0 +1,359 @@
+#include "config/reload.hpp"
+
+#include "util/hash.hpp"
+
+#include <climits>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+namespace dataflow::config {
+
+namespace fs = std::filesystem;
+
+ConfigStore::ConfigStore(std::shared_ptr<const Config> initial) : m_current(std::move(initial)) {}
+
+std::size_t ConfigStore::subscribe(Subscriber subscriber) {
+    std::lock_guard lock(m_mutex);
+    m_subscribers.emplace_back(m_next_id, std::move(subscriber));
+    return m_next_id++;
+}
+
+void ConfigStore::unsubscribe(std::size_t id) {
+    std::lock_guard lock(m_mutex);
+    std::erase_if(m_subscribers, [id](const auto& s) { return s.first == id; });
+}
+
+void ConfigStore::publish(std::shared_ptr<const Config> config) {
+    m_current.store(config);
+    std::vector<Subscriber> subscribers;
+    {
+        std::lock_guard lock(m_mutex);
+        for (const auto& [id, s] : m_subscribers) {
+            subscribers.push_back(s);
+        }
+    }
+    for (const auto& s : subscribers) {
+        try {
+            s(config);
+        } catch (const std::exception& e) {
+            spdlog::error("applying the new configuration: {}", e.what());
+        }
+    }
+}
+
+Reloader::Reloader(ConfigStore& store, LoadFn load, const util::Clock& clock,
+                   std::chrono::milliseconds debounce, std::chrono::milliseconds max_delay)
+    : m_store(store), m_load(std::move(load)), m_clock(clock), m_debounce(debounce),
+      m_max_delay(std::max(max_delay, debounce)) {}
+
+void Reloader::notify() {
+    std::lock_guard lock(m_mutex);
+    auto now = m_clock.steady();
+    if (!m_first_change) {
+        m_first_change = now;
+    }
+    m_last_change = now;
+}
+
+std::optional<std::chrono::steady_clock::time_point> Reloader::due() const {
+    std::lock_guard lock(m_mutex);
+    if (!m_first_change) {
+        return std::nullopt;
+    }
+    return std::min(m_last_change + m_debounce, *m_first_change + m_max_delay);
+}
+
+void Reloader::set_debounce(std::chrono::milliseconds debounce) {
+    std::lock_guard lock(m_mutex);
+    m_debounce = debounce;
+    m_max_delay = std::max(m_max_delay, debounce);
+}
+
+std::optional<ReloadOutcome> Reloader::poll() {
+    auto when = due();
+    if (!when || m_clock.steady() < *when) {
+        return std::nullopt;
+    }
+    return reload();
+}
+
+ReloadOutcome Reloader::reload() {
+    std::lock_guard reload_lock(m_reload_mutex);
+    {
+        std::lock_guard lock(m_mutex);
+        m_first_change.reset();
+    }
+    auto result = m_load();
+    auto running = m_store.current();
+    if (!result.ok()) {
+        for (const auto& f : result.findings) {
+            if (f.severity == Severity::error) {
+                spdlog::error("{}", f.text());
+            }
+        }
+        spdlog::error("configuration reload rejected ({} errors); keeping the running "
+                      "configuration {}",
+                      result.errors(), running->hash().substr(0, 12));
+        std::lock_guard lock(m_mutex);
+        ++m_stats.rejected;
+        m_stats.last_rejection = result.findings;
+        return ReloadOutcome::rejected;
+    }
+    for (const auto& f : result.findings) {
+        spdlog::warn("{}", f.text());
+    }
+    // Keys that cannot change while running keep their running value.
+    auto next = std::make_shared<Config>(*result.config);
+    for (const auto& key : schema()) {
+        if (key.reloadable || key.type == KeyType::rules) {
+            continue;
+        }
+        if (next->value(key) != running->value(key)) {
+            if (key.secret) {
+                spdlog::warn("{} changed: requires a restart; keeping the running value", key.name);
+            } else {
+                spdlog::warn("{} changed to {}: requires a restart; keeping {}", key.name,
+                             format_value(key, next->value(key)),
+                             format_value(key, running->value(key)));
+            }
+            next->set(key, running->value(key), running->origin(key));
+        }
+    }
+    next->finish();
+    {
+        std::lock_guard lock(m_mutex);
+        m_stats.last_good_time = m_clock.system();
+        m_stats.last_good_hash = next->hash();
+        if (!next->differs_from(*running)) {
+            ++m_stats.unchanged;
+            spdlog::debug("configuration reloaded: unchanged");
+            return ReloadOutcome::unchanged;
+        }
+        ++m_stats.applied;
+    }
+    spdlog::info("configuration reloaded: {} -> {}", running->hash().substr(0, 12),
+                 next->hash().substr(0, 12));
+    // Outside m_mutex: subscribers may call back into stats().
+    m_store.publish(std::move(next));
+    return ReloadOutcome::applied;
+}
+
+ReloadStats Reloader::stats() const {
+    std::lock_guard lock(m_mutex);
+    return m_stats;
+}
+
+// ---- ConfigWatcher
+
+ConfigWatcher::ConfigWatcher(Reloader& reloader, Options options)
+    : m_reloader(reloader), m_options(std::move(options)) {}
+
+ConfigWatcher::~ConfigWatcher() {
+    stop();
+}
+
+void ConfigWatcher::start() {
+    if (m_thread.joinable()) {
+        return;
+    }
+    m_wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    m_inotify_fd = m_options.use_inotify ? ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK) : -1;
+    if (m_inotify_fd < 0 && m_options.use_inotify) {
+        spdlog::warn("inotify unavailable ({}); configuration changes are noticed by the "
+                     "periodic re-check only",
+                     std::strerror(errno));
+    } else {
+        add_watches();
+    }
+    m_stop = false;
+    // Taken before start() returns, so a change made right after it is seen.
+    m_last_fingerprint = fingerprint();
+    m_thread = std::thread([this] { run(); });
+}
+
+void ConfigWatcher::stop() {
+    if (m_thread.joinable()) {
+        m_stop = true;
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(m_wake_fd, &one, sizeof one);
+        m_thread.join();
+    }
+    if (m_inotify_fd >= 0) {
+        ::close(m_inotify_fd);
+        m_inotify_fd = -1;
+    }
+    if (m_wake_fd >= 0) {
+        ::close(m_wake_fd);
+        m_wake_fd = -1;
+    }
+    m_watches.clear();
+}
+
+void ConfigWatcher::trigger() {
+    m_triggered = true;
+    if (m_wake_fd >= 0) {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(m_wake_fd, &one, sizeof one);
+    }
+}
+
+void ConfigWatcher::add_watches() {
+    constexpr std::uint32_t mask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE |
+                                   IN_MOVED_TO | IN_MOVED_FROM | IN_ATTRIB | IN_DELETE_SELF |
+                                   IN_MOVE_SELF;
+    for (const auto& [wd, filter] : m_watches) {
+        ::inotify_rm_watch(m_inotify_fd, wd);
+    }
+    m_watches.clear();
+    auto watch = [&](const std::string& dir, std::optional<std::string> name) {
+        int wd = ::inotify_add_watch(m_inotify_fd, dir.c_str(), mask);
+        if (wd < 0) {
+            spdlog::debug("cannot watch {}: {}", dir, std::strerror(errno));
+            return;
+        }
+        auto& filters = m_watches[wd];
+        if (!name) {
+            filters.insert(""); // everything in the directory
+        } else {
+            filters.insert(*name);
+        }
+    };
+    for (const auto& d : m_options.dirs) {
+        watch(d, std::nullopt);
+    }
+    for (const auto& f : m_options.files) {
+        fs::path p(f);
+        watch(p.parent_path().empty() ? "." : p.parent_path().string(), p.filename().string());
+    }
+}
+
+bool ConfigWatcher::handle_events() {
+    alignas(inotify_event) char buffer[8192];
+    bool relevant = false;
+    bool rewatch = false;
+    while (true) {
+        auto n = ::read(m_inotify_fd, buffer, sizeof buffer);
+        if (n <= 0) {
+            break;
+        }
+        for (char* p = buffer; p < buffer + n;) {
+            auto* ev = reinterpret_cast<inotify_event*>(p);
+            p += sizeof(inotify_event) + ev->len;
+            if ((ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) != 0) {
+                rewatch = true;
+                relevant = true;
+                continue;
+            }
+            auto it = m_watches.find(ev->wd);
+            if (it == m_watches.end()) {
+                continue;
+            }
+            std::string name = ev->len > 0 ? std::string(ev->name) : std::string();
+            // A directory watched for one file: only that file, or Kubernetes' atomic
+            // ..data swap, matters.
+            if (it->second.count("") != 0 || it->second.count(name) != 0 ||
+                name.rfind("..", 0) == 0) {
+                relevant = true;
+            }
+        }
+    }
+    if (rewatch) {
+        add_watches();
+    }
+    return relevant;
+}
+
+std::string ConfigWatcher::fingerprint() const {
+    std::string state;
+    auto add_file = [&state](const fs::path& path) {
+        std::ifstream in(path, std::ios::binary);
+        std::string content;
+        if (in) {
+            content.resize(k_max_config_file_bytes);
+            in.read(content.data(), static_cast<std::streamsize>(content.size()));
+            content.resize(static_cast<std::size_t>(in.gcount()));
+        }
+        state += path.string();
+        state += '\0';
+        state += util::sha256_hex(content);
+        state += '\n';
+    };
+    for (const auto& d : m_options.dirs) {
+        std::error_code ec;
+        std::vector<fs::path> entries;
+        for (fs::directory_iterator it(d, ec); !ec && it != fs::directory_iterator();
+             it.increment(ec)) {
+            auto name = it->path().filename().string();
+            if (!name.empty() && name[0] != '.' && entries.size() < k_max_dir_entries) {
+                entries.push_back(it->path());
+            }
+        }
+        std::sort(entries.begin(), entries.end());
+        for (const auto& e : entries) {
+            add_file(e);
+        }
+    }
+    for (const auto& f : m_options.files) {
+        add_file(f);
+    }
+    return state;
+}
+
+void ConfigWatcher::run() {
+    auto last = m_last_fingerprint;
+    auto next_recheck = std::chrono::steady_clock::now() + m_options.recheck_interval;
+    while (!m_stop) {
+        auto now = std::chrono::steady_clock::now();
+        auto wake = next_recheck;
+        if (m_reloader.due()) {
+            // A change is pending: come back soon to see whether the burst is over (the
+            // reloader decides with its own clock).
+            wake = std::min(wake, now + std::chrono::milliseconds(20));
+        }
+        int timeout = static_cast<int>(std::clamp<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count(), 0, INT_MAX));
+        pollfd fds[2] = {{m_wake_fd, POLLIN, 0}, {m_inotify_fd, POLLIN, 0}};
+        int n = ::poll(fds, m_inotify_fd >= 0 ? 2 : 1, timeout);
+        if (m_stop) {
+            break;
+        }
+        if (n > 0 && (fds[0].revents & POLLIN) != 0) {
+            std::uint64_t value = 0;
+            [[maybe_unused]] auto r = ::read(m_wake_fd, &value, sizeof value);
+        }
+        if (m_triggered.exchange(false)) {
+            m_reloader.reload();
+            last = fingerprint();
+            continue;
+        }
+        if (n > 0 && m_inotify_fd >= 0 && (fds[1].revents & POLLIN) != 0 && handle_events()) {
+            m_reloader.notify();
+        }
+        if (std::chrono::steady_clock::now() >= next_recheck) {
+            next_recheck = std::chrono::steady_clock::now() + m_options.recheck_interval;
+            auto current = fingerprint();
+            if (current != last) {
+                last = current;
+                m_reloader.notify();
+            }
+            if (m_inotify_fd >= 0 &&
+                m_watches.size() < m_options.dirs.size() + m_options.files.size()) {
+                add_watches(); // a directory that was missing may exist now
+            }
+        }
+        if (m_reloader.poll()) {
+            last = fingerprint();
+        }
+    }
+}
+
+} // namespace dataflow::config

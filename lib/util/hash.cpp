@@ -1,0 +1,24 @@
+#include "util/hash.hpp"
+
+#include <openssl/evp.h>
+#include <stdexcept>
+
+namespace dataflow::util {
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+        throw std::runtime_error("SHA-256 failed");
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(length * 2);
+    for (unsigned int i = 0; i < length; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 0xF];
+    }
+    return out;
+}
+
+} // namespace dataflow::util

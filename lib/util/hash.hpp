@@ -1,0 +1,12 @@
+#pragma once
+/// Content hashes that are stable across processes, hosts and versions (OpenSSL).
+
+#include <string>
+#include <string_view>
+
+namespace dataflow::util {
+
+/// SHA-256 of `data` as 64 lower-case hex digits.
+std::string sha256_hex(std::string_view data);
+
+} // namespace dataflow::util
