@@ -1,0 +1,855 @@
+#include "sdmx/data_counter.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace dataflow::sdmx {
+
+namespace {
+
+constexpr std::size_t k_max_depth = 256;
+constexpr std::size_t k_max_tag_bytes = 1 << 20;
+constexpr std::size_t k_max_text = 2048;
+
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+constexpr std::string_view k_sdmx_schemas = "http://www.sdmx.org/resources/sdmxml/schemas/";
+
+/// Series and Obs count in the generic data namespaces, in no namespace (StructureSpecific),
+/// and in DSD-specific namespaces (Compact, some StructureSpecific writers); not in the other
+/// SDMX namespaces (message, common, structure, footer).
+bool data_namespace(std::string_view uri) {
+    if (uri.substr(0, k_sdmx_schemas.size()) != k_sdmx_schemas) {
+        return true;
+    }
+    auto rest = uri.substr(k_sdmx_schemas.size());
+    return rest.find("generic") != std::string_view::npos ||
+           rest.find("compact") != std::string_view::npos ||
+           rest.find("structurespecific") != std::string_view::npos;
+}
+
+std::string version_of(std::string_view uri) {
+    for (const char* v : {"v3_0", "v2_1", "v2_0", "v1_0"}) {
+        if (uri.find(v) != std::string_view::npos) {
+            std::string s(v);
+            return std::string(1, s[1]) + "." + std::string(1, s[3]);
+        }
+    }
+    return {};
+}
+
+void append_bounded(std::string& out, std::string_view text) {
+    if (out.size() < k_max_text) {
+        out.append(text.substr(0, k_max_text - out.size()));
+    }
+}
+
+std::string decode_entities(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '&') {
+            out += s[i];
+            continue;
+        }
+        auto semi = s.find(';', i);
+        auto name =
+            semi == std::string_view::npos ? std::string_view() : s.substr(i + 1, semi - i - 1);
+        if (name == "amp") {
+            out += '&';
+        } else if (name == "lt") {
+            out += '<';
+        } else if (name == "gt") {
+            out += '>';
+        } else if (name == "quot") {
+            out += '"';
+        } else if (name == "apos") {
+            out += '\'';
+        } else {
+            out += '&';
+            continue;
+        }
+        i = semi;
+    }
+    return out;
+}
+
+std::string collapse_spaces(std::string_view s) {
+    std::string out;
+    bool space = false;
+    for (char c : s) {
+        if (is_space(c)) {
+            space = !out.empty();
+            continue;
+        }
+        if (space) {
+            out += ' ';
+            space = false;
+        }
+        out += c;
+    }
+    return out;
+}
+
+} // namespace
+
+bool DataCounts::no_results() const {
+    return sdmx_error_code &&
+           (*sdmx_error_code == "100" || sdmx_error_text.find("No Results") != std::string::npos ||
+            sdmx_error_text.find("NoResults") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- XML
+
+class DataCounter::Xml {
+public:
+    explicit Xml(DataCounts& counts) : m_counts(counts) {
+        m_names.reserve(32);
+        m_scopes.reserve(32);
+    }
+
+    bool feed(const char* p, const char* end) {
+        while (p < end && m_error.empty()) {
+            switch (m_state) {
+            case State::text: {
+                const char* lt = static_cast<const char*>(std::memchr(p, '<', end - p));
+                const char* stop = lt != nullptr ? lt : end;
+                if (m_capture_depth != 0) {
+                    append_bounded(m_text, std::string_view(p, stop - p));
+                }
+                if (m_root_closed) {
+                    for (const char* q = p; q < stop; ++q) {
+                        if (!is_space(*q)) {
+                            fail("text after the end of the document");
+                            return false;
+                        }
+                    }
+                }
+                if (lt == nullptr) {
+                    return true;
+                }
+                p = lt + 1;
+                m_state = State::open;
+                break;
+            }
+            case State::open:
+                if (*p == '!') {
+                    m_state = State::bang;
+                    m_bang.clear();
+                    ++p;
+                } else if (*p == '?') {
+                    m_state = State::pi;
+                    m_match = 0;
+                    ++p;
+                } else {
+                    m_state = State::tag;
+                    m_tag.clear();
+                    m_quote = 0;
+                }
+                break;
+            case State::tag: {
+                const char* q = p;
+                for (; q < end; ++q) {
+                    char c = *q;
+                    if (m_quote != 0) {
+                        if (c == m_quote) {
+                            m_quote = 0;
+                        }
+                    } else if (c == '"' || c == '\'') {
+                        m_quote = c;
+                    } else if (c == '>') {
+                        break;
+                    }
+                }
+                m_tag.append(p, q - p);
+                if (m_tag.size() > k_max_tag_bytes) {
+                    fail("a tag longer than 1 MiB");
+                    return false;
+                }
+                if (q == end) {
+                    return true;
+                }
+                p = q + 1;
+                m_state = State::text;
+                if (!on_tag()) {
+                    return false;
+                }
+                break;
+            }
+            case State::bang:
+                m_bang += *p++;
+                if (m_bang == "--") {
+                    m_state = State::comment;
+                    m_match = 0;
+                } else if (m_bang == "[CDATA[") {
+                    m_state = State::cdata;
+                    m_match = 0;
+                } else if (m_bang.size() >= 7 && m_bang.substr(0, 7) == "DOCTYPE") {
+                    fail("a DOCTYPE declaration (refused: SDMX never uses one)");
+                    return false;
+                } else if (m_bang.size() > 8) {
+                    fail("a malformed <! declaration");
+                    return false;
+                }
+                break;
+            case State::comment:
+                p = skip_until(p, end, "-->");
+                break;
+            case State::cdata:
+                p = skip_until(p, end, "]]>");
+                break;
+            case State::pi:
+                p = skip_until(p, end, "?>");
+                break;
+            }
+        }
+        return m_error.empty();
+    }
+
+    void finish() {
+        if (!m_error.empty()) {
+            m_counts.error = m_error;
+            return;
+        }
+        if (!m_root_seen) {
+            m_counts.error = "the document is empty";
+            return;
+        }
+        if (!m_root_closed) {
+            std::string where =
+                m_names.empty() ? std::string("the document") : "<" + m_names.back() + ">";
+            m_counts.error = fmt::format(
+                "the document stops inside {} (depth {}) after {} bytes, with {} series and {} "
+                "observations so far",
+                where, m_names.size(), m_counts.bytes, m_counts.series, m_counts.observations);
+            return;
+        }
+        m_counts.complete = true;
+        if (m_kind == Kind::structure) {
+            m_counts.error = "a structure message, not data";
+        } else if (m_kind == Kind::other) {
+            m_counts.error = "not an SDMX data message (root element <" + m_root_name + ">)";
+        }
+    }
+
+private:
+    enum class State { text, open, tag, bang, comment, cdata, pi };
+    enum class Kind { unknown, data, error, structure, other };
+
+    void fail(const std::string& why) {
+        if (m_error.empty()) {
+            m_error = fmt::format("not well-formed XML after {} bytes: {}", m_counts.bytes, why);
+        }
+    }
+
+    const char* skip_until(const char* p, const char* end, std::string_view terminator) {
+        while (p < end) {
+            char c = *p++;
+            if (c == terminator[m_match]) {
+                if (++m_match == terminator.size()) {
+                    m_state = State::text;
+                    m_match = 0;
+                    return p;
+                }
+            } else {
+                m_match = c == terminator[0] ? 1 : 0;
+            }
+        }
+        return p;
+    }
+
+    std::string_view resolve(std::string_view prefix) const {
+        for (auto it = m_bindings.rbegin(); it != m_bindings.rend(); ++it) {
+            if (it->first == prefix) {
+                return it->second;
+            }
+        }
+        return {};
+    }
+
+    /// Parses attributes: xmlns declarations (always) and the value of `wanted` if asked.
+    bool read_attributes(std::string_view rest, std::size_t& declared, std::string_view wanted,
+                         std::string* wanted_value) {
+        std::size_t i = 0;
+        while (true) {
+            while (i < rest.size() && is_space(rest[i])) {
+                ++i;
+            }
+            if (i >= rest.size() || rest[i] == '/') {
+                return true;
+            }
+            auto eq = rest.find('=', i);
+            if (eq == std::string_view::npos) {
+                fail("an attribute without a value");
+                return false;
+            }
+            auto name = rest.substr(i, eq - i);
+            while (!name.empty() && is_space(name.back())) {
+                name.remove_suffix(1);
+            }
+            auto q = eq + 1;
+            while (q < rest.size() && is_space(rest[q])) {
+                ++q;
+            }
+            if (q >= rest.size() || (rest[q] != '"' && rest[q] != '\'')) {
+                fail("an unquoted attribute value");
+                return false;
+            }
+            auto close = rest.find(rest[q], q + 1);
+            if (close == std::string_view::npos) {
+                fail("an unterminated attribute value");
+                return false;
+            }
+            auto value = rest.substr(q + 1, close - q - 1);
+            if (name == "xmlns") {
+                m_bindings.emplace_back(std::string(), decode_entities(value));
+                ++declared;
+            } else if (name.substr(0, 6) == "xmlns:") {
+                m_bindings.emplace_back(std::string(name.substr(6)), decode_entities(value));
+                ++declared;
+            } else if (wanted_value != nullptr && name == wanted) {
+                *wanted_value = decode_entities(value);
+            }
+            i = close + 1;
+        }
+    }
+
+    bool on_tag() {
+        std::string_view tag(m_tag);
+        if (!tag.empty() && tag[0] == '/') {
+            return on_end_tag(tag.substr(1));
+        }
+        bool self_closing = !tag.empty() && tag.back() == '/';
+        std::size_t n = 0;
+        while (n < tag.size() && !is_space(tag[n]) && tag[n] != '/') {
+            ++n;
+        }
+        std::string_view qname = tag.substr(0, n);
+        if (qname.empty()) {
+            fail("an element without a name");
+            return false;
+        }
+        if (m_root_closed) {
+            fail("a second root element <" + std::string(qname) + ">");
+            return false;
+        }
+        if (m_names.size() >= k_max_depth) {
+            fail("elements nested deeper than 256 levels");
+            return false;
+        }
+        auto colon = qname.find(':');
+        std::string_view prefix =
+            colon == std::string_view::npos ? std::string_view() : qname.substr(0, colon);
+        std::string_view local = colon == std::string_view::npos ? qname : qname.substr(colon + 1);
+
+        std::size_t declared = 0;
+        bool wants_code = local == "ErrorMessage";
+        std::string code;
+        if (wants_code || tag.find("xmlns", n) != std::string_view::npos) {
+            if (!read_attributes(tag.substr(n), declared, "code", wants_code ? &code : nullptr)) {
+                return false;
+            }
+        }
+        std::size_t depth = m_names.size();
+        m_names.emplace_back(qname);
+        m_scopes.push_back(declared);
+
+        if (depth == 0) {
+            on_root(local, resolve(prefix));
+        } else if (m_kind == Kind::data) {
+            if (local == "Obs" && m_dataset_depth != 0 && data_namespace(resolve(prefix))) {
+                ++m_counts.observations;
+            } else if (local == "Series" && m_dataset_depth != 0 &&
+                       data_namespace(resolve(prefix))) {
+                ++m_counts.series;
+            } else if (local == "DataSet" && m_dataset_depth == 0) {
+                m_dataset_depth = depth + 1;
+            } else if (local == "Footer") {
+                m_footer_depth = depth + 1;
+            } else if (local == "Text" && m_footer_depth != 0 && m_capture_depth == 0) {
+                m_capture_depth = depth + 1;
+                m_text.clear();
+            }
+        } else if (m_kind == Kind::error) {
+            if (wants_code && !m_counts.sdmx_error_code) {
+                m_counts.sdmx_error_code = code;
+            } else if (local == "Text" && m_capture_depth == 0) {
+                m_capture_depth = depth + 1;
+                m_text.clear();
+            }
+        }
+        if (self_closing) {
+            return close_element();
+        }
+        return true;
+    }
+
+    void on_root(std::string_view local, std::string_view uri) {
+        m_root_seen = true;
+        m_root_name = std::string(local);
+        auto version = version_of(uri);
+        auto label = [&](std::string_view what) {
+            return version.empty() ? "SDMX-ML " + std::string(what)
+                                   : "SDMX-ML " + version + " " + std::string(what);
+        };
+        if (local == "GenericData" || local == "GenericTimeSeriesData" ||
+            local == "StructureSpecificData" || local == "StructureSpecificTimeSeriesData" ||
+            local == "CompactData" || local == "UtilityData" || local == "CrossSectionalData" ||
+            local == "MessageGroup") {
+            m_kind = Kind::data;
+            m_counts.format = label(local);
+        } else if (local == "Error") {
+            m_kind = Kind::error;
+            m_counts.format = label("Error");
+        } else if (local == "Structure" || local == "RegistryInterface") {
+            m_kind = Kind::structure;
+            m_counts.format = label(local);
+        } else if (local == "html" || local == "HTML") {
+            m_kind = Kind::other;
+            m_counts.format = "HTML";
+        } else {
+            m_kind = Kind::other;
+            m_counts.format = "XML";
+        }
+    }
+
+    bool on_end_tag(std::string_view tag) {
+        while (!tag.empty() && is_space(tag.back())) {
+            tag.remove_suffix(1);
+        }
+        if (m_names.empty()) {
+            fail("an end tag </" + std::string(tag) + "> without a start tag");
+            return false;
+        }
+        if (tag != m_names.back()) {
+            fail("</" + std::string(tag) + "> closes <" + m_names.back() + ">");
+            return false;
+        }
+        return close_element();
+    }
+
+    bool close_element() {
+        std::size_t depth = m_names.size(); // 1-based depth of the element being closed
+        if (m_capture_depth == depth) {
+            auto text = collapse_spaces(decode_entities(m_text));
+            if (m_kind == Kind::error) {
+                if (!m_counts.sdmx_error_text.empty()) {
+                    m_counts.sdmx_error_text += " ";
+                }
+                append_bounded(m_counts.sdmx_error_text, text);
+            } else {
+                if (!m_counts.footer.empty()) {
+                    m_counts.footer += " ";
+                }
+                append_bounded(m_counts.footer, text);
+            }
+            m_capture_depth = 0;
+        }
+        if (m_dataset_depth == depth) {
+            m_dataset_depth = 0;
+        }
+        if (m_footer_depth == depth) {
+            m_footer_depth = 0;
+        }
+        auto declared = m_scopes.back();
+        m_scopes.pop_back();
+        m_bindings.resize(m_bindings.size() - declared);
+        m_names.pop_back();
+        if (m_names.empty()) {
+            m_root_closed = true;
+        }
+        return true;
+    }
+
+    DataCounts& m_counts;
+    State m_state = State::text;
+    Kind m_kind = Kind::unknown;
+    std::string m_tag;
+    std::string m_bang;
+    std::string m_text;
+    std::string m_root_name;
+    std::string m_error;
+    char m_quote = 0;
+    std::size_t m_match = 0;
+    std::vector<std::string> m_names;
+    std::vector<std::size_t> m_scopes;
+    std::vector<std::pair<std::string, std::string>> m_bindings;
+    std::size_t m_dataset_depth = 0;
+    std::size_t m_footer_depth = 0;
+    std::size_t m_capture_depth = 0;
+    bool m_root_seen = false;
+    bool m_root_closed = false;
+};
+
+// ---------------------------------------------------------------- JSON
+
+class DataCounter::Json {
+public:
+    explicit Json(DataCounts& counts) : m_counts(counts) { m_counts.format = "SDMX-JSON"; }
+
+    bool feed(const char* p, const char* end) {
+        while (p < end && m_error.empty()) {
+            char c = *p;
+            switch (m_state) {
+            case State::string: {
+                if (m_escape) {
+                    m_escape = false;
+                    if (m_capture) {
+                        append_bounded(m_string, std::string_view(&c, 1));
+                    }
+                    ++p;
+                    break;
+                }
+                const char* q = p;
+                while (q < end && *q != '"' && *q != '\\') {
+                    ++q;
+                }
+                if (m_capture) {
+                    append_bounded(m_string, std::string_view(p, q - p));
+                }
+                if (q == end) {
+                    return true;
+                }
+                if (*q == '\\') {
+                    m_escape = true;
+                    p = q + 1;
+                    break;
+                }
+                p = q + 1;
+                m_state = State::value_end;
+                on_string_done();
+                break;
+            }
+            case State::scalar:
+                if (c == ',' || c == '}' || c == ']' || is_space(c)) {
+                    m_state = State::value_end;
+                    if (m_scalar_code) {
+                        m_scalar_code = false;
+                        if (!m_counts.sdmx_error_code) {
+                            m_counts.sdmx_error_code = m_string;
+                        }
+                    }
+                } else {
+                    if (m_scalar_code) {
+                        append_bounded(m_string, std::string_view(&c, 1));
+                    }
+                    ++p;
+                }
+                break;
+            default:
+                if (is_space(c)) {
+                    ++p;
+                    break;
+                }
+                ++p;
+                if (!on_char(c)) {
+                    return false;
+                }
+                break;
+            }
+        }
+        return m_error.empty();
+    }
+
+    void finish() {
+        if (!m_error.empty()) {
+            m_counts.error = m_error;
+        } else if (!m_done) {
+            m_counts.error = fmt::format(
+                "the JSON document stops at depth {} after {} bytes, with {} series and {} "
+                "observations so far",
+                m_stack.size(), m_counts.bytes, m_counts.series, m_counts.observations);
+        } else {
+            m_counts.complete = true;
+            if (!m_has_data && m_counts.sdmx_error_code) {
+                m_counts.format = "SDMX-JSON error";
+            } else if (!m_has_data) {
+                m_counts.error = "JSON without SDMX data (no dataSets)";
+            } else {
+                m_counts.format = "SDMX-JSON data";
+            }
+        }
+    }
+
+private:
+    enum class State { value, value_end, string, scalar };
+    enum class Role {
+        other,
+        root,
+        data,
+        datasets,
+        dataset,
+        series,
+        series_entry,
+        observations,
+        errors,
+        error_entry
+    };
+    struct Frame {
+        bool object;
+        Role role;
+        bool expect_key; ///< objects: the next string is a key
+        std::string key; ///< objects: the current key (bounded)
+    };
+
+    void fail(const std::string& why) {
+        if (m_error.empty()) {
+            m_error = fmt::format("not valid JSON after {} bytes: {}", m_counts.bytes, why);
+        }
+    }
+
+    Role child_role(bool object) const {
+        if (m_stack.empty()) {
+            return object ? Role::root : Role::other;
+        }
+        const Frame& f = m_stack.back();
+        std::string_view key = f.key;
+        switch (f.role) {
+        case Role::root:
+            if (key == "data" && object) {
+                return Role::data;
+            }
+            if (key == "dataSets" && !object) {
+                return Role::datasets;
+            }
+            if (key == "errors" && !object) {
+                return Role::errors;
+            }
+            return Role::other;
+        case Role::data:
+            return key == "dataSets" && !object ? Role::datasets : Role::other;
+        case Role::datasets:
+            return object ? Role::dataset : Role::other;
+        case Role::dataset:
+            if (key == "series" && object) {
+                return Role::series;
+            }
+            return key == "observations" && object ? Role::observations : Role::other;
+        case Role::series:
+            return object ? Role::series_entry : Role::other;
+        case Role::series_entry:
+            return key == "observations" && object ? Role::observations : Role::other;
+        case Role::errors:
+            return object ? Role::error_entry : Role::other;
+        default:
+            return Role::other;
+        }
+    }
+
+    bool keys_matter(Role role) const {
+        return role == Role::root || role == Role::data || role == Role::dataset ||
+               role == Role::series_entry || role == Role::error_entry;
+    }
+
+    void on_string_done() {
+        if (!m_stack.empty() && m_stack.back().object && m_stack.back().expect_key) {
+            Frame& f = m_stack.back();
+            f.key = m_capture ? m_string : std::string();
+            f.expect_key = false;
+            m_after_key = true;
+            if (f.role == Role::series) {
+                ++m_counts.series;
+            } else if (f.role == Role::observations) {
+                ++m_counts.observations;
+            }
+            return;
+        }
+        if (!m_stack.empty() && m_stack.back().role == Role::error_entry && m_capture) {
+            const auto& key = m_stack.back().key;
+            if (key == "code" && !m_counts.sdmx_error_code) {
+                m_counts.sdmx_error_code = m_string;
+            } else if ((key == "message" || key == "title" || key == "detail") &&
+                       m_counts.sdmx_error_text.empty()) {
+                m_counts.sdmx_error_text = m_string;
+            }
+        }
+        value_done();
+    }
+
+    void value_done() {
+        if (m_stack.empty()) {
+            m_done = true;
+        }
+    }
+
+    bool on_char(char c) {
+        if (m_done) {
+            fail("text after the end of the document");
+            return false;
+        }
+        bool in_object = !m_stack.empty() && m_stack.back().object;
+        if (m_state == State::value_end) {
+            if (c == ',') {
+                if (m_stack.empty()) {
+                    fail("',' outside a container");
+                    return false;
+                }
+                if (in_object) {
+                    m_stack.back().expect_key = true;
+                }
+                m_state = State::value;
+                return true;
+            }
+            if (c == ':' && in_object && m_after_key) {
+                m_after_key = false;
+                m_state = State::value;
+                return true;
+            }
+            if ((c == '}' && in_object) || (c == ']' && !m_stack.empty() && !in_object)) {
+                m_stack.pop_back();
+                m_state = State::value_end;
+                value_done();
+                return true;
+            }
+            fail(fmt::format("unexpected '{}'", c));
+            return false;
+        }
+        // A value (or, in an object, a key) starts.
+        if (in_object && m_stack.back().expect_key) {
+            if (c == '}') {
+                m_stack.pop_back();
+                m_state = State::value_end;
+                value_done();
+                return true;
+            }
+            if (c != '"') {
+                fail("an object key that is not a string");
+                return false;
+            }
+            Role role = m_stack.back().role;
+            m_capture = keys_matter(role);
+            m_string.clear();
+            m_state = State::string;
+            return true;
+        }
+        switch (c) {
+        case '{':
+        case '[': {
+            if (m_stack.size() >= k_max_depth) {
+                fail("nesting deeper than 256 levels");
+                return false;
+            }
+            bool object = c == '{';
+            Role role = child_role(object);
+            if (role == Role::datasets) {
+                m_has_data = true;
+            }
+            m_stack.push_back(Frame{object, role, object, {}});
+            m_state = State::value;
+            return true;
+        }
+        case ']':
+            if (!m_stack.empty() && !m_stack.back().object) { // empty array
+                m_stack.pop_back();
+                m_state = State::value_end;
+                value_done();
+                return true;
+            }
+            fail("unexpected ']'");
+            return false;
+        case '"':
+            m_capture = !m_stack.empty() && m_stack.back().role == Role::error_entry;
+            m_string.clear();
+            m_state = State::string;
+            return true;
+        default:
+            if (c == '-' || (c >= '0' && c <= '9') || c == 't' || c == 'f' || c == 'n') {
+                m_state = State::scalar;
+                // Scalars end at the next delimiter; only an error's numeric code is kept.
+                if (m_stack.empty()) {
+                    fail("a bare value is not an SDMX-JSON message");
+                    return false;
+                }
+                m_scalar_code =
+                    m_stack.back().role == Role::error_entry && m_stack.back().key == "code";
+                m_string.assign(1, c);
+                return true;
+            }
+            fail(fmt::format("unexpected '{}'", c));
+            return false;
+        }
+    }
+
+    DataCounts& m_counts;
+    State m_state = State::value;
+    std::vector<Frame> m_stack;
+    std::string m_string;
+    std::string m_error;
+    bool m_capture = false;
+    bool m_scalar_code = false;
+    bool m_escape = false;
+    bool m_after_key = false;
+    bool m_done = false;
+    bool m_has_data = false;
+};
+
+// ---------------------------------------------------------------- dispatch
+
+DataCounter::DataCounter() = default;
+
+DataCounter::~DataCounter() {
+    delete m_xml;
+    delete m_json;
+}
+
+bool DataCounter::feed(std::string_view chunk) {
+    if (m_failed) {
+        return false;
+    }
+    m_counts.bytes += chunk.size();
+    const char* p = chunk.data();
+    const char* end = p + chunk.size();
+    if (!m_started) {
+        static constexpr unsigned char bom[] = {0xEF, 0xBB, 0xBF};
+        while (p < end && m_bom < 3 && static_cast<unsigned char>(*p) == bom[m_bom]) {
+            ++p;
+            ++m_bom;
+        }
+        if (m_bom > 0 && m_bom < 3 && p < end) {
+            m_counts.error = "not UTF-8 text (a broken byte order mark)";
+            m_failed = true;
+            return false;
+        }
+        while (p < end && is_space(*p)) {
+            ++p;
+        }
+        if (p == end) {
+            return true;
+        }
+        m_started = true;
+        if (*p == '<') {
+            m_xml = new Xml(m_counts);
+        } else if (*p == '{') {
+            m_json = new Json(m_counts);
+        } else {
+            m_counts.error =
+                "neither XML nor JSON (the body starts with '" + std::string(1, *p) + "')";
+            m_failed = true;
+            return false;
+        }
+    }
+    bool ok = m_xml != nullptr ? m_xml->feed(p, end) : m_json->feed(p, end);
+    if (!ok) {
+        m_failed = true;
+        finish();
+    }
+    return ok;
+}
+
+DataCounts DataCounter::finish() {
+    if (m_counts.error.empty()) {
+        if (m_xml != nullptr) {
+            m_xml->finish();
+        } else if (m_json != nullptr) {
+            m_json->finish();
+        } else {
+            m_counts.error = "the body is empty";
+        }
+    }
+    return m_counts;
+}
+
+} // namespace dataflow::sdmx
