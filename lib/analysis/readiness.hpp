@@ -26,6 +26,15 @@ struct ProbeResult {
     std::optional<std::string> error_message;
     std::string tested_at; ///< UTC RFC 3339
     bool pending = false;  ///< scheduled, not measured yet
+    // Measured by the probe beyond the reference fields.
+    std::string outcome;   ///< upstream::Outcome name ("success", "no_data", "timeout", ...)
+    std::uint64_t series_count = 0;
+    std::uint64_t wire_bytes = 0; ///< as received (compressed)
+    double duration_seconds = 0.0;
+    double time_to_first_byte_seconds = 0.0;
+    bool truncated = false; ///< stopped at the size cap: sizes and counts are lower bounds
+    std::string format;     ///< "SDMX-ML 2.1 GenericData", ...
+    std::string query;      ///< the URL probed
 
     double size_mib() const { return static_cast<double>(size_bytes) / (1024.0 * 1024.0); }
     bool is_successful() const { return data_access_success && !parse_error; }

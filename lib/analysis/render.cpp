@@ -116,6 +116,14 @@ void write_test(JsonWriter& w, const TestResult& t, std::string_view category) {
     w.field("is_successful", p.is_successful());
     w.field("error_message", p.error_message);
     w.field("tested_at", p.tested_at);
+    w.field("series_count", static_cast<std::int64_t>(p.series_count));
+    w.field("outcome", p.pending ? std::string("pending") : p.outcome);
+    w.field("duration_seconds", p.duration_seconds);
+    w.field("time_to_first_byte_seconds", p.time_to_first_byte_seconds);
+    w.field("wire_bytes", static_cast<std::int64_t>(p.wire_bytes));
+    w.field("truncated", p.truncated);
+    w.field("format", p.format);
+    w.field("query", p.query);
     w.end_object();
     w.field("tableau_ready", t.readiness.tableau_ready);
     w.field("suggested_connection", to_string(t.readiness.connection));

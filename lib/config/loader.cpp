@@ -724,9 +724,17 @@ private:
                   "is shorter than cache.fresh_ttl; an entry must stay fresh before it goes "
                   "stale");
         }
-        if (c.duration("breaker.max_open_duration") < c.duration("breaker.open_duration")) {
-            error(where("breaker.max_open_duration", "breaker.open_duration"),
-                  "breaker.max_open_duration", "is shorter than breaker.open_duration");
+        for (const char* cls : {"structure", "data"}) {
+            auto deadline = fmt::format("upstream.{}_deadline", cls);
+            auto connect = fmt::format("upstream.{}_connect_timeout", cls);
+            if (c.duration(deadline) < c.duration(connect)) {
+                error(where(deadline, connect), deadline,
+                      fmt::format("is shorter than {}; no call could ever finish", connect));
+            }
+        }
+        if (c.duration("upstream.retry_after_max") < c.duration("upstream.retry_after_min")) {
+            error(where("upstream.retry_after_max", "upstream.retry_after_min"),
+                  "upstream.retry_after_max", "is shorter than upstream.retry_after_min");
         }
         if (c.flag("auth.enabled") && c.list("auth.tokens").empty() &&
             c.str("auth.jwt_secret").empty()) {

@@ -1,6 +1,8 @@
 #include "config/schema.hpp"
 
+#include "resilience/rate_limiter.hpp"
 #include "util/units.hpp"
+#include "util/url.hpp"
 
 #include <fmt/format.h>
 
@@ -8,6 +10,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <map>
 #include <unordered_map>
 
 namespace dataflow::config {
@@ -111,36 +114,64 @@ const KeyDef k_schema[] = {
      .reloadable = true, .check = Check::no_newline, .description = "User-Agent header sent upstream"},
     {.name = "upstream.ca_file", .type = T::string, .default_text = "", .reloadable = true,
      .description = "CA bundle for HTTPS; empty uses the system bundle"},
-    {.name = "upstream.connect_timeout", .type = T::duration, .default_text = "10s",
+    {.name = "upstream.structure_connect_timeout", .type = T::duration, .default_text = "10s",
      .min = 100 * ms, .max = 5 * minute, .reloadable = true,
-     .description = "Time to establish a connection"},
-    {.name = "upstream.structure_timeout", .type = T::duration, .default_text = "60s",
-     .min = 100 * ms, .max = 30 * minute, .reloadable = true,
-     .description = "Total deadline of a catalogue or structure call, retries included"},
-    {.name = "upstream.data_timeout", .type = T::duration, .default_text = "180s", .min = 100 * ms,
-     .max = 2 * hour, .reloadable = true,
-     .description = "Total deadline of a data call (probes), retries included"},
-    {.name = "upstream.read_timeout", .type = T::duration, .default_text = "60s", .min = 100 * ms,
-     .max = 1 * hour, .reloadable = true,
-     .description = "Longest silence while reading a response"},
+     .description = "Catalogue and structure calls: time to connect"},
+    {.name = "upstream.structure_read_timeout", .type = T::duration, .default_text = "60s",
+     .min = 100 * ms, .max = 1 * hour, .reloadable = true,
+     .description = "Catalogue and structure calls: longest silence while reading"},
+    {.name = "upstream.structure_deadline", .type = T::duration, .default_text = "120s",
+     .min = 100 * ms, .max = 2 * hour, .reloadable = true,
+     .description = "Catalogue and structure calls: total time, waiting and retries included"},
+    {.name = "upstream.data_connect_timeout", .type = T::duration, .default_text = "10s",
+     .min = 100 * ms, .max = 5 * minute, .reloadable = true,
+     .description = "Data calls (probes): time to connect"},
+    {.name = "upstream.data_read_timeout", .type = T::duration, .default_text = "120s",
+     .min = 100 * ms, .max = 2 * hour, .reloadable = true,
+     .description = "Data calls (probes): longest silence while reading"},
+    {.name = "upstream.data_deadline", .type = T::duration, .default_text = "180s",
+     .min = 100 * ms, .max = 6 * hour, .reloadable = true,
+     .description = "Data calls (probes): total time, waiting and retries included"},
     {.name = "upstream.max_response_size", .type = T::size, .default_text = "256MiB",
      .min = 1 * KiB, .max = 4 * GiB, .reloadable = true,
-     .description = "Largest response body read (decompressed)"},
+     .description = "Largest catalogue or structure response read (decompressed)"},
     {.name = "upstream.max_redirects", .type = T::integer, .default_text = "3", .min = 0, .max = 10,
      .reloadable = true, .description = "Redirects followed (never from https to http)"},
     {.name = "upstream.retries", .type = T::integer, .default_text = "2", .min = 0, .max = 10,
      .reloadable = true,
-     .description = "Retries after a timeout, network or 5xx error (never after 4xx)"},
-    {.name = "upstream.retry_base_delay", .type = T::duration, .default_text = "2s", .min = 10 * ms,
+     .description = "Retries after a timeout, network error or 5xx (never after a 4xx)"},
+    {.name = "upstream.retry_base_delay", .type = T::duration, .default_text = "2s", .min = 1 * ms,
      .max = 10 * minute, .reloadable = true,
      .description = "First retry backoff; doubles per attempt, with full jitter"},
+    {.name = "upstream.retry_max_delay", .type = T::duration, .default_text = "60s", .min = 1 * ms,
+     .max = 1 * hour, .reloadable = true, .description = "Longest backoff between retries"},
+    {.name = "upstream.retry_after_min", .type = T::duration, .default_text = "60s", .min = 0,
+     .max = 1 * hour, .reloadable = true,
+     .description = "Shortest back-off honoured after a 429 (Retry-After: 0 is not an invitation)"},
     {.name = "upstream.retry_after_max", .type = T::duration, .default_text = "1h", .min = 1 * sec,
      .max = 7 * day, .reloadable = true, .description = "Cap on an upstream Retry-After"},
+    {.name = "upstream.backoff_default", .type = T::duration, .default_text = "15m",
+     .min = 1 * sec, .max = 7 * day, .reloadable = true,
+     .description = "Back-off after a 429 without Retry-After"},
     {.name = "upstream.rate_limit_per_minute", .type = T::number, .default_text = "4", .min = 0.01,
      .max = 6000, .reloadable = true,
-     .description = "Upstream requests per minute, all replicas together (ISTAT bans above ~5)"},
+     .description = "Requests per minute to one upstream host (ISTAT bans above ~5)"},
     {.name = "upstream.rate_limit_burst", .type = T::integer, .default_text = "1", .min = 1,
      .max = 100, .reloadable = true, .description = "Requests that may be sent back to back"},
+    {.name = "upstream.host_rate_limits", .type = T::list, .default_text = "", .reloadable = true,
+     .check = Check::host_limits,
+     .description = "Per-host limits as host=PER_MINUTE[/BURST], e.g. sdmx.oecd.org=20/5"},
+
+    // ---- data-access probes
+    {.name = "probe.last_n_observations", .type = T::integer, .default_text = "0", .min = 0,
+     .max = 1000000, .reloadable = true,
+     .description = "Probe only the last N observations per series (0 = all the data)"},
+    {.name = "probe.detail", .type = T::enumeration, .default_text = "full",
+     .choices = "full|dataonly|serieskeysonly|nodata", .reloadable = true,
+     .description = "SDMX detail parameter of probe requests (full: not sent)"},
+    {.name = "probe.max_bytes", .type = T::size, .default_text = "100MiB", .min = 1 * KiB,
+     .max = 64 * GiB, .reloadable = true,
+     .description = "Bytes read per probe (decompressed); beyond it the probe stops and says so"},
 
     // ---- circuit breakers
     {.name = "breaker.enabled", .type = T::boolean, .default_text = "true", .reloadable = true,
@@ -155,14 +186,15 @@ const KeyDef k_schema[] = {
      .description = "Calls in the window before the ratio counts"},
     {.name = "breaker.window", .type = T::duration, .default_text = "60s", .min = 1 * sec,
      .max = 1 * hour, .reloadable = true, .description = "Sliding window of the failure ratio"},
-    {.name = "breaker.open_duration", .type = T::duration, .default_text = "30s", .min = 100 * ms,
+    {.name = "breaker.open_duration", .type = T::duration, .default_text = "60s", .min = 100 * ms,
      .max = 1 * day, .reloadable = true,
-     .description = "Time an open breaker waits before a trial call (half-open)"},
-    {.name = "breaker.max_open_duration", .type = T::duration, .default_text = "10m",
-     .min = 100 * ms, .max = 7 * day, .reloadable = true,
-     .description = "Cap of the open time, which doubles after each failed trial"},
-    {.name = "breaker.half_open_calls", .type = T::integer, .default_text = "1", .min = 1,
-     .max = 100, .reloadable = true, .description = "Trial calls allowed while half-open"},
+     .description = "Time an open breaker waits before one trial call (half-open)"},
+    {.name = "breaker.half_open_successes", .type = T::integer, .default_text = "1", .min = 1,
+     .max = 100, .reloadable = true,
+     .description = "Successful trial calls (one at a time) that close a half-open breaker"},
+    {.name = "breaker.slow_call_threshold", .type = T::duration, .default_text = "30s",
+     .min = 1 * ms, .max = 1 * hour, .reloadable = true,
+     .description = "Calls slower than this count as failures"},
 
     // ---- cache
     {.name = "cache.backend", .type = T::enumeration, .default_text = "memory",
@@ -343,63 +375,7 @@ bool is_host(std::string_view s) {
 }
 
 std::string check_url(std::string_view s) {
-    std::string_view rest;
-    if (s.substr(0, 8) == "https://") {
-        rest = s.substr(8);
-    } else if (s.substr(0, 7) == "http://") {
-        rest = s.substr(7);
-    } else {
-        return "must be an http:// or https:// URL";
-    }
-    for (char c : s) {
-        if (static_cast<unsigned char>(c) <= 0x20 || c == '"' || c == '<' || c == '>' ||
-            c == '\\' || c == '^' || c == '`' || c == '{' || c == '|' || c == '}' ||
-            static_cast<unsigned char>(c) >= 0x7F) {
-            return "contains a space or a character not allowed in a URL";
-        }
-    }
-    if (rest.find('?') != std::string_view::npos || rest.find('#') != std::string_view::npos) {
-        return "must not have a query or fragment (paths are appended to it)";
-    }
-    auto slash = rest.find('/');
-    auto authority = rest.substr(0, slash);
-    if (authority.find('@') != std::string_view::npos) {
-        return "must not contain credentials (user:password@)";
-    }
-    std::string_view host = authority;
-    if (!authority.empty() && authority.front() == '[') {
-        auto close = authority.find(']');
-        if (close == std::string_view::npos) {
-            return "has an unterminated IPv6 address";
-        }
-        host = authority.substr(0, close + 1);
-        auto port = authority.substr(close + 1);
-        if (!port.empty() && port.front() != ':') {
-            return "has a malformed host";
-        }
-        if (!port.empty()) {
-            authority = authority.substr(0, close + 1);
-            host = authority;
-            int p = 0;
-            auto digits = port.substr(1);
-            auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
-            if (ec != std::errc() || ptr != digits.data() + digits.size() || p < 1 || p > 65535) {
-                return "has an invalid port";
-            }
-        }
-    } else if (auto colon = authority.find(':'); colon != std::string_view::npos) {
-        host = authority.substr(0, colon);
-        auto digits = authority.substr(colon + 1);
-        int p = 0;
-        auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
-        if (ec != std::errc() || ptr != digits.data() + digits.size() || p < 1 || p > 65535) {
-            return "has an invalid port";
-        }
-    }
-    if (host.empty() || !is_host(host)) {
-        return "has no valid host name";
-    }
-    return {};
+    return util::parse_url(s, false).error;
 }
 
 bool is_language_tag(std::string_view s) {
@@ -622,6 +598,13 @@ std::string check_value(const KeyDef& key, const Value& value) {
             return "has more than 1000 items";
         }
         for (const auto& item : items) {
+            if (key.check == Check::host_limits) {
+                std::map<std::string, resilience::RateLimit> limits;
+                auto why = resilience::parse_host_limits({item}, limits);
+                if (!why.empty()) {
+                    return why;
+                }
+            }
             if (key.check == Check::language && !is_language_tag(item)) {
                 return fmt::format("\"{}\" is not a language tag (e.g. it, en, pt-BR)", item);
             }

@@ -32,6 +32,7 @@ enum class Check {
     host,       ///< host name or IP address, no scheme or port
     language,   ///< list of language tags (it, en, pt-BR)
     no_newline, ///< one line (header values, tokens)
+    host_limits, ///< list of host=PER_MINUTE[/BURST]
 };
 
 /// A typed value: string (string, enumeration), int64 (integer, duration ms, size bytes),

@@ -84,6 +84,20 @@ public:
     explicit UsageError(const std::string& message) : Error(ErrorKind::usage, message) {}
 };
 
+/// The upstream could not be reached, failed, or its circuit breaker is open.
+class UnavailableError : public Error {
+public:
+    explicit UnavailableError(const std::string& message)
+        : Error(ErrorKind::unavailable, message) {}
+};
+
+/// The upstream (or our own budget for it) says: not now.
+class RateLimitedError : public Error {
+public:
+    explicit RateLimitedError(const std::string& message)
+        : Error(ErrorKind::rate_limited, message) {}
+};
+
 class ConfigError : public Error {
 public:
     explicit ConfigError(const std::string& message) : Error(ErrorKind::config, message) {}

@@ -34,6 +34,7 @@ struct ProcessResult {
     int signal = 0;
     std::string out;
     std::string err;
+    long max_rss_kib = 0; ///< the child's peak resident set
 };
 
 /// Runs `argv` (argv[0] is the executable path) with `input` on stdin and the given extra

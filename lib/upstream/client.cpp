@@ -1,0 +1,663 @@
+#include "upstream/client.hpp"
+
+#include "sdmx/data_counter.hpp"
+#include "util/units.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <httplib.h>
+#include <random>
+#include <thread>
+#include <zlib.h>
+
+namespace dataflow::upstream {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using std::chrono::system_clock;
+
+std::string_view to_string(Outcome outcome) {
+    switch (outcome) {
+    case Outcome::success:
+        return "success";
+    case Outcome::no_data:
+        return "no_data";
+    case Outcome::client_error:
+        return "client_error";
+    case Outcome::rate_limited:
+        return "rate_limited";
+    case Outcome::server_error:
+        return "server_error";
+    case Outcome::timeout:
+        return "timeout";
+    case Outcome::network:
+        return "network";
+    case Outcome::bad_payload:
+        return "bad_payload";
+    case Outcome::too_large:
+        return "too_large";
+    case Outcome::breaker_open:
+        return "breaker_open";
+    case Outcome::cancelled:
+        return "cancelled";
+    }
+    return "?";
+}
+
+bool retryable(Outcome outcome) {
+    return outcome == Outcome::timeout || outcome == Outcome::network ||
+           outcome == Outcome::server_error;
+}
+
+ErrorKind error_kind(Outcome outcome) {
+    switch (outcome) {
+    case Outcome::rate_limited:
+        return ErrorKind::rate_limited;
+    case Outcome::no_data:
+    case Outcome::client_error:
+    case Outcome::too_large:
+        return ErrorKind::input;
+    case Outcome::cancelled:
+        return ErrorKind::internal;
+    default:
+        return ErrorKind::unavailable;
+    }
+}
+
+std::string_view to_string(OpClass op) {
+    return op == OpClass::structure ? "structure" : "data";
+}
+
+std::optional<milliseconds> parse_retry_after(std::string_view value,
+                                              system_clock::time_point now) {
+    while (!value.empty() && value.front() == ' ') {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && value.back() == ' ') {
+        value.remove_suffix(1);
+    }
+    if (value.empty()) {
+        return std::nullopt;
+    }
+    if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        if (value.size() > 9) {
+            return milliseconds(999'999'999LL * 1000);
+        }
+        return milliseconds(std::stoll(std::string(value)) * 1000);
+    }
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    std::tm tm{};
+    std::string text(value);
+    const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == nullptr || *end != '\0') {
+        return std::nullopt;
+    }
+    auto when = system_clock::from_time_t(::timegm(&tm));
+    auto delta = std::chrono::duration_cast<milliseconds>(when - now);
+    return std::max(delta, milliseconds(0));
+}
+
+namespace {
+
+resilience::CallResult breaker_result(Outcome outcome) {
+    switch (outcome) {
+    case Outcome::success:
+    case Outcome::no_data:
+    case Outcome::client_error:
+    case Outcome::too_large:
+        return resilience::CallResult::success; // the upstream answered
+    case Outcome::rate_limited:
+    case Outcome::cancelled:
+    case Outcome::breaker_open:
+        return resilience::CallResult::neutral;
+    default:
+        return resilience::CallResult::failure;
+    }
+}
+
+std::string seconds_text(std::chrono::nanoseconds d) {
+    auto ms = std::chrono::duration_cast<milliseconds>(d).count();
+    if (ms < 0) {
+        ms = 0;
+    }
+    return util::format_duration_ms(ms < 1000 ? ms : (ms + 500) / 1000 * 1000);
+}
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    return s;
+}
+
+/// Streaming gzip/deflate decompression (zlib detects which).
+class Inflater {
+public:
+    ~Inflater() {
+        if (m_active) {
+            inflateEnd(&m_zs);
+        }
+    }
+    bool start() {
+        m_zs = z_stream{};
+        m_active = inflateInit2(&m_zs, 15 + 32) == Z_OK;
+        return m_active;
+    }
+    bool active() const { return m_active; }
+    bool finished() const { return m_done; }
+
+    template <typename Deliver>
+    bool feed(const char* data, std::size_t len, Deliver&& deliver) {
+        m_zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+        m_zs.avail_in = static_cast<uInt>(len);
+        char out[65536];
+        while (m_zs.avail_in > 0 && !m_done) {
+            m_zs.next_out = reinterpret_cast<Bytef*>(out);
+            m_zs.avail_out = sizeof out;
+            int rc = inflate(&m_zs, Z_NO_FLUSH);
+            if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+                m_failed = true;
+                return false;
+            }
+            std::size_t produced = sizeof out - m_zs.avail_out;
+            if (produced > 0 && !deliver(std::string_view(out, produced))) {
+                return false;
+            }
+            if (rc == Z_STREAM_END) {
+                m_done = true;
+            }
+            if (rc == Z_BUF_ERROR && produced == 0) {
+                break;
+            }
+        }
+        return true;
+    }
+    bool failed() const { return m_failed; }
+
+private:
+    z_stream m_zs{};
+    bool m_active = false;
+    bool m_done = false;
+    bool m_failed = false;
+};
+
+/// Stops the HTTP client when the deadline passes or the call is cancelled, even while it
+/// waits for a byte that never comes.
+class Watchdog {
+public:
+    Watchdog(httplib::Client& client, steady_clock::time_point deadline,
+             const std::atomic<bool>& cancel)
+        : m_thread([this, &client, deadline, &cancel] {
+              std::unique_lock lock(m_mutex);
+              while (!m_done) {
+                  if (cancel.load() || steady_clock::now() >= deadline) {
+                      m_fired = true;
+                      client.stop();
+                  }
+                  m_cv.wait_for(lock, milliseconds(20));
+              }
+          }) {}
+    ~Watchdog() {
+        {
+            std::lock_guard lock(m_mutex);
+            m_done = true;
+        }
+        m_cv.notify_all();
+        m_thread.join();
+    }
+    bool fired() {
+        std::lock_guard lock(m_mutex);
+        return m_fired;
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    bool m_done = false;
+    bool m_fired = false;
+    std::thread m_thread;
+};
+
+std::string host_key(const util::Url& url) {
+    bool default_port = (url.https() && url.port == 443) || (!url.https() && url.port == 80);
+    return default_port ? url.host : url.host + ":" + std::to_string(url.port);
+}
+
+/// An SDMX error message's text in an error body, if there is one.
+std::string sdmx_error_text(const std::string& body) {
+    sdmx::DataCounter counter;
+    counter.feed(body);
+    auto counts = counter.finish();
+    std::string out;
+    if (counts.sdmx_error_code) {
+        out = "SDMX error " + *counts.sdmx_error_code;
+        if (!counts.sdmx_error_text.empty()) {
+            out += ": " + counts.sdmx_error_text.substr(0, 300);
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+Client::Client(ClientSettings settings, resilience::RateLimiter& limiter,
+               resilience::BreakerRegistry& breakers, const util::Clock& clock)
+    : m_settings(std::move(settings)), m_limiter(limiter), m_breakers(breakers), m_clock(clock) {}
+
+void Client::configure(const ClientSettings& settings) {
+    std::lock_guard lock(m_mutex);
+    m_settings = settings;
+}
+
+ClientSettings Client::settings() const {
+    std::lock_guard lock(m_mutex);
+    return m_settings;
+}
+
+milliseconds Client::backoff_for(const ClientSettings& s, int attempt) {
+    // Full jitter: uniform in [0, min(max, base * 2^(attempt-1))].
+    double cap = std::min<double>(static_cast<double>(s.retry_max_delay.count()),
+                                  static_cast<double>(s.retry_base_delay.count()) *
+                                      std::pow(2.0, attempt - 1));
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::uniform_real_distribution<double> dist(0.0, cap);
+    return milliseconds(static_cast<long long>(dist(rng)));
+}
+
+Response Client::get(const util::Url& url, OpClass op, BodySink& sink, std::string_view accept,
+                     std::uint64_t max_bytes) {
+    auto s = settings();
+    if (max_bytes > 0) {
+        s.max_response_bytes = max_bytes;
+    }
+    const Timeouts& t = op == OpClass::structure ? s.structure : s.data;
+    auto start = m_clock.steady();
+    auto deadline = start + t.deadline;
+    auto host = host_key(url);
+    auto& breaker = m_breakers.get(host, std::string(to_string(op)));
+    auto system_at = [&](steady_clock::time_point when) {
+        return m_clock.system() +
+               std::chrono::duration_cast<system_clock::duration>(when - m_clock.steady());
+    };
+    Response last;
+    last.url = url.str();
+    int attempts = 0;
+    while (true) {
+        if (m_cancel) {
+            last.outcome = Outcome::cancelled;
+            last.message = "cancelled";
+            return last;
+        }
+        bool use_breaker = m_breakers.enabled();
+        resilience::CircuitBreaker::Permit permit{true, false, {}};
+        if (use_breaker) {
+            permit = breaker.acquire();
+            if (!permit.allowed) {
+                Response r;
+                r.url = url.str();
+                r.attempts = attempts;
+                r.outcome = Outcome::breaker_open;
+                r.retry_at = system_at(permit.retry_at);
+                r.message = fmt::format(
+                    "the circuit breaker for {} is open after repeated failures{}; next attempt "
+                    "allowed in {}",
+                    breaker.name(), attempts > 0 ? " (last: " + last.message + ")" : "",
+                    seconds_text(permit.retry_at - m_clock.steady()));
+                return r;
+            }
+        }
+        auto remaining = std::chrono::duration_cast<milliseconds>(deadline - m_clock.steady());
+        auto reservation = m_limiter.reserve(
+            host, s.wait_for_token ? std::max(remaining, milliseconds(0)) : milliseconds(0));
+        if (!reservation.granted) {
+            breaker.record(permit, resilience::CallResult::neutral, milliseconds(0));
+            Response r;
+            r.url = url.str();
+            r.attempts = attempts;
+            r.outcome = Outcome::rate_limited;
+            r.retry_at = system_at(reservation.retry_at);
+            auto wait = seconds_text(reservation.retry_at - m_clock.steady());
+            r.message =
+                reservation.backing_off
+                    ? fmt::format("backing off from {} after it answered 429 Too Many "
+                                  "Requests; next request allowed in {}",
+                                  host, wait)
+                    : fmt::format("the request budget for {} is spent; the next slot is "
+                                  "in {}{}",
+                                  host, wait, s.wait_for_token ? ", after the deadline" : "");
+            if (attempts > 0) {
+                r.message += " (last attempt: " + last.message + ")";
+            }
+            return r;
+        }
+        if (!m_clock.sleep_until(reservation.send_at, &m_cancel)) {
+            breaker.record(permit, resilience::CallResult::neutral, milliseconds(0));
+            last.outcome = Outcome::cancelled;
+            last.message = "cancelled while waiting for the rate limiter";
+            return last;
+        }
+        ++attempts;
+        last = attempt(url, s, t, sink, accept, deadline);
+        last.attempts = attempts;
+        breaker.record(permit, breaker_result(last.outcome), last.duration);
+        if (last.outcome == Outcome::rate_limited) {
+            auto backoff =
+                last.retry_at
+                    ? std::chrono::duration_cast<milliseconds>(*last.retry_at - m_clock.system())
+                    : s.backoff_default;
+            backoff = std::clamp(backoff, s.retry_after_min, s.retry_after_max);
+            m_limiter.back_off(host, backoff);
+            last.retry_at = m_clock.system() + backoff;
+            last.message += fmt::format("; backing off from {} for {}", host,
+                                        util::format_duration_ms(backoff.count()));
+            spdlog::warn("GET {}: {}", last.url, last.message);
+            return last;
+        }
+        if (!retryable(last.outcome) || attempts > s.retries || last.body_bytes > 0) {
+            return last;
+        }
+        auto delay = backoff_for(s, attempts);
+        if (m_clock.steady() + delay >= deadline) {
+            last.message += "; no time left for a retry before the deadline";
+            return last;
+        }
+        spdlog::info("GET {}: {}; retry {} of {} in {}", last.url, last.message, attempts,
+                     s.retries, util::format_duration_ms(delay.count()));
+        if (!m_clock.sleep_until(m_clock.steady() + delay, &m_cancel)) {
+            last.outcome = Outcome::cancelled;
+            last.message = "cancelled";
+            return last;
+        }
+    }
+}
+
+Response Client::attempt(const util::Url& url, const ClientSettings& s, const Timeouts& t,
+                         BodySink& sink, std::string_view accept,
+                         steady_clock::time_point deadline) {
+    util::Url current = url;
+    for (int hop = 0;; ++hop) {
+        std::string location;
+        Response r = exchange(current, s, t, sink, accept, deadline, location);
+        if (location.empty()) {
+            return r;
+        }
+        if (hop >= s.max_redirects) {
+            r.outcome = Outcome::client_error;
+            r.message =
+                fmt::format("more than {} redirects (upstream.max_redirects)", s.max_redirects);
+            return r;
+        }
+        auto next = util::resolve_url(current, location);
+        if (!next.url) {
+            r.outcome = Outcome::client_error;
+            r.message = fmt::format("redirected to an invalid URL ({})", next.error);
+            return r;
+        }
+        if (current.https() && !next.url->https()) {
+            r.outcome = Outcome::client_error;
+            r.message = "refused a redirect from https to " + next.url->str();
+            return r;
+        }
+        spdlog::debug("GET {}: redirected ({}) to {}", current.str(), r.status, next.url->str());
+        current = *next.url;
+    }
+}
+
+Response Client::exchange(const util::Url& url, const ClientSettings& s, const Timeouts& t,
+                          BodySink& sink, std::string_view accept,
+                          steady_clock::time_point deadline, std::string& location) {
+    Response r;
+    r.url = url.str();
+    // Network time is real time, whatever clock drives the limiter and the breakers.
+    auto remaining = deadline - m_clock.steady();
+    auto started = steady_clock::now();
+    auto real_deadline = started + remaining;
+    if (remaining <= steady_clock::duration::zero()) {
+        r.outcome = Outcome::timeout;
+        r.message = "no time left before the deadline";
+        return r;
+    }
+    auto bounded = [&](milliseconds limit) {
+        return std::max(milliseconds(1),
+                        std::min(limit, std::chrono::duration_cast<milliseconds>(remaining)));
+    };
+
+    httplib::Client cli(url.origin());
+    auto connect = bounded(t.connect);
+    auto read = bounded(t.read);
+    cli.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(connect));
+    cli.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(read));
+    cli.set_write_timeout(std::chrono::seconds(30));
+    cli.set_follow_location(false);
+    cli.set_decompress(false);
+    cli.set_keep_alive(false);
+    cli.set_tcp_nodelay(true);
+    if (url.https()) {
+        if (!s.ca_file.empty()) {
+            cli.set_ca_cert_path(s.ca_file);
+        }
+        cli.enable_server_certificate_verification(true);
+    }
+    httplib::Headers headers{
+        {"User-Agent", s.user_agent}, {"Accept", std::string(accept)}, {"Accept-Encoding", "gzip"}};
+
+    enum class Stop { none, past_deadline, cap, by_sink, cancel, encoding, redirect };
+    Stop stop = Stop::none;
+    bool success_status = false;
+    std::string error_body;
+    std::string retry_after;
+    Inflater inflater;
+    auto last_activity = started;
+    std::uint64_t cap = s.max_response_bytes;
+
+    auto deliver = [&](std::string_view chunk) -> bool {
+        if (!success_status) {
+            if (error_body.size() < 65536) {
+                error_body.append(chunk.substr(0, 65536 - error_body.size()));
+            }
+            return true;
+        }
+        if (r.body_bytes + chunk.size() > cap) {
+            auto fits = static_cast<std::size_t>(cap - r.body_bytes);
+            r.body_bytes += fits;
+            sink.write(chunk.substr(0, fits));
+            stop = Stop::cap;
+            return false;
+        }
+        r.body_bytes += chunk.size();
+        if (!sink.write(chunk)) {
+            stop = Stop::by_sink;
+            return false;
+        }
+        return true;
+    };
+
+    httplib::Result result{nullptr, httplib::Error::Unknown};
+    bool watchdog_fired = false;
+    {
+        Watchdog watchdog(cli, real_deadline, m_cancel);
+        result = cli.Get(
+            url.target, headers,
+            [&](const httplib::Response& response) {
+                r.status = response.status;
+                r.time_to_first_byte =
+                    std::chrono::duration_cast<milliseconds>(steady_clock::now() - started);
+                r.content_type = response.get_header_value("Content-Type");
+                retry_after = response.get_header_value("Retry-After");
+                if (response.status >= 300 && response.status < 400) {
+                    location = response.get_header_value("Location");
+                    if (!location.empty()) {
+                        stop = Stop::redirect;
+                        return false;
+                    }
+                }
+                success_status = response.status >= 200 && response.status < 300;
+                auto encoding = lower(response.get_header_value("Content-Encoding"));
+                if (encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate") {
+                    inflater.start();
+                } else if (!encoding.empty() && encoding != "identity") {
+                    stop = Stop::encoding;
+                    r.message = "unsupported Content-Encoding " + encoding;
+                    return false;
+                }
+                if (success_status) {
+                    sink.begin();
+                }
+                return true;
+            },
+            [&](const char* data, std::size_t len) -> bool {
+                r.wire_bytes += len;
+                last_activity = steady_clock::now();
+                if (m_cancel.load()) {
+                    stop = Stop::cancel;
+                    return false;
+                }
+                if (last_activity >= real_deadline) {
+                    stop = Stop::past_deadline;
+                    return false;
+                }
+                if (inflater.active()) {
+                    bool ok = inflater.feed(data, len, deliver);
+                    if (!ok && inflater.failed()) {
+                        stop = Stop::encoding;
+                        r.message = "the gzip data is corrupt";
+                    }
+                    return ok;
+                }
+                return deliver(std::string_view(data, len));
+            });
+        watchdog_fired = watchdog.fired();
+    }
+    auto now = steady_clock::now();
+    r.duration = std::chrono::duration_cast<milliseconds>(now - started);
+    auto took = seconds_text(now - started);
+
+    if (stop == Stop::redirect) {
+        return r;
+    }
+    if (m_cancel.load() || stop == Stop::cancel) {
+        r.outcome = Outcome::cancelled;
+        r.message = "cancelled";
+        return r;
+    }
+    if (stop == Stop::past_deadline ||
+        (watchdog_fired && result.error() != httplib::Error::Success)) {
+        r.outcome = Outcome::timeout;
+        r.message = fmt::format("no complete answer within the deadline ({} received in {})",
+                                util::format_size(r.wire_bytes), took);
+        return r;
+    }
+    if (stop == Stop::encoding) {
+        r.outcome = Outcome::bad_payload;
+        return r;
+    }
+    if (stop == Stop::cap) {
+        std::string ignored;
+        sink.finish(ignored);
+        r.outcome = Outcome::too_large;
+        r.message = fmt::format("the response is larger than the limit of {}; stopped reading",
+                                util::format_size(cap));
+        return r;
+    }
+    auto error = result.error();
+    if (error != httplib::Error::Success && stop == Stop::none) {
+        switch (error) {
+        case httplib::Error::ConnectionTimeout:
+            r.outcome = Outcome::timeout;
+            r.message = fmt::format("could not connect to {} within {}", url.origin(),
+                                    util::format_duration_ms(connect.count()));
+            return r;
+        case httplib::Error::Connection:
+            r.outcome = Outcome::network;
+            r.message = fmt::format("cannot connect to {}", url.origin());
+            return r;
+        case httplib::Error::SSLServerVerification:
+            r.outcome = Outcome::client_error;
+            r.message = fmt::format("the TLS certificate of {} is not trusted; check the host or "
+                                    "set upstream.ca_file",
+                                    url.host);
+            return r;
+        case httplib::Error::SSLLoadingCerts:
+            r.outcome = Outcome::client_error;
+            r.message = "cannot load the CA certificates (upstream.ca_file)";
+            return r;
+        case httplib::Error::SSLConnection:
+            r.outcome = Outcome::network;
+            r.message = fmt::format("the TLS handshake with {} failed", url.origin());
+            return r;
+        case httplib::Error::Read:
+            if (success_status && (r.body_bytes > 0 || r.wire_bytes > 0)) {
+                std::string detail;
+                auto verdict = sink.finish(detail);
+                (void)verdict;
+                r.outcome = Outcome::bad_payload;
+                r.message = fmt::format("the response stopped after {} bytes (the connection "
+                                        "closed mid-body){}",
+                                        r.body_bytes, detail.empty() ? "" : ": " + detail);
+                return r;
+            }
+            if (now - last_activity >= read * 9 / 10) {
+                r.outcome = Outcome::timeout;
+                r.message = fmt::format("no data from {} for {}", url.origin(),
+                                        util::format_duration_ms(read.count()));
+                return r;
+            }
+            r.outcome = Outcome::network;
+            r.message = fmt::format("the connection to {} was closed or reset", url.origin());
+            return r;
+        default:
+            r.outcome = Outcome::network;
+            r.message =
+                fmt::format("request to {} failed: {}", url.origin(), httplib::to_string(error));
+            return r;
+        }
+    }
+
+    auto status = r.status;
+    if (success_status) {
+        if (inflater.active() && !inflater.finished()) {
+            r.outcome = Outcome::bad_payload;
+            r.message = fmt::format("the gzip stream stops after {} bytes", r.wire_bytes);
+            return r;
+        }
+        std::string detail;
+        r.outcome = sink.finish(detail);
+        r.message = detail.empty() ? fmt::format("{} in {}", status, took) : detail;
+        return r;
+    }
+    auto sdmx_text = sdmx_error_text(error_body);
+    auto with_text = [&](std::string what) {
+        return sdmx_text.empty() ? what : what + " (" + sdmx_text + ")";
+    };
+    if (status == 404) {
+        r.outcome = Outcome::no_data;
+        r.message = with_text("404: no data for this query");
+    } else if (status == 429 || (status == 503 && !retry_after.empty())) {
+        r.outcome = Outcome::rate_limited;
+        r.message = with_text(
+            fmt::format("{} {}", status,
+                        status == 429 ? "Too Many Requests" : "Service Unavailable, Retry-After"));
+        if (auto after = parse_retry_after(retry_after, m_clock.system())) {
+            r.retry_at = m_clock.system() + *after;
+        }
+    } else if (status == 501) {
+        r.outcome = Outcome::client_error;
+        r.message = with_text("501: the upstream does not implement this query");
+    } else if (status >= 500) {
+        r.outcome = Outcome::server_error;
+        r.message = with_text(fmt::format("{} server error", status));
+    } else if (status >= 400) {
+        r.outcome = Outcome::client_error;
+        r.message = with_text(fmt::format("{} client error", status));
+    } else {
+        r.outcome = Outcome::bad_payload;
+        r.message = fmt::format("unexpected status {}", status);
+    }
+    return r;
+}
+
+} // namespace dataflow::upstream

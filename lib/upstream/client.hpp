@@ -1,0 +1,152 @@
+#pragma once
+/// The SDMX REST client: polite (rate limiter, circuit breaker, bounded retries with full-jitter
+/// backoff, Retry-After honoured), bounded (connect/read timeouts, a total deadline, a response
+/// size cap, redirects limited and kept on https) and honest about what happened (one outcome
+/// per call).
+
+#include "resilience/circuit_breaker.hpp"
+#include "resilience/rate_limiter.hpp"
+#include "util/clock.hpp"
+#include "util/error.hpp"
+#include "util/url.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace dataflow::upstream {
+
+/// How a call ended, classified once.
+enum class Outcome {
+    success,
+    no_data,      ///< 404, or an SDMX "no results" error message
+    client_error, ///< another 4xx (never retried), TLS verification failure, bad redirect
+    rate_limited, ///< 429, 503 with Retry-After, or our own budget is spent
+    server_error, ///< 5xx other than 501
+    timeout,
+    network,
+    bad_payload, ///< not parseable, not SDMX, or cut off mid-body
+    too_large,   ///< stopped at the size cap
+    breaker_open,
+    cancelled,
+};
+
+std::string_view to_string(Outcome outcome);
+/// timeout, network and server_error: worth another attempt.
+bool retryable(Outcome outcome);
+/// The error kind (exit code, HTTP status) of a failed outcome.
+ErrorKind error_kind(Outcome outcome);
+
+enum class OpClass { structure, data };
+std::string_view to_string(OpClass op);
+
+struct Timeouts {
+    std::chrono::milliseconds connect{10'000};
+    std::chrono::milliseconds read{60'000};
+    std::chrono::milliseconds deadline{120'000}; ///< whole call: waiting, attempts, backoff
+};
+
+struct ClientSettings {
+    std::string user_agent = "dataflow";
+    std::string ca_file; ///< empty: the system bundle
+    Timeouts structure{};
+    Timeouts data{std::chrono::milliseconds(10'000), std::chrono::milliseconds(120'000),
+                  std::chrono::milliseconds(180'000)};
+    std::uint64_t max_response_bytes = 256ULL * 1024 * 1024;
+    int max_redirects = 3;
+    int retries = 2;
+    std::chrono::milliseconds retry_base_delay{2'000};
+    std::chrono::milliseconds retry_max_delay{60'000};
+    std::chrono::milliseconds retry_after_min{60'000};
+    std::chrono::milliseconds retry_after_max{3'600'000};
+    std::chrono::milliseconds backoff_default{900'000};
+    /// Wait for a rate-limit token within the deadline (CLI) or fail at once (server).
+    bool wait_for_token = true;
+};
+
+/// Receives a response body as it streams in.
+class BodySink {
+public:
+    virtual ~BodySink() = default;
+    /// A successful response's body starts (again, on a retry): forget what came before.
+    virtual void begin() = 0;
+    /// The next piece (decompressed). Return false to stop reading.
+    virtual bool write(std::string_view chunk) = 0;
+    /// The body is complete (or stopped): the payload's verdict (success, no_data,
+    /// bad_payload) and a message.
+    virtual Outcome finish(std::string& message) {
+        (void)message;
+        return Outcome::success;
+    }
+};
+
+/// Collects the body in memory.
+class StringSink final : public BodySink {
+public:
+    void begin() override { body.clear(); }
+    bool write(std::string_view chunk) override {
+        body.append(chunk);
+        return true;
+    }
+    std::string body;
+};
+
+struct Response {
+    Outcome outcome = Outcome::network;
+    int status = 0;      ///< last HTTP status, 0 when none
+    std::string url;     ///< the URL finally fetched
+    std::string message; ///< what happened, for people (no secrets)
+    std::string content_type;
+    std::uint64_t wire_bytes = 0; ///< as received (compressed)
+    std::uint64_t body_bytes = 0; ///< decompressed, given to the sink
+    std::chrono::milliseconds time_to_first_byte{0};
+    std::chrono::milliseconds duration{0};
+    int attempts = 0;
+    /// rate_limited / breaker_open: the earliest time to try again.
+    std::optional<std::chrono::system_clock::time_point> retry_at;
+
+    bool ok() const { return outcome == Outcome::success; }
+};
+
+class Client {
+public:
+    Client(ClientSettings settings, resilience::RateLimiter& limiter,
+           resilience::BreakerRegistry& breakers, const util::Clock& clock);
+
+    /// GETs `url` (absolute http/https) and streams the body into `sink`. `max_bytes` (when
+    /// not 0) replaces the settings' response size cap for this call.
+    Response get(const util::Url& url, OpClass op, BodySink& sink, std::string_view accept,
+                 std::uint64_t max_bytes = 0);
+
+    /// Stops every call in flight and refuses new ones (Ctrl-C, shutdown).
+    void cancel() { m_cancel = true; }
+    bool cancelled() const { return m_cancel.load(); }
+    void configure(const ClientSettings& settings);
+    ClientSettings settings() const;
+
+private:
+    Response attempt(const util::Url& url, const ClientSettings& s, const Timeouts& t,
+                     BodySink& sink, std::string_view accept,
+                     std::chrono::steady_clock::time_point deadline);
+    Response exchange(const util::Url& url, const ClientSettings& s, const Timeouts& t,
+                      BodySink& sink, std::string_view accept,
+                      std::chrono::steady_clock::time_point deadline, std::string& location);
+    std::chrono::milliseconds backoff_for(const ClientSettings& s, int attempt);
+
+    mutable std::mutex m_mutex;
+    ClientSettings m_settings;
+    resilience::RateLimiter& m_limiter;
+    resilience::BreakerRegistry& m_breakers;
+    const util::Clock& m_clock;
+    std::atomic<bool> m_cancel{false};
+};
+
+/// Parses a Retry-After value: delta-seconds or an HTTP date (relative to `now`).
+std::optional<std::chrono::milliseconds>
+parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now);
+
+} // namespace dataflow::upstream

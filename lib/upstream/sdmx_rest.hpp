@@ -1,0 +1,41 @@
+#pragma once
+/// SDMX REST 2.1 query URLs. Identifiers and keys are checked against the SDMX grammar before
+/// they reach a URL, so no path or query can be injected.
+
+#include "util/url.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace dataflow::upstream {
+
+/// Accept headers: SDMX-ML first (what every agency serves), plain XML as fallback.
+inline constexpr std::string_view k_structure_accept =
+    "application/vnd.sdmx.structure+xml;version=2.1, application/xml;q=0.9, */*;q=0.5";
+inline constexpr std::string_view k_data_accept =
+    "application/vnd.sdmx.genericdata+xml;version=2.1, "
+    "application/vnd.sdmx.structurespecificdata+xml;version=2.1;q=0.9, application/xml;q=0.8, "
+    "application/vnd.sdmx.data+json;q=0.7, */*;q=0.5";
+
+/// An SDMX identifier: letters, digits, _ @ $ - (1..255 characters).
+bool is_sdmx_id(std::string_view id);
+/// A dataflow reference: ID, or AGENCY,ID[,VERSION].
+bool is_flow_ref(std::string_view ref);
+/// A series key: dimension values separated by '.', each empty or ids joined by '+'; or "all".
+bool is_sdmx_key(std::string_view key);
+
+/// {base}/dataflow/{agency}. Throws UsageError for an invalid agency.
+util::Url catalogue_url(const util::Url& base, std::string_view agency);
+/// {base}/dataflow/{agency}/{flow}/latest?references=all.
+util::Url dataflow_url(const util::Url& base, std::string_view agency, std::string_view flow);
+
+struct DataQuery {
+    std::string key; ///< empty: all series
+    int last_n_observations = 0;
+    int first_n_observations = 0;
+    std::string detail; ///< empty or "full": not sent
+};
+/// {base}/data/{flow}[/{key}][?lastNObservations=..&firstNObservations=..&detail=..].
+util::Url data_url(const util::Url& base, std::string_view flow, const DataQuery& query);
+
+} // namespace dataflow::upstream

@@ -1,0 +1,155 @@
+#include "util/url.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+namespace dataflow::util {
+
+std::string Url::origin() const {
+    std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    bool default_port = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+    return scheme + "://" + h + (default_port ? "" : ":" + std::to_string(port));
+}
+
+namespace {
+
+bool host_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+}
+
+} // namespace
+
+UrlResult parse_url(std::string_view s, bool allow_query) {
+    UrlResult r;
+    Url u;
+    std::string_view rest;
+    if (s.size() >= 8 && std::equal(s.begin(), s.begin() + 8, "https://", [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == b;
+        })) {
+        u.scheme = "https";
+        u.port = 443;
+        rest = s.substr(8);
+    } else if (s.size() >= 7 && std::equal(s.begin(), s.begin() + 7, "http://", [](char a, char b) {
+                   return std::tolower(static_cast<unsigned char>(a)) == b;
+               })) {
+        u.scheme = "http";
+        u.port = 80;
+        rest = s.substr(7);
+    } else {
+        r.error = "must be an http:// or https:// URL";
+        return r;
+    }
+    for (char c : s) {
+        auto b = static_cast<unsigned char>(c);
+        if (b <= 0x20 || b >= 0x7F || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' ||
+            c == '`' || c == '{' || c == '|' || c == '}') {
+            r.error = "contains a space or a character not allowed in a URL";
+            return r;
+        }
+    }
+    if (rest.find('#') != std::string_view::npos) {
+        r.error = "must not have a fragment (#...)";
+        return r;
+    }
+    auto end = rest.find_first_of("/?");
+    auto authority = rest.substr(0, end);
+    u.target = end == std::string_view::npos ? "/" : std::string(rest.substr(end));
+    if (u.target[0] == '?') {
+        u.target.insert(0, "/");
+    }
+    if (!allow_query && u.target.find('?') != std::string::npos) {
+        r.error = "must not have a query (paths and parameters are appended to it)";
+        return r;
+    }
+    if (authority.find('@') != std::string_view::npos) {
+        r.error = "must not contain credentials (user:password@)";
+        return r;
+    }
+    std::string_view host = authority;
+    std::string_view port;
+    if (!authority.empty() && authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            r.error = "has an unterminated IPv6 address";
+            return r;
+        }
+        host = authority.substr(1, close - 1);
+        auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                r.error = "has a malformed host";
+                return r;
+            }
+            port = after.substr(1);
+        }
+        if (host.empty() || !std::all_of(host.begin(), host.end(), [](char c) {
+                return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+            })) {
+            r.error = "has an invalid IPv6 address";
+            return r;
+        }
+    } else {
+        auto colon = authority.find(':');
+        if (colon != std::string_view::npos) {
+            host = authority.substr(0, colon);
+            port = authority.substr(colon + 1);
+        }
+        if (host.empty() || host.size() > 253 ||
+            !std::all_of(host.begin(), host.end(), host_char)) {
+            r.error = "has no valid host name";
+            return r;
+        }
+    }
+    if (!port.empty() || authority.find(':') == authority.size() - 1) {
+        int p = 0;
+        auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+        if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p < 1 ||
+            p > 65535) {
+            r.error = "has an invalid port";
+            return r;
+        }
+        u.port = p;
+    }
+    u.host = std::string(host);
+    std::transform(u.host.begin(), u.host.end(), u.host.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    r.url = std::move(u);
+    return r;
+}
+
+UrlResult resolve_url(const Url& base, std::string_view location) {
+    if (location.substr(0, 7) == "http://" || location.substr(0, 8) == "https://" ||
+        location.substr(0, 7) == "HTTP://" || location.substr(0, 8) == "HTTPS://") {
+        return parse_url(location);
+    }
+    if (location.substr(0, 2) == "//") {
+        return parse_url(base.scheme + ":" + std::string(location));
+    }
+    std::string target;
+    if (!location.empty() && location.front() == '/') {
+        target = std::string(location);
+    } else {
+        auto path = base.target.substr(0, base.target.find('?'));
+        target = path.substr(0, path.rfind('/') + 1) + std::string(location);
+    }
+    return parse_url(base.origin() + target);
+}
+
+std::string percent_encode(std::string_view text) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        }
+    }
+    return out;
+}
+
+} // namespace dataflow::util
