@@ -6,8 +6,11 @@
 #include "commands.hpp"
 #include "config/config.hpp"
 #include "heap.hpp"
+#include "live.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
+#include "upstream/sdmx_rest.hpp"
+#include "upstream/setup.hpp"
 #include "util/error.hpp"
 #include "util/time.hpp"
 #include "util/utf8.hpp"
@@ -28,8 +31,9 @@ CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     auto* cmd = app.add_subcommand(
         "analyze", "Categorise and rank every dataflow of an SDMX catalogue and print a report");
     cmd->add_option("source", args.source,
-                    "SDMX dataflow list: a file (SDMX-ML 2.0/2.1/3.0 or SDMX-JSON), or - for stdin")
-        ->required();
+                    "SDMX dataflow list: a file (SDMX-ML 2.0/2.1/3.0 or SDMX-JSON), - for stdin, "
+                    "or an http(s):// URL; none: the configured upstream's catalogue "
+                    "(upstream.base_url, upstream.agency)");
     cmd->add_option("-o,--output", args.output, "Report format")
         ->check(CLI::IsMember({"table", "json", "csv", "summary"}))
         ->default_str("table");
@@ -60,6 +64,14 @@ CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     cmd->add_option("--max-input-bytes", args.max_input_bytes,
                     "Refuse inputs larger than this, e.g. 64M, 1G (default: "
                     "analysis.max_input_size, 256MiB)");
+    cmd->add_option("--probe", args.probe,
+                    "Probe the data of the N best-scoring dataflows of the report (sequentially, "
+                    "within the upstream rate limit)")
+        ->check(CLI::Range(0, 10000));
+    cmd->add_option("--probe-timeout", args.probe_timeout,
+                    "Deadline of one probe, e.g. 90s (default: upstream.data_deadline, 3m)");
+    cmd->add_option("--probe-max-bytes", args.probe_max_bytes,
+                    "Bytes read per probe, e.g. 10M (default: probe.max_bytes, 100MiB)");
     cmd->add_option("--color", args.color, "Colour in the table: auto (TTY and no NO_COLOR)")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->default_str("auto");
@@ -87,6 +99,12 @@ std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeA
     if (cmd.count("--max-input-bytes") > 0) {
         flags.push_back({"analysis.max_input_size", args.max_input_bytes, "--max-input-bytes"});
     }
+    if (cmd.count("--probe-timeout") > 0) {
+        flags.push_back({"upstream.data_deadline", args.probe_timeout, "--probe-timeout"});
+    }
+    if (cmd.count("--probe-max-bytes") > 0) {
+        flags.push_back({"probe.max_bytes", args.probe_max_bytes, "--probe-max-bytes"});
+    }
     return flags;
 }
 
@@ -113,9 +131,46 @@ void write_stdout(const std::string& text) {
     }
 }
 
+bool is_url(const std::string& s) {
+    auto lower = s.substr(0, 8);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    });
+    return lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0;
+}
+
+/// The N best-scoring dataflows of the report (ties: category order, then rank).
+std::vector<std::string> top_flows(const analysis::Report& report, std::size_t n) {
+    struct Entry {
+        int score;
+        std::size_t group;
+        std::size_t rank;
+        const std::string* id;
+    };
+    std::vector<Entry> all;
+    for (std::size_t g = 0; g < report.groups.size(); ++g) {
+        const auto& flows = report.groups[g].flows;
+        for (std::size_t r = 0; r < flows.size(); ++r) {
+            all.push_back({flows[r].categorization.score, g, r, &flows[r].flow->id});
+        }
+    }
+    std::stable_sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) {
+        if (a.score != b.score) {
+            return a.score > b.score;
+        }
+        return a.group != b.group ? a.group < b.group : a.rank < b.rank;
+    });
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < all.size() && i < n; ++i) {
+        out.push_back(*all[i].id);
+    }
+    return out;
+}
+
 } // namespace
 
-int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal) {
+int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
+                bool quiet) {
     auto started = std::chrono::steady_clock::now();
     auto max_bytes = config.size("analysis.max_input_size");
     auto rules =
@@ -143,13 +198,47 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
                       std::chrono::duration<double, std::milli>(now - phase).count());
         phase = now;
     };
-    auto source = sdmx::make_local_source(args.source);
-    // The heap peaks at about 3.4x the input (bench/README.md); stdin: assume a large catalogue.
+    std::unique_ptr<upstream::Upstream> live;
+    auto get_live = [&]() -> upstream::Upstream& {
+        if (!live) {
+            live = std::make_unique<upstream::Upstream>(config, util::SystemClock::instance());
+        }
+        return *live;
+    };
+    std::optional<util::Url> data_root;
+    sdmx::Payload payload;
     constexpr std::size_t mib = 1024 * 1024;
-    auto hint = source->size_hint();
-    prepare_heap(std::max<std::size_t>(64 * mib, hint <= max_bytes ? hint * 4 : 0));
-    auto payload = source->fetch(
-        sdmx::ReadLimits{static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    if (args.source.empty() || is_url(args.source)) {
+        util::Url url;
+        if (args.source.empty()) {
+            data_root = upstream::base_url(config);
+            url = upstream::catalogue_url(*data_root, config.str("upstream.agency"));
+        } else {
+            auto parsed = util::parse_url(args.source);
+            if (!parsed.url) {
+                throw UsageError("source '" + args.source + "' " + parsed.error);
+            }
+            url = *parsed.url;
+            data_root = service_root(url);
+        }
+        prepare_heap(64 * mib);
+        InterruptGuard guard(get_live().client());
+        auto body = fetch_catalogue(get_live().client(), url, max_bytes);
+        if (!body) {
+            spdlog::error("interrupted while fetching {}", url.str());
+            return k_exit_interrupted;
+        }
+        payload.bytes = std::move(*body);
+        payload.name = url.str();
+    } else {
+        auto source = sdmx::make_local_source(args.source);
+        // The heap peaks at about 3.4x the input (bench/README.md); stdin: assume a large
+        // catalogue.
+        auto hint = source->size_hint();
+        prepare_heap(std::max<std::size_t>(64 * mib, hint <= max_bytes ? hint * 4 : 0));
+        payload = source->fetch(sdmx::ReadLimits{
+            static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    }
     lap("read");
     auto catalog = sdmx::read_catalog(payload.bytes, payload.name);
     lap("parse");
@@ -161,13 +250,34 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     if (catalog.warnings.size() > 10) {
         spdlog::warn("... and {} more warnings", catalog.warnings.size() - 10);
     }
-    if (args.only_ready) {
-        spdlog::warn("--only-ready: no dataflow has been probed, so none is known to be ready; "
-                     "the report lists none");
+    if (args.only_ready && args.probe == 0) {
+        spdlog::warn("--only-ready: no dataflow has been probed (see --probe), so none is known "
+                     "to be ready; the report lists none");
     }
 
     auto report = analysis::analyze(catalog, categorizer, options);
     lap("analyze");
+    bool interrupted = false;
+    if (args.probe > 0) {
+        // Rank first (without --only-ready), probe the best N, then report with the results.
+        auto ranking_options = options;
+        ranking_options.only_ready = false;
+        auto ranked = analysis::analyze(catalog, categorizer, ranking_options);
+        auto flows = top_flows(ranked, static_cast<std::size_t>(args.probe));
+        if (!data_root) {
+            data_root = upstream::base_url(config);
+        }
+        auto& up = get_live();
+        upstream::Prober prober(up.client(), *data_root, upstream::probe_settings(config));
+        analysis::ProbeResults results;
+        {
+            InterruptGuard guard(up.client());
+            results = probe_all(up, prober, flows, terminal, quiet);
+            interrupted = InterruptGuard::interrupted();
+        }
+        report = analysis::analyze(catalog, categorizer, options, results);
+        lap("probe");
+    }
     report.source_name = payload.name;
     report.source_format = catalog.format;
     report.analysis_timestamp = util::format_rfc3339(std::chrono::system_clock::now());
@@ -193,6 +303,9 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     lap("render");
     write_stdout(out);
     lap("write");
+    if (interrupted) {
+        return k_exit_interrupted;
+    }
 #if defined(__SANITIZE_ADDRESS__)
     return 0;
 #else

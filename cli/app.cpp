@@ -89,6 +89,9 @@ int run(int argc, char** argv) {
     AnalyzeArgs analyze;
     auto* analyze_cmd = add_analyze_command(app, analyze);
     analyze_cmd->fallthrough();
+    ProbeArgs probe;
+    auto* probe_cmd = add_probe_command(app, probe);
+    probe_cmd->fallthrough();
     ConfigArgs config_args;
     auto* config_cmd = add_config_command(app, config_args);
     config_cmd->fallthrough();
@@ -127,6 +130,9 @@ int run(int argc, char** argv) {
         if (analyze_cmd->parsed()) {
             options.flags = analyze_flags(*analyze_cmd, analyze);
         }
+        if (probe_cmd->parsed()) {
+            options.flags = probe_flags(*probe_cmd, probe);
+        }
 
         auto loaded = config::load(options);
         if (int rc = report_findings(loaded); rc != 0) {
@@ -144,7 +150,10 @@ int run(int argc, char** argv) {
         }
 
         if (analyze_cmd->parsed()) {
-            return run_analyze(analyze, config, terminal);
+            return run_analyze(analyze, config, terminal, global.quiet);
+        }
+        if (probe_cmd->parsed()) {
+            return run_probe(probe, config, terminal, global.quiet);
         }
         if (config_cmd->got_subcommand("show")) {
             return run_config_show(config_args, config);

@@ -38,12 +38,31 @@ struct AnalyzeArgs {
     std::vector<std::string> languages{"it", "en"};
     std::string max_input_bytes = "256MiB";
     std::string color = "auto";
+    int probe = 0;
+    std::string probe_timeout;
+    std::string probe_max_bytes;
 };
 
 CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args);
 /// The configuration keys set by analyze's flags (only those given).
 std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeArgs& args);
-int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal);
+int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
+                bool quiet);
+
+struct ProbeArgs {
+    std::vector<std::string> flows;
+    std::string output = "table";
+    std::string probe_timeout;
+    std::string probe_max_bytes;
+    std::string last_n;
+    std::string detail;
+    std::string upstream;
+};
+
+CLI::App* add_probe_command(CLI::App& app, ProbeArgs& args);
+std::vector<config::FlagValue> probe_flags(const CLI::App& cmd, const ProbeArgs& args);
+int run_probe(const ProbeArgs& args, const config::Config& config, const Terminal& terminal,
+              bool quiet);
 
 struct ConfigArgs {
     std::string validate_output = "text";

@@ -1,11 +1,13 @@
 #include "analysis/render.hpp"
 
+#include "sdmx/source.hpp"
 #include "util/json_writer.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace dataflow::analysis {
@@ -186,6 +188,23 @@ std::string render_json(const Report& report, int indent) {
     return out;
 }
 
+std::string render_tests_json(const Report& report, int indent) {
+    std::string out;
+    JsonWriter w(out, indent);
+    w.begin_object();
+    w.key("test_results").begin_array();
+    for (const auto& t : report.test_results) {
+        write_test(w, t, category_of(report, t.flow));
+    }
+    w.end_array();
+    w.field("tests_performed", report.test_results.size());
+    w.field("tableau_ready_count", report.tableau_ready_count);
+    w.field("analysis_timestamp", report.analysis_timestamp);
+    w.end_object();
+    out += '\n';
+    return out;
+}
+
 namespace {
 
 void csv_field(std::string& out, std::string_view v) {
@@ -208,9 +227,13 @@ void csv_field(std::string& out, std::string_view v) {
 std::string render_csv(const Report& report) {
     std::string out;
     out.reserve(256 + report.returned * 300);
-    out +=
-        "category,rank,id,agency,version,display_name,name_it,name_en,relevance_score,"
-        "confidence,matched_keywords,last_update,non_production,file_only,hidden,description\r\n";
+    out += "category,rank,id,agency,version,display_name,name_it,name_en,relevance_score,"
+           "confidence,matched_keywords,last_update,non_production,file_only,hidden,description,"
+           "probe_outcome,observations_count,series_count,size_bytes,tableau_ready\r\n";
+    std::map<std::string_view, const TestResult*> tests;
+    for (const auto& t : report.test_results) {
+        tests[t.flow.flow->id] = &t;
+    }
     for (const auto& g : report.groups) {
         std::size_t rank = 0;
         for (const auto& f : g.flows) {
@@ -245,6 +268,15 @@ std::string render_csv(const Report& report) {
             csv_field(out, d.last_update.value_or(""));
             out += fmt::format(",{},{},{},", d.non_production, d.file_only, d.hidden);
             csv_field(out, sdmx::first_description(d));
+            if (auto t = tests.find(d.id); t != tests.end()) {
+                const auto& p = t->second->probe;
+                out += ',';
+                csv_field(out, p.pending ? "pending" : p.outcome);
+                out += fmt::format(",{},{},{},{}", p.observations_count, p.series_count,
+                                   p.size_bytes, t->second->readiness.tableau_ready);
+            } else {
+                out += ",,,,,";
+            }
             out += "\r\n";
         }
     }
@@ -301,24 +333,51 @@ std::string single_line(std::string_view text) {
 
 } // namespace
 
+std::string probe_summary(const ProbeResult& p) {
+    if (p.pending) {
+        return "pending";
+    }
+    if (p.outcome == "success" || p.outcome == "too_large") {
+        return fmt::format("{}{} obs, {} series, {}", p.truncated ? ">=" : "", p.observations_count,
+                           p.series_count, sdmx::format_bytes(p.size_bytes));
+    }
+    if (p.outcome == "no_data") {
+        return "no data";
+    }
+    return p.outcome.empty() ? std::string("failed") : p.outcome;
+}
+
 std::string render_table(const Report& report, const TableOptions& options) {
     struct Row {
-        std::string rank, category, score, conf, id, name, updated;
+        std::string rank, category, score, conf, id, name, updated, data;
         std::size_t cat_index;
     };
+    std::map<std::string_view, const TestResult*> tests;
+    for (const auto& t : report.test_results) {
+        tests[t.flow.flow->id] = &t;
+    }
+    bool probed = !report.test_results.empty();
     std::vector<Row> rows;
     for (const auto& g : report.groups) {
         std::size_t rank = 0;
         for (const auto& f : g.flows) {
             const auto& d = *f.flow;
+            std::string data;
+            if (auto t = tests.find(d.id); t != tests.end()) {
+                data = probe_summary(t->second->probe);
+            } else if (probed) {
+                data = "-";
+            }
             rows.push_back(
                 {std::to_string(++rank), g.category, std::to_string(f.categorization.score),
                  fmt::format("{:.2f}", f.categorization.confidence),
                  util::truncate_to_width(single_line(d.id), 40), single_line(f.display_name),
-                 d.last_update ? d.last_update->substr(0, 10) : "-", f.categorization.category});
+                 d.last_update ? d.last_update->substr(0, 10) : "-", data,
+                 f.categorization.category});
         }
     }
-    const Row header{"#", "CATEGORY", "SCORE", "CONF", "ID", "NAME", "UPDATED", 0};
+    const Row header{"#",       "CATEGORY",           "SCORE", "CONF", "ID", "NAME",
+                     "UPDATED", probed ? "DATA" : "", 0};
     auto width_of = [&](auto member) {
         std::size_t w = util::display_width(header.*member);
         for (const auto& r : rows) {
@@ -328,8 +387,10 @@ std::string render_table(const Report& report, const TableOptions& options) {
     };
     std::size_t w_rank = width_of(&Row::rank), w_cat = width_of(&Row::category),
                 w_score = width_of(&Row::score), w_conf = width_of(&Row::conf),
-                w_id = width_of(&Row::id), w_upd = width_of(&Row::updated);
-    std::size_t fixed = w_rank + w_cat + w_score + w_conf + w_id + w_upd + 2 * 6;
+                w_id = width_of(&Row::id), w_upd = width_of(&Row::updated),
+                w_data = probed ? width_of(&Row::data) : 0;
+    std::size_t fixed =
+        w_rank + w_cat + w_score + w_conf + w_id + w_upd + 2 * 6 + (probed ? w_data + 2 : 0);
     std::size_t w_name = options.width > fixed + 12 ? options.width - fixed : 12;
     w_name = std::min(w_name, std::max(width_of(&Row::name), std::size_t{4}));
 
@@ -342,9 +403,13 @@ std::string render_table(const Report& report, const TableOptions& options) {
             const char* colour = fallback ? k_dim : k_palette[r.cat_index % std::size(k_palette)];
             cat = std::string(colour) + cat + k_reset;
         }
-        std::string text = fmt::format("{}  {}  {}  {}  {}  {}  {}", pad_left(r.rank, w_rank), cat,
-                                       pad_left(r.score, w_score), pad_left(r.conf, w_conf),
-                                       pad_right(r.id, w_id), pad_right(name, w_name), r.updated);
+        std::string text =
+            fmt::format("{}  {}  {}  {}  {}  {}  {}", pad_left(r.rank, w_rank), cat,
+                        pad_left(r.score, w_score), pad_left(r.conf, w_conf), pad_right(r.id, w_id),
+                        pad_right(name, w_name), probed ? pad_right(r.updated, w_upd) : r.updated);
+        if (probed) {
+            text += "  " + r.data;
+        }
         if (is_header && options.color) {
             out += k_bold;
             out += text;

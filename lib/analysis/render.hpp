@@ -21,6 +21,13 @@ struct TableOptions {
 };
 std::string render_table(const Report& report, const TableOptions& options);
 
+/// Only the probe results: {"test_results", "tests_performed", "tableau_ready_count"}
+/// (`dataflow probe -o json`).
+std::string render_tests_json(const Report& report, int indent = 2);
+
+/// One short cell for a probe result: "140 obs, 20 series, 12.3 KiB", "no data", "timeout".
+std::string probe_summary(const ProbeResult& probe);
+
 /// Counts per category and what was returned, in a few lines.
 std::string render_summary(const Report& report);
 

@@ -228,7 +228,8 @@ TEST_SUITE("cli") {
         expect_failure(df({"analyze", cat, "--limit", "-1"}), 2, "--limit");
         expect_failure(df({"analyze", cat, "--sort", "nonsense"}), 2, "--sort");
         expect_failure(df({"analyze", cat, "--no-such-option"}), 2, "no-such-option");
-        expect_failure(df({"analyze"}), 2, "source");
+        expect_failure(df({"analyze", "http://exa mple.org/rest/dataflow/IT1"}), 2,
+                       "source 'http://exa mple.org/rest/dataflow/IT1' contains a space");
         expect_failure(df({}), 2, "subcommand");
         expect_failure(df({"analyze", cat, "--max-input-bytes", "lots"}), 2, "not a size");
         expect_failure(df({"analyze", cat, "--max-input-bytes", "17179869184G"}), 2, "too large");

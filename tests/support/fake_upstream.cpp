@@ -207,6 +207,16 @@ void FakeUpstream::handle(int fd) {
         }
         auto path = req.target.substr(0, req.target.find('?'));
         auto it = m_routes.find(path);
+        if (it == m_routes.end()) {
+            // A route ending in '*' serves every path that starts with what precedes it.
+            for (auto r = m_routes.begin(); r != m_routes.end(); ++r) {
+                const auto& key = r->first;
+                if (!key.empty() && key.back() == '*' &&
+                    path.compare(0, key.size() - 1, key, 0, key.size() - 1) == 0) {
+                    it = r;
+                }
+            }
+        }
         if (it != m_routes.end()) {
             response = it->second;
         } else {

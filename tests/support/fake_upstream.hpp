@@ -57,7 +57,8 @@ public:
     int port() const { return m_port; }
     /// "http://127.0.0.1:PORT/rest"
     std::string base() const;
-    /// Serves `response` for requests whose path (without the query) is `path`.
+    /// Serves `response` for requests whose path (without the query) is `path`; a path ending
+    /// in '*' is a prefix.
     void route(const std::string& path, FakeResponse response);
     void set_faults(const Faults& faults);
     std::vector<RecordedRequest> requests() const;

@@ -1,5 +1,6 @@
 #include "support/support.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -72,7 +73,8 @@ std::string TempDir::file(const std::string& name, const std::string& content) c
 }
 
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input,
-                          const std::vector<std::string>& env, int timeout_ms) {
+                          const std::vector<std::string>& env, int timeout_ms,
+                          int interrupt_after_ms) {
     int in_pipe[2], out_pipe[2], err_pipe[2];
     if (pipe2(in_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0 ||
         pipe2(err_pipe, O_CLOEXEC) != 0) {
@@ -132,6 +134,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
         fcntl(in_fd, F_SETFL, O_NONBLOCK);
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    auto interrupt_at =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(interrupt_after_ms);
+    bool interrupt_pending = interrupt_after_ms > 0;
     bool out_open = true, err_open = true;
     char buf[65536];
     std::signal(SIGPIPE, SIG_IGN);
@@ -152,6 +157,17 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
         if (left <= 0) {
             kill(pid, SIGKILL);
             break;
+        }
+        if (interrupt_pending) {
+            auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             interrupt_at - std::chrono::steady_clock::now())
+                             .count();
+            if (until <= 0) {
+                kill(pid, SIGINT);
+                interrupt_pending = false;
+                continue;
+            }
+            left = std::min(left, static_cast<decltype(left)>(until));
         }
         if (poll(fds.data(), fds.size(), static_cast<int>(left)) < 0 && errno != EINTR) {
             break;

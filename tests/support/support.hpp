@@ -40,7 +40,9 @@ struct ProcessResult {
 /// Runs `argv` (argv[0] is the executable path) with `input` on stdin and the given extra
 /// environment entries ("NAME=value"), capturing stdout and stderr; kills it after
 /// `timeout_ms`.
+/// `interrupt_after_ms` > 0: sends SIGINT at that time (Ctrl-C).
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = {},
-                          const std::vector<std::string>& env = {}, int timeout_ms = 60000);
+                          const std::vector<std::string>& env = {}, int timeout_ms = 60000,
+                          int interrupt_after_ms = 0);
 
 } // namespace dataflow::test

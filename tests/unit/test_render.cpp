@@ -130,9 +130,9 @@ TEST_SUITE("render") {
         auto rows = parse_csv(csv);
         REQUIRE(rows.size() == 457);
         CHECK(rows[0][0] == "category");
-        CHECK(rows[0].size() == 16);
+        CHECK(rows[0].size() == 21);
         for (const auto& r : rows) {
-            CHECK(r.size() == 16);
+            CHECK(r.size() == 21);
         }
         CHECK(csv.find("\r\n") != std::string::npos);
         // A description with commas and a newline survives the round trip.

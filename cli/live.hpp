@@ -1,0 +1,46 @@
+#pragma once
+/// What the commands share for live upstream calls: Ctrl-C handling, fetching a catalogue with
+/// errors mapped to exit codes, and probing a list of dataflows with progress on a terminal.
+
+#include "analysis/report.hpp"
+#include "terminal.hpp"
+#include "upstream/probe.hpp"
+#include "upstream/setup.hpp"
+
+#include <string>
+#include <vector>
+
+namespace dataflow::cli {
+
+/// While alive, SIGINT/SIGTERM cancel `client`'s calls instead of killing the process.
+class InterruptGuard {
+public:
+    explicit InterruptGuard(upstream::Client& client);
+    ~InterruptGuard();
+    InterruptGuard(const InterruptGuard&) = delete;
+    InterruptGuard& operator=(const InterruptGuard&) = delete;
+    static bool interrupted();
+};
+
+/// Exit status after an interruption (128 + SIGINT).
+inline constexpr int k_exit_interrupted = 130;
+
+/// GETs a dataflow catalogue; throws an Error of the outcome's kind (exit 69, 75, 1) naming the
+/// URL, with when to retry for rate limits and open breakers. nullopt when interrupted.
+std::optional<std::string> fetch_catalogue(upstream::Client& client, const util::Url& url,
+                                           std::uint64_t max_bytes);
+
+/// The service root of a catalogue URL (".../rest/dataflow/IT1" -> ".../rest"), or nullopt.
+std::optional<util::Url> service_root(const util::Url& catalogue);
+
+/// Probes `flows` in order, sequentially under the rate limiter; progress on stderr when it
+/// is a terminal. Stops early on Ctrl-C (interrupted() tells).
+analysis::ProbeResults probe_all(upstream::Upstream& up, upstream::Prober& prober,
+                                 const std::vector<std::string>& flows, const Terminal& terminal,
+                                 bool quiet);
+
+/// 0 when every probe got an answer; 75 when any was rate-limited; 69 when any failed for
+/// unavailability (timeout, network, 5xx, open breaker).
+int probe_exit_code(const analysis::ProbeResults& results);
+
+} // namespace dataflow::cli

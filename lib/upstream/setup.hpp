@@ -1,0 +1,40 @@
+#pragma once
+/// Building the upstream stack (rate limiter, breakers, client, probe settings) from the
+/// configuration, and re-applying it on reload.
+
+#include "config/config.hpp"
+#include "resilience/circuit_breaker.hpp"
+#include "resilience/rate_limiter.hpp"
+#include "upstream/client.hpp"
+#include "upstream/probe.hpp"
+
+#include <map>
+#include <string>
+
+namespace dataflow::upstream {
+
+ClientSettings client_settings(const config::Config& config);
+resilience::BreakerSettings breaker_settings(const config::Config& config);
+resilience::RateLimit default_rate_limit(const config::Config& config);
+std::map<std::string, resilience::RateLimit> host_rate_limits(const config::Config& config);
+ProbeSettings probe_settings(const config::Config& config);
+/// upstream.base_url, parsed (validated by the configuration already).
+util::Url base_url(const config::Config& config);
+
+/// One process's way out to the upstream.
+class Upstream {
+public:
+    Upstream(const config::Config& config, const util::Clock& clock);
+    void reconfigure(const config::Config& config);
+
+    resilience::LocalRateLimiter& limiter() { return m_limiter; }
+    resilience::BreakerRegistry& breakers() { return m_breakers; }
+    Client& client() { return m_client; }
+
+private:
+    resilience::LocalRateLimiter m_limiter;
+    resilience::BreakerRegistry m_breakers;
+    Client m_client;
+};
+
+} // namespace dataflow::upstream
