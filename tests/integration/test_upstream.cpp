@@ -4,6 +4,7 @@
 #include "resilience/rate_limiter.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/support.hpp"
+#include "support/tls.hpp"
 #include "upstream/client.hpp"
 #include "upstream/probe.hpp"
 #include "upstream/sdmx_rest.hpp"
@@ -11,6 +12,9 @@
 #include "util/error.hpp"
 
 #include <doctest/doctest.h>
+
+#include <httplib.h>
+#include <thread>
 
 using namespace dataflow;
 using namespace std::chrono_literals;
@@ -405,6 +409,17 @@ TEST_SUITE("probes") {
               std::string::npos);
     }
 
+    TEST_CASE("the Content-Type is advisory: the body decides") {
+        Rig rig;
+        Faults f;
+        f.content_type = "text/html; charset=iso-8859-1";
+        rig.fake.set_faults(f);
+        upstream::Prober prober(rig.client, *util::parse_url(rig.fake.base()).url, {});
+        auto p = prober.probe("124_1157");
+        CHECK(p.outcome == "success");
+        CHECK(p.observations_count == 140);
+    }
+
     TEST_CASE("probe outcomes: no data, bad payload, truncated, too large, gzip") {
         Rig rig;
         upstream::Prober prober(rig.client, *util::parse_url(rig.fake.base()).url,
@@ -453,5 +468,70 @@ TEST_SUITE("probes") {
         CHECK(big.truncated);
         CHECK(big.data_access_success);
         CHECK(big.size_bytes == 2000);
+    }
+}
+
+TEST_SUITE("upstream tls") {
+    /// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate.
+    struct TlsServer {
+        test::TempDir dir;
+        test::TlsFiles files = test::make_self_signed(dir.path().string());
+        httplib::SSLServer server{files.cert.c_str(), files.key.c_str()};
+        int port = 0;
+        std::thread thread;
+
+        explicit TlsServer(const std::string& redirect_to) {
+            server.set_tcp_nodelay(true);
+            server.Get("/rest/dataflow/IT1", [](const httplib::Request&, httplib::Response& res) {
+                res.set_content(test::read_file(test::bundled_catalog()), "application/xml");
+            });
+            server.Get("/rest/down",
+                       [redirect_to](const httplib::Request&, httplib::Response& res) {
+                           res.status = 302;
+                           res.set_header("Location", redirect_to);
+                       });
+            port = server.bind_to_any_port("127.0.0.1");
+            thread = std::thread([this] { server.listen_after_bind(); });
+        }
+        ~TlsServer() {
+            server.stop();
+            thread.join();
+        }
+    };
+
+    TEST_CASE("https: verified with upstream.ca_file; untrusted is a client error; no "
+              "downgrade on redirect") {
+        FakeUpstream plain;
+        plain.route("/rest/dataflow/IT1", {200, "<x/>", "application/xml", {}, {}});
+        TlsServer tls("http://127.0.0.1:" + std::to_string(plain.port()) + "/rest/dataflow/IT1");
+        REQUIRE(tls.port > 0);
+        util::ManualClock clock;
+        resilience::LocalRateLimiter limiter({6000, 100}, {}, clock);
+        resilience::BreakerRegistry breakers({}, clock);
+        auto base = "https://127.0.0.1:" + std::to_string(tls.port);
+
+        auto settings = Rig::defaults();
+        settings.ca_file = tls.files.cert;
+        upstream::Client trusting(settings, limiter, breakers, clock);
+        upstream::StringSink sink;
+        auto ok = trusting.get(*util::parse_url(base + "/rest/dataflow/IT1").url,
+                               upstream::OpClass::structure, sink, upstream::k_structure_accept);
+        CHECK(ok.outcome == Outcome::success);
+        CHECK(sink.body.size() > 100'000);
+
+        auto down = trusting.get(*util::parse_url(base + "/rest/down").url,
+                                 upstream::OpClass::structure, sink, upstream::k_structure_accept);
+        CHECK(down.outcome == Outcome::client_error);
+        CHECK(down.message.find("refused a redirect from https to http://127.0.0.1") !=
+              std::string::npos);
+        CHECK(plain.request_count() == 0);
+
+        upstream::Client strict(Rig::defaults(), limiter, breakers, clock); // system CAs only
+        auto untrusted =
+            strict.get(*util::parse_url(base + "/rest/dataflow/IT1").url,
+                       upstream::OpClass::structure, sink, upstream::k_structure_accept);
+        CHECK(untrusted.outcome == Outcome::client_error);
+        CHECK(untrusted.message.find("not trusted") != std::string::npos);
+        CHECK(untrusted.attempts == 1); // not retried
     }
 }

@@ -129,6 +129,36 @@ TEST_SUITE("data counter") {
         CHECK(outside.observations == 1);
     }
 
+    TEST_CASE("SDMX-ML 3.0 StructureSpecificData and 2.0 CompactData") {
+        const std::string v3 =
+            R"(<?xml version="1.0" encoding="UTF-8"?>)"
+            R"(<message:StructureSpecificData xmlns:message="http://www.sdmx.org/resources/sdmxml/schemas/v3_0/message" )"
+            R"(xmlns:ss="http://www.sdmx.org/resources/sdmxml/schemas/v3_0/data/structurespecific" )"
+            R"(xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" )"
+            R"x(xmlns:ns1="urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=ECB:ECB_EXR1(1.0)">)x"
+            R"(<message:Header><message:ID>x</message:ID></message:Header>)"
+            R"(<message:DataSet ss:structureRef="ECB_EXR1" xsi:type="ns1:DataSetType" ss:action="Replace">)"
+            R"(<Series FREQ="M" CURRENCY="USD"><Obs TIME_PERIOD="2020-01" OBS_VALUE="1.1"/>)"
+            R"(<Obs TIME_PERIOD="2020-02" OBS_VALUE="1.2"/></Series>)"
+            R"(<Series FREQ="M" CURRENCY="JPY"><Obs TIME_PERIOD="2020-01" OBS_VALUE="120"/></Series>)"
+            R"(</message:DataSet></message:StructureSpecificData>)";
+        auto c = count(v3);
+        CHECK(c.error == "");
+        CHECK(c.format == "SDMX-ML 3.0 StructureSpecificData");
+        CHECK(c.series == 2);
+        CHECK(c.observations == 3);
+        const std::string compact =
+            R"(<CompactData xmlns="http://www.SDMX.org/resources/SDMXML/schemas/v2_0/message" )"
+            R"(xmlns:bis="urn:sdmx:org.sdmx.infomodel.keyfamily.KeyFamily=BIS:BIS_CBS:compact">)"
+            R"(<Header><ID>x</ID></Header><bis:DataSet><bis:Series FREQ="Q"><bis:Obs TIME_PERIOD="2020-Q1" OBS_VALUE="1"/>)"
+            R"(</bis:Series></bis:DataSet></CompactData>)";
+        auto c2 = count(compact);
+        CHECK(c2.error == "");
+        CHECK(c2.format == "SDMX-ML 2.0 CompactData");
+        CHECK(c2.series == 1);
+        CHECK(c2.observations == 1);
+    }
+
     TEST_CASE("SDMX-JSON data: series and observations, chunked anywhere") {
         std::string doc = k_json_data;
         auto c = count(doc);
