@@ -1,0 +1,295 @@
+#include "cache/redis_cache.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <random>
+
+namespace dataflow::cache {
+
+using Type = RedisValue::Type;
+
+RedisCache::RedisCache(RedisSettings settings, std::string prefix, std::uint64_t near_budget_bytes,
+                       resilience::BreakerSettings breaker, const util::Clock& clock)
+    : m_pool(settings, clock), m_root(prefix + ":v" + std::to_string(k_schema_version) + ":"),
+      m_near(near_budget_bytes, clock),
+      m_breaker("redis/" + settings.host + ":" + std::to_string(settings.port), breaker, clock),
+      m_clock(clock) {
+    m_stats.backend = "redis";
+    m_stats.endpoint = m_pool.endpoint();
+    m_stats.latency_counts.assign(std::size(k_latency_buckets_ms) + 1, 0);
+}
+
+std::int64_t RedisCache::now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               m_clock.system().time_since_epoch())
+        .count();
+}
+
+void RedisCache::record_latency(std::chrono::steady_clock::duration d) {
+    double ms = std::chrono::duration<double, std::milli>(d).count();
+    std::lock_guard lock(m_mutex);
+    std::size_t i = 0;
+    while (i < std::size(k_latency_buckets_ms) && ms > k_latency_buckets_ms[i]) {
+        ++i;
+    }
+    ++m_stats.latency_counts[i];
+    m_stats.latency_sum_ms += ms;
+}
+
+template <typename F>
+bool RedisCache::guarded(F&& f) {
+    auto permit = m_breaker.acquire();
+    if (!permit.allowed) {
+        return false;
+    }
+    auto start = std::chrono::steady_clock::now();
+    try {
+        f();
+        auto took = std::chrono::steady_clock::now() - start;
+        record_latency(took);
+        m_breaker.record(permit, resilience::CallResult::success,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(took));
+        return true;
+    } catch (const RedisError& e) {
+        m_breaker.record(permit, resilience::CallResult::failure,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start));
+        std::lock_guard lock(m_mutex);
+        ++m_stats.errors;
+        if (m_last_error != e.what()) {
+            spdlog::warn("cache: {}; serving without Redis", e.what());
+            m_last_error = e.what();
+        }
+        return false;
+    }
+}
+
+std::int64_t RedisCache::generation() {
+    {
+        std::lock_guard lock(m_mutex);
+        // Another replica's flush is seen within a second.
+        if (m_generation >= 0 && m_clock.steady() - m_generation_read < std::chrono::seconds(1)) {
+            return m_generation;
+        }
+    }
+    auto v = m_pool.command({"GET", m_root + "generation"});
+    std::int64_t gen = 0;
+    if (v.type == Type::string) {
+        std::from_chars(v.str.data(), v.str.data() + v.str.size(), gen);
+    }
+    std::lock_guard lock(m_mutex);
+    m_generation = gen;
+    m_generation_read = m_clock.steady();
+    return gen;
+}
+
+std::string RedisCache::data_key(const std::string& key, std::int64_t gen) const {
+    return m_root + "g" + std::to_string(gen) + ":" + key;
+}
+
+std::string RedisCache::tag_key(const std::string& tag, std::int64_t gen) const {
+    return m_root + "g" + std::to_string(gen) + ":tag:" + tag;
+}
+
+Lookup RedisCache::get(const std::string& key) {
+    Lookup l;
+    bool ok = guarded([&] {
+        auto v = m_pool.command({"GET", data_key(key, generation())});
+        if (v.type != Type::string) {
+            return;
+        }
+        auto entry = decode(v.str);
+        if (!entry) {
+            spdlog::debug("cache: ignoring an entry of another format at {}", key);
+            return;
+        }
+        auto now = now_ms();
+        l.state = state_at(*entry, now);
+        if (l.state != State::miss) {
+            l.age_seconds = static_cast<double>(now - entry->stored_at_ms) / 1000.0;
+            l.entry = std::move(*entry);
+        }
+    });
+    if (!ok) {
+        return m_near.get(key); // Redis is down: what this process has seen
+    }
+    std::lock_guard lock(m_mutex);
+    if (l.hit()) {
+        ++m_stats.hits;
+        m_stats.stale_hits += l.state == State::stale ? 1 : 0;
+        m_stats.negative_hits += l.entry.negative ? 1 : 0;
+    } else {
+        ++m_stats.misses;
+    }
+    return l;
+}
+
+void RedisCache::set(const std::string& key, const Entry& entry) {
+    m_near.set(key, entry);
+    auto ttl = entry.stale_until_ms - now_ms();
+    if (ttl <= 0) {
+        return;
+    }
+    guarded([&] {
+        auto gen = generation();
+        auto k = data_key(key, gen);
+        std::vector<std::vector<std::string>> cmds{
+            {"SET", k, encode(entry), "PX", std::to_string(ttl)}};
+        for (const auto& tag : entry.tags) {
+            auto t = tag_key(tag, gen);
+            cmds.push_back({"SADD", t, k});
+            // Tag sets expire no earlier than their members.
+            cmds.push_back({"PEXPIRE", t, std::to_string(ttl), "NX"});
+            cmds.push_back({"PEXPIRE", t, std::to_string(ttl), "GT"});
+        }
+        auto replies = m_pool.pipeline(cmds);
+        for (const auto& r : replies) {
+            if (r.is_error()) {
+                throw RedisError("Redis " + m_pool.endpoint() + ": " + r.str);
+            }
+        }
+        std::lock_guard lock(m_mutex);
+        ++m_stats.sets;
+    });
+}
+
+FlushResult RedisCache::invalidate_tag(const std::string& tag, bool dry_run) {
+    FlushResult result;
+    bool ok = guarded([&] {
+        auto t = tag_key(tag, generation());
+        std::string cursor = "0";
+        do {
+            auto v = m_pool.command({"SSCAN", t, cursor, "COUNT", "500"});
+            if (v.type != Type::array || v.elements.size() != 2) {
+                throw RedisError("Redis " + m_pool.endpoint() + ": unexpected SSCAN reply");
+            }
+            cursor = v.elements[0].str;
+            std::vector<std::string> del{"UNLINK"};
+            for (const auto& m : v.elements[1].elements) {
+                del.push_back(m.str);
+            }
+            if (del.size() > 1) {
+                if (dry_run) {
+                    result.entries += del.size() - 1;
+                } else {
+                    auto n = m_pool.command(del);
+                    result.entries += static_cast<std::uint64_t>(std::max(0LL, n.integer));
+                }
+            }
+        } while (cursor != "0");
+        if (!dry_run) {
+            m_pool.command({"UNLINK", t});
+        }
+    });
+    if (!dry_run) {
+        m_near.invalidate_tag(tag, false);
+    }
+    result.exact = ok;
+    return result;
+}
+
+FlushResult RedisCache::scan_count(const std::string& pattern, int max_batches) {
+    FlushResult r;
+    std::string cursor = "0";
+    int batches = 0;
+    do {
+        auto v = m_pool.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+        if (v.type != Type::array || v.elements.size() != 2) {
+            throw RedisError("Redis " + m_pool.endpoint() + ": unexpected SCAN reply");
+        }
+        cursor = v.elements[0].str;
+        r.entries += v.elements[1].elements.size();
+    } while (cursor != "0" && ++batches < max_batches);
+    r.exact = cursor == "0";
+    return r;
+}
+
+FlushResult RedisCache::flush(bool dry_run) {
+    FlushResult result;
+    bool ok = guarded([&] {
+        auto gen = generation();
+        result = scan_count(m_root + "g" + std::to_string(gen) + ":*", 1000);
+        if (!dry_run) {
+            auto v = m_pool.command({"INCR", m_root + "generation"});
+            std::lock_guard lock(m_mutex);
+            m_generation = v.integer;
+            m_generation_read = m_clock.steady();
+        }
+    });
+    if (!ok) {
+        throw RedisError("Redis " + m_pool.endpoint() + " is unavailable; nothing was flushed");
+    }
+    if (!dry_run) {
+        m_near.flush(false);
+    }
+    return result;
+}
+
+Stats RedisCache::stats() {
+    Stats s;
+    {
+        std::lock_guard lock(m_mutex);
+        s = m_stats;
+    }
+    auto near = m_near.stats();
+    s.bytes_used = near.bytes_used;
+    s.evictions = near.evictions;
+    s.breaker_state = std::string(resilience::to_string(m_breaker.snapshot().state));
+    try {
+        auto start = std::chrono::steady_clock::now();
+        auto pong = m_pool.command({"PING"});
+        s.latency_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        if (pong.is_error()) {
+            throw RedisError(pong.str);
+        }
+        auto info = m_pool.command({"INFO", "memory"});
+        auto at = info.str.find("used_memory:");
+        if (at != std::string::npos) {
+            std::uint64_t used = 0;
+            auto text = std::string_view(info.str).substr(at + 12);
+            std::from_chars(text.data(), text.data() + text.size(), used);
+            s.redis_used_memory = used;
+        }
+        s.generation = generation();
+        // Our keys only (never DBSIZE of a database others may share): a bounded SCAN.
+        auto count = scan_count(m_root + "*", 100);
+        s.entries = count.entries;
+        s.entries_exact = count.exact;
+    } catch (const RedisError& e) {
+        s.reachable = false;
+        s.error = e.what();
+    }
+    return s;
+}
+
+std::optional<std::string> RedisCache::try_lock(const std::string& key,
+                                                std::chrono::milliseconds ttl) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    auto token = fmt::format("{:016x}{:016x}", rng(), rng());
+    std::optional<std::string> result;
+    bool ok = guarded([&] {
+        auto v = m_pool.command(
+            {"SET", m_root + "lock:" + key, token, "NX", "PX", std::to_string(ttl.count())});
+        if (v.type == Type::status && v.str == "OK") {
+            result = token;
+        }
+    });
+    if (!ok) {
+        return m_near.try_lock(key, ttl); // without Redis, at least one refresh per process
+    }
+    return result;
+}
+
+void RedisCache::unlock(const std::string& key, const std::string& token) {
+    static const std::string script =
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
+        "else return 0 end";
+    m_near.unlock(key, token);
+    guarded([&] { m_pool.command({"EVAL", script, "1", m_root + "lock:" + key, token}); });
+}
+
+} // namespace dataflow::cache

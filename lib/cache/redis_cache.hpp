@@ -1,0 +1,64 @@
+#pragma once
+/// The Redis backend: entries shared by every replica. Keys are
+/// "<prefix>:v1:g<generation>:<kind>:<sha256>"; flushing bumps the generation (O(1), old entries
+/// expire on their own); tags are sets that expire no earlier than their members; pattern work
+/// uses SCAN in batches — never KEYS, FLUSHDB or FLUSHALL. A circuit breaker guards every call:
+/// when Redis is down reads are misses, writes are dropped, and the in-memory near cache keeps
+/// serving what this process has seen.
+
+#include "cache/memory_cache.hpp"
+#include "cache/redis_pool.hpp"
+#include "resilience/circuit_breaker.hpp"
+
+#include <atomic>
+#include <memory>
+
+namespace dataflow::cache {
+
+/// Version of the key layout and entry encoding; bumping it orphans every old entry.
+inline constexpr int k_schema_version = 1;
+
+class RedisCache final : public Cache {
+public:
+    RedisCache(RedisSettings settings, std::string prefix, std::uint64_t near_budget_bytes,
+               resilience::BreakerSettings breaker, const util::Clock& clock);
+
+    Lookup get(const std::string& key) override;
+    void set(const std::string& key, const Entry& entry) override;
+    FlushResult invalidate_tag(const std::string& tag, bool dry_run) override;
+    FlushResult flush(bool dry_run) override;
+    Stats stats() override;
+    std::optional<std::string> try_lock(const std::string& key,
+                                        std::chrono::milliseconds ttl) override;
+    void unlock(const std::string& key, const std::string& token) override;
+
+    RedisPool& pool() { return m_pool; }
+    resilience::CircuitBreaker& breaker() { return m_breaker; }
+    /// "<prefix>:v1:" — every key of ours starts with it.
+    const std::string& root() const { return m_root; }
+
+private:
+    /// Runs `f` through the breaker; false when Redis is unavailable (breaker open or error).
+    template <typename F>
+    bool guarded(F&& f);
+    std::int64_t generation();
+    std::string data_key(const std::string& key, std::int64_t gen) const;
+    std::string tag_key(const std::string& tag, std::int64_t gen) const;
+    std::int64_t now_ms() const;
+    void record_latency(std::chrono::steady_clock::duration d);
+    /// Counts keys matching `pattern` with SCAN, at most `max_batches` batches.
+    FlushResult scan_count(const std::string& pattern, int max_batches);
+
+    RedisPool m_pool;
+    std::string m_root;
+    MemoryCache m_near;
+    resilience::CircuitBreaker m_breaker;
+    const util::Clock& m_clock;
+    std::mutex m_mutex;
+    std::int64_t m_generation = -1;
+    std::chrono::steady_clock::time_point m_generation_read{};
+    Stats m_stats;
+    std::string m_last_error;
+};
+
+} // namespace dataflow::cache

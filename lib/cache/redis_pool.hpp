@@ -1,0 +1,89 @@
+#pragma once
+/// A small Redis connection pool over hiredis 0.14: N contexts (hiredis contexts are not
+/// thread-safe), connect and command timeouts, AUTH and SELECT on connect, TCP keep-alive, and
+/// reconnection with exponential backoff. No TLS (Debian's hiredis 0.14 has none): encrypt with
+/// the platform (a sidecar or a service mesh).
+
+#include "util/clock.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisContext;
+
+namespace dataflow::cache {
+
+struct RedisSettings {
+    std::string host = "localhost";
+    int port = 6379;
+    int db = 0;
+    std::string username; ///< Redis 6 ACL user; empty: the default user
+    std::string password; ///< never logged
+    std::chrono::milliseconds connect_timeout{100};
+    std::chrono::milliseconds command_timeout{500};
+    int pool_size = 8;
+};
+
+/// A reply, copied out of hiredis.
+struct RedisValue {
+    enum class Type { nil, string, integer, array, status, error };
+    Type type = Type::nil;
+    std::string str; ///< string, status, error
+    long long integer = 0;
+    std::vector<RedisValue> elements;
+
+    bool is_error() const { return type == Type::error; }
+    bool is_nil() const { return type == Type::nil; }
+};
+
+/// Redis could not be reached or answered garbage (not a Redis error reply).
+class RedisError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class RedisPool {
+public:
+    RedisPool(RedisSettings settings, const util::Clock& clock);
+    ~RedisPool();
+    RedisPool(const RedisPool&) = delete;
+    RedisPool& operator=(const RedisPool&) = delete;
+
+    /// Runs one command (binary-safe arguments). Throws RedisError when Redis is unreachable;
+    /// a Redis error reply comes back as a value of type error.
+    RedisValue command(const std::vector<std::string>& args);
+    /// Runs several commands on one connection, in order (one round trip).
+    std::vector<RedisValue> pipeline(const std::vector<std::vector<std::string>>& commands);
+
+    /// "host:port" (no credentials), for messages and metrics.
+    std::string endpoint() const;
+    std::uint64_t reconnects() const;
+
+private:
+    struct Slot {
+        redisContext* ctx = nullptr;
+        bool busy = false;
+    };
+    std::size_t acquire();
+    void release(std::size_t slot, bool broken);
+    redisContext* connect_locked_free(); ///< connects outside the lock
+    void backoff_locked(const std::string& why);
+
+    RedisSettings m_settings;
+    const util::Clock& m_clock;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::vector<Slot> m_slots;
+    std::chrono::steady_clock::time_point m_retry_at{};
+    std::chrono::milliseconds m_backoff{0};
+    std::string m_last_error;
+    std::uint64_t m_reconnects = 0;
+};
+
+} // namespace dataflow::cache
