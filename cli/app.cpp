@@ -92,6 +92,9 @@ int run(int argc, char** argv) {
     ProbeArgs probe;
     auto* probe_cmd = add_probe_command(app, probe);
     probe_cmd->fallthrough();
+    CacheArgs cache_args;
+    auto* cache_cmd = add_cache_command(app, cache_args);
+    cache_cmd->fallthrough();
     ConfigArgs config_args;
     auto* config_cmd = add_config_command(app, config_args);
     config_cmd->fallthrough();
@@ -154,6 +157,9 @@ int run(int argc, char** argv) {
         }
         if (probe_cmd->parsed()) {
             return run_probe(probe, config, terminal, global.quiet);
+        }
+        if (cache_cmd->parsed()) {
+            return run_cache(*cache_cmd, cache_args, config, terminal);
         }
         if (config_cmd->got_subcommand("show")) {
             return run_config_show(config_args, config);

@@ -41,6 +41,8 @@ struct AnalyzeArgs {
     int probe = 0;
     std::string probe_timeout;
     std::string probe_max_bytes;
+    bool no_cache = false;
+    bool refresh = false;
 };
 
 CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args);
@@ -63,6 +65,17 @@ CLI::App* add_probe_command(CLI::App& app, ProbeArgs& args);
 std::vector<config::FlagValue> probe_flags(const CLI::App& cmd, const ProbeArgs& args);
 int run_probe(const ProbeArgs& args, const config::Config& config, const Terminal& terminal,
               bool quiet);
+
+struct CacheArgs {
+    std::string output = "table";
+    std::vector<std::string> tags;
+    bool dry_run = false;
+    bool yes = false;
+};
+
+CLI::App* add_cache_command(CLI::App& app, CacheArgs& args);
+int run_cache(const CLI::App& cmd, const CacheArgs& args, const config::Config& config,
+              const Terminal& terminal);
 
 struct ConfigArgs {
     std::string validate_output = "text";

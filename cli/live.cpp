@@ -1,5 +1,6 @@
 #include "live.hpp"
 
+#include "analysis/probe_codec.hpp"
 #include "analysis/render.hpp"
 #include "sdmx/source.hpp"
 #include "upstream/sdmx_rest.hpp"
@@ -99,9 +100,87 @@ std::optional<util::Url> service_root(const util::Url& catalogue) {
     return root;
 }
 
+std::optional<FetchedCatalogue> fetch_catalogue_cached(upstream::Client& client,
+                                                       const util::Url& url,
+                                                       std::uint64_t max_bytes,
+                                                       const CacheUse& use) {
+    if (use.cache == nullptr) {
+        auto body = fetch_catalogue(client, url, max_bytes);
+        if (!body) {
+            return std::nullopt;
+        }
+        return FetchedCatalogue{std::move(*body), false, false, std::nullopt};
+    }
+    auto key = cache::make_key("catalog", {url.str()});
+    auto policy = use.catalog;
+    policy.refresh = !use.read;
+    bool interrupted = false;
+    auto fetched = use.computer->get(key, policy, [&]() -> cache::Computed {
+        auto body = fetch_catalogue(client, url, max_bytes);
+        if (!body) {
+            interrupted = true;
+            return cache::Computed{{}, {}, false, {}, false};
+        }
+        return cache::Computed{std::move(*body), "application/xml", false, {"catalog"}, true};
+    });
+    if (interrupted) {
+        return std::nullopt;
+    }
+    if (fetched.stale) {
+        spdlog::warn("serving the catalogue cached {:.0f} s ago: {}", fetched.age_seconds,
+                     fetched.stale_reason.empty() ? "it is stale" : fetched.stale_reason);
+    } else if (fetched.cache_hit) {
+        spdlog::debug("catalogue from the cache ({:.0f} s old)", fetched.age_seconds);
+    }
+    FetchedCatalogue out{std::move(fetched.entry.value), fetched.cache_hit, fetched.stale,
+                         std::nullopt};
+    if (fetched.cache_hit) {
+        out.age_seconds = fetched.age_seconds;
+    }
+    return out;
+}
+
+namespace {
+
+analysis::ProbeResult probe_cached(upstream::Prober& prober, const std::string& flow,
+                                   const CacheUse& use, bool& from_cache) {
+    from_cache = false;
+    if (use.cache == nullptr) {
+        return prober.probe(flow);
+    }
+    auto key = cache::make_key("probe", {prober.url_for(flow)});
+    auto policy = use.probe;
+    policy.refresh = !use.read;
+    analysis::ProbeResult measured;
+    bool fresh_measure = false;
+    auto fetched = use.computer->get(key, policy, [&]() -> cache::Computed {
+        measured = prober.probe(flow);
+        fresh_measure = true;
+        // Only measurements are worth keeping; failures of ours (budget, Ctrl-C) are not.
+        bool keep = measured.outcome != "rate_limited" && measured.outcome != "cancelled" &&
+                    measured.outcome != "breaker_open";
+        return cache::Computed{analysis::probe_to_json(measured),
+                               "application/json",
+                               !measured.is_successful(),
+                               {"probe"},
+                               keep};
+    });
+    if (fresh_measure && !fetched.cache_hit) {
+        return measured;
+    }
+    auto decoded = analysis::probe_from_json(fetched.entry.value);
+    if (!decoded) {
+        return prober.probe(flow);
+    }
+    from_cache = true;
+    return *decoded;
+}
+
+} // namespace
+
 analysis::ProbeResults probe_all(upstream::Upstream& up, upstream::Prober& prober,
                                  const std::vector<std::string>& flows, const Terminal& terminal,
-                                 bool quiet) {
+                                 bool quiet, const CacheUse& cache) {
     analysis::ProbeResults results;
     bool progress = terminal.stderr_tty && !quiet;
     for (std::size_t i = 0; i < flows.size(); ++i) {
@@ -120,9 +199,13 @@ analysis::ProbeResults probe_all(upstream::Upstream& up, upstream::Prober& probe
                          flows[i].c_str(), wait.c_str());
             std::fflush(stderr);
         }
-        auto p = prober.probe(flows[i]);
+        bool from_cache = false;
+        auto p = probe_cached(prober, flows[i], cache, from_cache);
         if (p.outcome == "cancelled") {
             break;
+        }
+        if (from_cache) {
+            spdlog::debug("probe {}: from the cache (measured {})", flows[i], p.tested_at);
         }
         spdlog::debug("probe {}: {}", flows[i],
                       p.error_message.value_or(analysis::probe_summary(p)));

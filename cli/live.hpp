@@ -3,6 +3,7 @@
 /// errors mapped to exit codes, and probing a list of dataflows with progress on a terminal.
 
 #include "analysis/report.hpp"
+#include "cache/single_flight.hpp"
 #include "terminal.hpp"
 #include "upstream/probe.hpp"
 #include "upstream/setup.hpp"
@@ -33,11 +34,36 @@ std::optional<std::string> fetch_catalogue(upstream::Client& client, const util:
 /// The service root of a catalogue URL (".../rest/dataflow/IT1" -> ".../rest"), or nullopt.
 std::optional<util::Url> service_root(const util::Url& catalogue);
 
-/// Probes `flows` in order, sequentially under the rate limiter; progress on stderr when it
-/// is a terminal. Stops early on Ctrl-C (interrupted() tells).
+/// How a command uses the cache (cache.backend = redis; off with --no-cache).
+struct CacheUse {
+    cache::Cache* cache = nullptr; ///< nullptr: no caching
+    cache::CachedComputer* computer = nullptr;
+    cache::Policy catalog;
+    cache::Policy probe;
+    bool read = true; ///< false with --refresh: measure again, store the result
+};
+
+/// What fetching the catalogue found.
+struct FetchedCatalogue {
+    std::string body;
+    bool cache_hit = false;
+    bool stale = false;
+    std::optional<double> age_seconds;
+};
+
+/// The catalogue at `url`, through the cache when there is one (stale copies are served when
+/// the upstream fails). nullopt when interrupted.
+std::optional<FetchedCatalogue> fetch_catalogue_cached(upstream::Client& client,
+                                                       const util::Url& url,
+                                                       std::uint64_t max_bytes,
+                                                       const CacheUse& cache);
+
+/// Probes `flows` in order, sequentially under the rate limiter (cached results are used
+/// unless `cache.read` is false); progress on stderr when it is a terminal. Stops early on
+/// Ctrl-C (interrupted() tells).
 analysis::ProbeResults probe_all(upstream::Upstream& up, upstream::Prober& prober,
                                  const std::vector<std::string>& flows, const Terminal& terminal,
-                                 bool quiet);
+                                 bool quiet, const CacheUse& cache = {});
 
 /// 0 when every probe got an answer; 75 when any was rate-limited; 69 when any failed for
 /// unavailability (timeout, network, 5xx, open breaker).

@@ -11,6 +11,7 @@ Terminal Terminal::detect() {
     Terminal t;
     t.stdout_tty = ::isatty(STDOUT_FILENO) == 1;
     t.stderr_tty = ::isatty(STDERR_FILENO) == 1;
+    t.stdin_tty = ::isatty(STDIN_FILENO) == 1;
     const char* no_color = std::getenv("NO_COLOR");
     const char* term = std::getenv("TERM");
     t.no_color = (no_color != nullptr && *no_color != '\0') ||

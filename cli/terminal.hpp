@@ -9,6 +9,7 @@ namespace dataflow::cli {
 struct Terminal {
     bool stdout_tty = false;
     bool stderr_tty = false;
+    bool stdin_tty = false;
     bool no_color = false;   ///< NO_COLOR set and non-empty, or TERM=dumb
     std::size_t width = 120; ///< columns of stdout's terminal, else $COLUMNS, else 120
 

@@ -172,6 +172,14 @@ std::string render_json(const Report& report, int indent) {
     w.field("dataflows_processed", report.total_analyzed);
     w.field("categories_found", report.categories_found);
     w.field("tests_performed", report.test_results.size());
+    w.field("cache_hit", report.cache_hit);
+    w.key("cache_age_seconds");
+    if (report.cache_age_seconds) {
+        w.value(*report.cache_age_seconds);
+    } else {
+        w.null();
+    }
+    w.field("cache_stale", report.cache_stale);
     w.end_object();
     w.field("returned_count", report.returned);
     w.key("source").begin_object();

@@ -58,6 +58,9 @@ struct Report {
     std::size_t limit = 0;
     std::string analysis_timestamp; ///< UTC RFC 3339, set by the caller
     double analysis_duration_seconds = 0.0;
+    bool cache_hit = false;                  ///< the catalogue came from the cache
+    bool cache_stale = false;                ///< ... past its fresh TTL (upstream failed)
+    std::optional<double> cache_age_seconds; ///< its age when served from the cache
     std::vector<std::string> warnings;
 };
 

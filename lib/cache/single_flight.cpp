@@ -84,7 +84,9 @@ Fetched CachedComputer::compute_and_store(const std::string& key, const Policy& 
     auto stale = c.negative ? policy.negative_ttl : policy.stale_ttl;
     e.fresh_until_ms = e.stored_at_ms + fresh.count();
     e.stale_until_ms = e.stored_at_ms + std::max(stale, fresh).count();
-    m_cache.set(key, e);
+    if (c.store) {
+        m_cache.set(key, e);
+    }
     Fetched f;
     f.entry = std::move(e);
     return f;

@@ -36,6 +36,7 @@ struct Computed {
     std::string content_type = "application/octet-stream";
     bool negative = false;
     std::vector<std::string> tags;
+    bool store = true; ///< false: not worth caching (rate-limited, cancelled)
 };
 
 class CachedComputer {

@@ -158,6 +158,9 @@ const KeyDef k_schema[] = {
      .description = "Requests per minute to one upstream host (ISTAT bans above ~5)"},
     {.name = "upstream.rate_limit_burst", .type = T::integer, .default_text = "1", .min = 1,
      .max = 100, .reloadable = true, .description = "Requests that may be sent back to back"},
+    {.name = "upstream.replicas", .type = T::integer, .default_text = "1", .min = 1, .max = 1000,
+     .reloadable = true,
+     .description = "Replicas sharing the budget; without Redis each uses budget / replicas"},
     {.name = "upstream.host_rate_limits", .type = T::list, .default_text = "", .reloadable = true,
      .check = Check::host_limits,
      .description = "Per-host limits as host=PER_MINUTE[/BURST], e.g. sdmx.oecd.org=20/5"},
@@ -212,6 +215,13 @@ const KeyDef k_schema[] = {
     {.name = "cache.negative_ttl", .type = T::duration, .default_text = "10m", .min = 1 * sec,
      .max = 30 * day, .reloadable = true,
      .description = "Lifetime of a negative result (no data, probe timed out)"},
+
+    {.name = "cache.lock_ttl", .type = T::duration, .default_text = "30s", .min = 100 * ms,
+     .max = 1 * hour, .reloadable = true,
+     .description = "Lifetime of the lock that lets one replica refresh an entry"},
+    {.name = "cache.lock_wait", .type = T::duration, .default_text = "5s", .min = 0,
+     .max = 10 * minute, .reloadable = true,
+     .description = "How long a replica waits for another's refresh of a missing entry"},
 
     // ---- Redis
     {.name = "redis.host", .type = T::string, .default_text = "localhost", .check = Check::host,

@@ -51,6 +51,13 @@ private:
 Prober::Prober(Client& client, util::Url base, ProbeSettings settings)
     : m_client(client), m_base(std::move(base)), m_settings(std::move(settings)) {}
 
+std::string Prober::url_for(const std::string& flow) const {
+    DataQuery query;
+    query.last_n_observations = m_settings.last_n_observations;
+    query.detail = m_settings.detail;
+    return data_url(m_base, flow, query).str();
+}
+
 analysis::ProbeResult Prober::probe(const std::string& flow) {
     DataQuery query;
     query.last_n_observations = m_settings.last_n_observations;

@@ -23,6 +23,8 @@ public:
     /// Probes one dataflow (ID or AGENCY,ID[,VERSION]); never throws for upstream trouble:
     /// the result says what happened. Throws UsageError for an invalid id.
     analysis::ProbeResult probe(const std::string& flow);
+    /// The URL a probe of `flow` fetches (the cache key's input).
+    std::string url_for(const std::string& flow) const;
     /// The last response (for exit codes and messages).
     const Response& last_response() const { return m_last; }
 

@@ -66,15 +66,34 @@ util::Url base_url(const config::Config& c) {
     return *parsed.url;
 }
 
-Upstream::Upstream(const config::Config& config, const util::Clock& clock)
-    : m_limiter(default_rate_limit(config), host_rate_limits(config), clock),
-      m_breakers(breaker_settings(config), clock),
-      m_client(client_settings(config), m_limiter, m_breakers, clock) {
+namespace {
+
+std::unique_ptr<resilience::RateLimiter>
+make_limiter(const config::Config& config, const util::Clock& clock, cache::RedisPool* redis) {
+    if (redis != nullptr) {
+        return std::make_unique<resilience::RedisRateLimiter>(
+            *redis, config.str("redis.key_prefix"), default_rate_limit(config),
+            host_rate_limits(config), static_cast<int>(config.integer("upstream.replicas")), clock);
+    }
+    return std::make_unique<resilience::LocalRateLimiter>(default_rate_limit(config),
+                                                          host_rate_limits(config), clock);
+}
+
+} // namespace
+
+Upstream::Upstream(const config::Config& config, const util::Clock& clock, cache::RedisPool* redis)
+    : m_limiter(make_limiter(config, clock, redis)), m_breakers(breaker_settings(config), clock),
+      m_client(client_settings(config), *m_limiter, m_breakers, clock) {
     m_breakers.set_enabled(config.flag("breaker.enabled"));
 }
 
 void Upstream::reconfigure(const config::Config& config) {
-    m_limiter.configure(default_rate_limit(config), host_rate_limits(config));
+    if (auto* local = dynamic_cast<resilience::LocalRateLimiter*>(m_limiter.get())) {
+        local->configure(default_rate_limit(config), host_rate_limits(config));
+    } else if (auto* shared = dynamic_cast<resilience::RedisRateLimiter*>(m_limiter.get())) {
+        shared->configure(default_rate_limit(config), host_rate_limits(config),
+                          static_cast<int>(config.integer("upstream.replicas")));
+    }
     m_breakers.configure(breaker_settings(config));
     m_breakers.set_enabled(config.flag("breaker.enabled"));
     auto settings = client_settings(config);

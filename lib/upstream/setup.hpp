@@ -5,10 +5,12 @@
 #include "config/config.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/rate_limiter.hpp"
+#include "resilience/redis_rate_limiter.hpp"
 #include "upstream/client.hpp"
 #include "upstream/probe.hpp"
 
 #include <map>
+#include <memory>
 #include <string>
 
 namespace dataflow::upstream {
@@ -21,18 +23,20 @@ ProbeSettings probe_settings(const config::Config& config);
 /// upstream.base_url, parsed (validated by the configuration already).
 util::Url base_url(const config::Config& config);
 
-/// One process's way out to the upstream.
+/// One process's way out to the upstream. With `redis` (cache.backend = redis) the rate limit
+/// is the cluster's, shared through Redis; otherwise this process's own.
 class Upstream {
 public:
-    Upstream(const config::Config& config, const util::Clock& clock);
+    Upstream(const config::Config& config, const util::Clock& clock,
+             cache::RedisPool* redis = nullptr);
     void reconfigure(const config::Config& config);
 
-    resilience::LocalRateLimiter& limiter() { return m_limiter; }
+    resilience::RateLimiter& limiter() { return *m_limiter; }
     resilience::BreakerRegistry& breakers() { return m_breakers; }
     Client& client() { return m_client; }
 
 private:
-    resilience::LocalRateLimiter m_limiter;
+    std::unique_ptr<resilience::RateLimiter> m_limiter;
     resilience::BreakerRegistry m_breakers;
     Client m_client;
 };

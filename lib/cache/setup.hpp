@@ -1,0 +1,21 @@
+#pragma once
+/// Building the cache from the configuration: the memory backend, or Redis (with its pool, which
+/// the cluster-wide rate limiter shares).
+
+#include "cache/redis_cache.hpp"
+#include "cache/single_flight.hpp"
+#include "config/config.hpp"
+
+#include <memory>
+
+namespace dataflow::cache {
+
+RedisSettings redis_settings(const config::Config& config);
+Policy policy(const config::Config& config);
+/// The probe-result policy (cache.probe_ttl for results, cache.negative_ttl for failures).
+Policy probe_policy(const config::Config& config);
+
+/// cache.backend = memory: a MemoryCache; redis: a RedisCache.
+std::unique_ptr<Cache> make_cache(const config::Config& config, const util::Clock& clock);
+
+} // namespace dataflow::cache
