@@ -92,6 +92,12 @@ int run(int argc, char** argv) {
     ProbeArgs probe;
     auto* probe_cmd = add_probe_command(app, probe);
     probe_cmd->fallthrough();
+    ServeArgs serve;
+    auto* serve_cmd = add_serve_command(app, serve);
+    serve_cmd->fallthrough();
+    HealthArgs health;
+    auto* health_cmd = add_health_command(app, health);
+    health_cmd->fallthrough();
     CacheArgs cache_args;
     auto* cache_cmd = add_cache_command(app, cache_args);
     cache_cmd->fallthrough();
@@ -103,6 +109,14 @@ int run(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         int rc = app.exit(e, std::cout, std::cerr);
+        // `health` exits 0 or 1, nothing else: Docker's HEALTHCHECK reserves 2.
+        bool health_probe = false;
+        for (int i = 1; i < argc; ++i) {
+            health_probe = health_probe || std::string_view(argv[i]) == "health";
+        }
+        if (rc != 0 && health_probe) {
+            return 1;
+        }
         return rc == 0 ? 0 : static_cast<int>(ExitCode::usage);
     }
 
@@ -136,20 +150,28 @@ int run(int argc, char** argv) {
         if (probe_cmd->parsed()) {
             options.flags = probe_flags(*probe_cmd, probe);
         }
+        if (serve_cmd->parsed()) {
+            options.flags = serve_flags(*serve_cmd, serve);
+        }
 
         auto loaded = config::load(options);
         if (int rc = report_findings(loaded); rc != 0) {
-            return rc;
+            return health_cmd->parsed() ? 1 : rc;
         }
         const auto& config = *loaded.config;
         // The configuration's log settings apply unless a flag said otherwise.
         bool level_flag = app.count("--log-level") > 0 || global.quiet;
         bool format_flag = app.count("--log-format") > 0;
+        // A service whose stderr is not a terminal logs JSON lines unless told otherwise.
+        std::string default_format = config.str("log.format");
+        if (serve_cmd->parsed() && !terminal.stderr_tty &&
+            config.origin("log.format").kind == config::SourceKind::default_value) {
+            default_format = "json";
+        }
         if (!level_flag || !format_flag) {
-            util::configure_logging(
-                log_options(level_flag ? global.log_level : config.str("log.level"),
-                            format_flag ? global.log_format : config.str("log.format"),
-                            global.quiet, terminal));
+            util::configure_logging(log_options(
+                level_flag ? global.log_level : config.str("log.level"),
+                format_flag ? global.log_format : default_format, global.quiet, terminal));
         }
 
         if (analyze_cmd->parsed()) {
@@ -161,12 +183,21 @@ int run(int argc, char** argv) {
         if (cache_cmd->parsed()) {
             return run_cache(*cache_cmd, cache_args, config, terminal);
         }
+        if (serve_cmd->parsed()) {
+            return run_serve(options, loaded);
+        }
+        if (health_cmd->parsed()) {
+            return run_health(health, config);
+        }
         if (config_cmd->got_subcommand("show")) {
             return run_config_show(config_args, config);
         }
         return static_cast<int>(ExitCode::usage);
     } catch (const Error& e) {
         spdlog::error("{}", e.what());
+        if (health_cmd->parsed()) {
+            return 1;
+        }
         if (e.kind() == ErrorKind::usage) {
             spdlog::error("run 'dataflow {} --help' for the options",
                           app.get_subcommands().empty() ? std::string()

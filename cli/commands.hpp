@@ -66,6 +66,27 @@ std::vector<config::FlagValue> probe_flags(const CLI::App& cmd, const ProbeArgs&
 int run_probe(const ProbeArgs& args, const config::Config& config, const Terminal& terminal,
               bool quiet);
 
+struct ServeArgs {
+    std::string host;
+    std::string port;
+    std::string metrics_port;
+    std::string catalog;
+};
+
+CLI::App* add_serve_command(CLI::App& app, ServeArgs& args);
+std::vector<config::FlagValue> serve_flags(const CLI::App& cmd, const ServeArgs& args);
+int run_serve(const config::LoadOptions& options, const config::LoadResult& loaded);
+
+struct HealthArgs {
+    std::string url;
+    std::string probe = "ready";
+    std::string timeout = "2s";
+    std::string output = "text";
+};
+
+CLI::App* add_health_command(CLI::App& app, HealthArgs& args);
+int run_health(const HealthArgs& args, const config::Config& config);
+
 struct CacheArgs {
     std::string output = "table";
     std::vector<std::string> tags;

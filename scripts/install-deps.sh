@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build, test and benchmark dependency of dataflow from Debian 12 packages.
+# Installs every build, test and benchmark dependency of dataflow from Debian 12 packages
+# (prometheus for promtool, which checks the /metrics output in the tests; wrk for bench/).
 # Idempotent: packages already present are left alone. Must run as root (or via sudo).
 set -euo pipefail
 
@@ -10,6 +11,7 @@ packages=(
   libssl-dev zlib1g-dev
   libicu-dev
   redis-server python3 hyperfine clang-format
+  prometheus wrk
 )
 
 missing=()

@@ -196,6 +196,13 @@ std::string render_json(const Report& report, int indent) {
     return out;
 }
 
+std::string render_flow_json(const Report& report, const AnalyzedFlow& flow, int indent) {
+    std::string out;
+    JsonWriter w(out, indent);
+    write_flow(w, flow, category_of(report, flow));
+    return out;
+}
+
 std::string render_tests_json(const Report& report, int indent) {
     std::string out;
     JsonWriter w(out, indent);

@@ -25,6 +25,9 @@ std::string render_table(const Report& report, const TableOptions& options);
 /// (`dataflow probe -o json`).
 std::string render_tests_json(const Report& report, int indent = 2);
 
+/// One dataflow object of the JSON document (id, names, category, score, ...).
+std::string render_flow_json(const Report& report, const AnalyzedFlow& flow, int indent = 2);
+
 /// One short cell for a probe result: "140 obs, 20 series, 12.3 KiB", "no data", "timeout".
 std::string probe_summary(const ProbeResult& probe);
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 
 namespace dataflow::analysis {
 
@@ -101,11 +102,21 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
     report.warnings = catalog.warnings;
     std::vector<std::size_t> counts(cats.size(), 0);
     std::vector<std::vector<AnalyzedFlow>> per(cats.size());
+    std::string query = util::to_lower(options.query);
+    std::set<std::string_view> ids(options.ids.begin(), options.ids.end());
     for (std::size_t i = 0; i < catalog.dataflows.size(); ++i) {
         const auto& flow = catalog.dataflows[i];
         auto cat = categorizer.categorize(flow);
         ++counts[cat.category];
         if (!selected[cat.category] || cat.score < options.min_score) {
+            continue;
+        }
+        if (!ids.empty() && ids.count(flow.id) == 0) {
+            continue;
+        }
+        if (!query.empty() && util::to_lower(flow.id).find(query) == std::string::npos &&
+            util::to_lower(sdmx::display_name(flow, categorizer.languages())).find(query) ==
+                std::string::npos) {
             continue;
         }
         if (options.only_ready) {

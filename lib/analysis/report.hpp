@@ -22,6 +22,10 @@ struct AnalysisOptions {
     std::size_t limit = 100;             ///< total dataflows returned; 0 = no limit
     SortKey sort = SortKey::score;
     bool only_ready = false; ///< keep only dataflows whose probe found usable data
+    /// Only dataflows whose id or display name contains this (case-insensitive); empty: all.
+    std::string query;
+    /// Only these dataflow ids; empty: all.
+    std::vector<std::string> ids;
 };
 
 struct AnalyzedFlow {

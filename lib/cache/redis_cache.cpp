@@ -266,6 +266,20 @@ Stats RedisCache::stats() {
     return s;
 }
 
+bool RedisCache::ping(std::string& error) {
+    bool ok = guarded([&] {
+        auto v = m_pool.command({"PING"});
+        if (v.is_error()) {
+            throw RedisError("Redis " + m_pool.endpoint() + ": " + v.str);
+        }
+    });
+    if (!ok) {
+        std::lock_guard lock(m_mutex);
+        error = m_last_error.empty() ? "circuit breaker open" : m_last_error;
+    }
+    return ok;
+}
+
 std::optional<std::string> RedisCache::try_lock(const std::string& key,
                                                 std::chrono::milliseconds ttl) {
     thread_local std::mt19937_64 rng{std::random_device{}()};

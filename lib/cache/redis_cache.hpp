@@ -32,6 +32,8 @@ public:
                                         std::chrono::milliseconds ttl) override;
     void unlock(const std::string& key, const std::string& token) override;
 
+    /// PING through the breaker; false (with the reason) when Redis is unavailable.
+    bool ping(std::string& error);
     RedisPool& pool() { return m_pool; }
     resilience::CircuitBreaker& breaker() { return m_breaker; }
     /// "<prefix>:v1:" — every key of ours starts with it.

@@ -736,19 +736,39 @@ private:
             error(where("upstream.retry_after_max", "upstream.retry_after_min"),
                   "upstream.retry_after_max", "is shorter than upstream.retry_after_min");
         }
-        if (c.flag("auth.enabled") && c.list("auth.tokens").empty() &&
-            c.str("auth.jwt_secret").empty()) {
-            error(origin("auth.enabled"), "auth.enabled",
-                  "authentication is on but neither auth.tokens nor auth.jwt_secret is set; "
-                  "no request could be authorised");
+        const auto& mode = c.str("auth.mode");
+        if (mode == "token" && c.list("auth.tokens").empty() &&
+            c.list("auth.admin_tokens").empty()) {
+            error(origin("auth.mode"), "auth.mode",
+                  "token authentication without auth.tokens or auth.admin_tokens; no request "
+                  "could be authorised");
         }
-        for (const auto& token : c.list("auth.tokens")) {
-            if (token.size() < 16) {
-                warning(origin("auth.tokens"), "auth.tokens",
-                        "a token shorter than 16 characters is easy to guess; use random "
-                        "tokens of 32 characters or more");
-                break;
+        if (mode == "jwt" && c.str("auth.jwt_secret").empty()) {
+            error(origin("auth.mode"), "auth.mode",
+                  "JWT authentication without auth.jwt_secret; no token could be verified");
+        }
+        if (mode == "jwt" && !c.str("auth.jwt_secret").empty() &&
+            c.str("auth.jwt_secret").size() < 32) {
+            warning(origin("auth.jwt_secret"), "auth.jwt_secret",
+                    "an HMAC secret shorter than 32 bytes is weak; use 32 random bytes or more");
+        }
+        for (const char* key : {"auth.tokens", "auth.admin_tokens"}) {
+            for (const auto& token : c.list(key)) {
+                if (token.size() < 16) {
+                    warning(origin(key), key,
+                            "a token shorter than 16 characters is easy to guess; use random "
+                            "tokens of 32 characters or more");
+                    break;
+                }
             }
+        }
+        if (c.str("catalog.mode") == "file" && c.str("catalog.file").empty()) {
+            error(origin("catalog.mode"), "catalog.file",
+                  "catalog.mode = file needs catalog.file (the path of a dataflow list)");
+        }
+        if (const auto& f = c.str("catalog.file"); !f.empty() && ::access(f.c_str(), R_OK) != 0) {
+            error(origin("catalog.file"), "catalog.file",
+                  fmt::format("cannot read '{}': {}", f, std::strerror(errno)));
         }
         if (const auto& root = c.str("api.file_root"); !root.empty() && !is_dir(root)) {
             error(origin("api.file_root"), "api.file_root",
@@ -787,10 +807,10 @@ private:
                               "(raise it on one pod for a while if you must)",
                               level));
         }
-        if (c.flag("api.admin_enabled") && !c.flag("auth.enabled")) {
-            error(where("api.admin_enabled", "auth.enabled"), "api.admin_enabled",
-                  "admin endpoints are enabled without authentication; set auth.enabled = "
-                  "true with auth.tokens, or disable api.admin_enabled");
+        if (c.flag("api.admin_enabled") && c.str("auth.mode") == "none") {
+            error(where("api.admin_enabled", "auth.mode"), "api.admin_enabled",
+                  "admin endpoints are enabled without authentication; set auth.mode = token "
+                  "(with auth.admin_tokens) or jwt, or disable api.admin_enabled");
         }
         if (c.str("upstream.base_url").rfind("https://", 0) != 0) {
             error(origin("upstream.base_url"), "upstream.base_url",

@@ -106,6 +106,7 @@ ReloadOutcome Reloader::reload() {
         std::lock_guard lock(m_mutex);
         ++m_stats.rejected;
         m_stats.last_rejection = result.findings;
+        m_stats.last_rejection_time = m_clock.system();
         return ReloadOutcome::rejected;
     }
     for (const auto& f : result.findings) {

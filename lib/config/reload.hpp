@@ -57,6 +57,7 @@ struct ReloadStats {
     std::chrono::system_clock::time_point last_good_time{}; ///< last valid load
     std::string last_good_hash;
     std::vector<Finding> last_rejection; ///< the findings of the last rejected load
+    std::chrono::system_clock::time_point last_rejection_time{};
 };
 
 class Reloader {

@@ -253,6 +253,11 @@ void Client::configure(const ClientSettings& settings) {
     m_settings = settings;
 }
 
+void Client::set_observer(Observer observer) {
+    std::lock_guard lock(m_mutex);
+    m_observer = std::move(observer);
+}
+
 ClientSettings Client::settings() const {
     std::lock_guard lock(m_mutex);
     return m_settings;
@@ -343,6 +348,14 @@ Response Client::get(const util::Url& url, OpClass op, BodySink& sink, std::stri
         ++attempts;
         last = attempt(url, s, t, sink, accept, deadline);
         last.attempts = attempts;
+        Observer observer;
+        {
+            std::lock_guard lock(m_mutex);
+            observer = m_observer;
+        }
+        if (observer) {
+            observer(host, op, last);
+        }
         breaker.record(permit, breaker_result(last.outcome), last.duration);
         if (last.outcome == Outcome::rate_limited) {
             auto backoff =

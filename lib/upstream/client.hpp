@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -127,6 +128,9 @@ public:
     bool cancelled() const { return m_cancel.load(); }
     void configure(const ClientSettings& settings);
     ClientSettings settings() const;
+    /// Called after every request sent (each attempt), for metrics.
+    using Observer = std::function<void(const std::string& host, OpClass op, const Response&)>;
+    void set_observer(Observer observer);
 
 private:
     Response attempt(const util::Url& url, const ClientSettings& s, const Timeouts& t,
@@ -143,6 +147,7 @@ private:
     resilience::BreakerRegistry& m_breakers;
     const util::Clock& m_clock;
     std::atomic<bool> m_cancel{false};
+    Observer m_observer;
 };
 
 /// Parses a Retry-After value: delta-seconds or an HTTP date (relative to `now`).

@@ -4,6 +4,7 @@
 #include "util/time.hpp"
 #include "util/utf8.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +14,29 @@
 #include <string>
 
 namespace dataflow::util {
+
+namespace {
+thread_local const std::vector<LogFields::Field>* t_fields = nullptr;
+} // namespace
+
+LogFields::LogFields(std::vector<Field> fields) : m_previous(t_fields) {
+    // Nested scopes add to the fields of the enclosing one.
+    if (m_previous != nullptr) {
+        m_fields = *m_previous;
+    }
+    for (auto& f : fields) {
+        m_fields.push_back(std::move(f));
+    }
+    t_fields = &m_fields;
+}
+
+LogFields::~LogFields() {
+    t_fields = m_previous;
+}
+
+const std::vector<LogFields::Field>* LogFields::current() {
+    return t_fields;
+}
 
 namespace {
 
@@ -43,12 +67,24 @@ protected:
         line.reserve(msg.payload.size() + 96);
         JsonWriter w(line);
         w.begin_object();
-        w.field("ts",
+        w.field("time",
                 format_rfc3339(
                     std::chrono::time_point_cast<std::chrono::system_clock::duration>(msg.time)));
         w.field("level", level_name(msg.level));
         w.field("logger", std::string_view(msg.logger_name.data(), msg.logger_name.size()));
-        w.field("msg", std::string_view(msg.payload.data(), msg.payload.size()));
+        w.field("message", std::string_view(msg.payload.data(), msg.payload.size()));
+        if (const auto* fields = LogFields::current()) {
+            for (const auto& f : *fields) {
+                if (f.is_number &&
+                    f.number == static_cast<double>(static_cast<std::int64_t>(f.number))) {
+                    w.field(f.name, static_cast<std::int64_t>(f.number));
+                } else if (f.is_number) {
+                    w.field(f.name, f.number);
+                } else {
+                    w.field(f.name, f.text);
+                }
+            }
+        }
         w.end_object();
         line += '\n';
         std::fwrite(line.data(), 1, line.size(), stderr);
@@ -78,6 +114,12 @@ protected:
         }
         line += ": ";
         line += printable(std::string_view(msg.payload.data(), msg.payload.size()));
+        if (const auto* fields = LogFields::current()) {
+            for (const auto& f : *fields) {
+                line += " " + f.name + "=";
+                line += f.is_number ? fmt::format("{}", f.number) : printable(f.text);
+            }
+        }
         line += '\n';
         std::fwrite(line.data(), 1, line.size(), stderr);
     }

@@ -291,8 +291,9 @@ TEST_SUITE("cli") {
             auto line = r.err.substr(start, end - start);
             auto j = nlohmann::json::parse(line);
             CHECK(j["level"] == "error");
-            CHECK(j["msg"].get<std::string>().find("we\"ird\\name\tx.xml") != std::string::npos);
-            CHECK(j.contains("ts"));
+            CHECK(j["message"].get<std::string>().find("we\"ird\\name\tx.xml") !=
+                  std::string::npos);
+            CHECK(j.contains("time"));
             ++lines;
             start = end + 1;
         }

@@ -59,7 +59,7 @@ TEST_SUITE("config cli") {
         auto bad = env.run({"config", "validate", "--config", file}, {"DATAFLOW_CACHE_TTL=5"});
         CAPTURE(bad.out);
         CHECK(bad.exit_code == 1);
-        CHECK(has(bad.out, file + ":2:8: error: server.port: 70000 is out of range 1..65535\n"));
+        CHECK(has(bad.out, file + ":2:8: error: server.port: 70000 is out of range 0..65535\n"));
         CHECK(
             has(bad.out, file + ":4:8: error: redis.prot: unknown key; did you mean redis.port?"));
         CHECK(has(bad.out, "/config/DATAFLOW_REDIS_PORT: error: redis.port: \"abc\" is not an "

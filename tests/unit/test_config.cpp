@@ -383,7 +383,7 @@ TEST_SUITE("config") {
         auto r = config::load(o);
         auto text = all_findings(r);
         CAPTURE(text);
-        CHECK(has(text, file + ":2:8: error: server.port: 70000 is out of range 1..65535\n"));
+        CHECK(has(text, file + ":2:8: error: server.port: 70000 is out of range 0..65535\n"));
         CHECK(has(text, file + ":3:11: error: server.threads: \"many\" is not an integer\n"));
         CHECK(has(text, file + ":4:8: error: server.prot: unknown key; did you mean server.port?"));
         CHECK(has(text, file + ":6:12: error: upstream.base_url: \"ftp://example.org\" must be an "
@@ -510,8 +510,8 @@ TEST_SUITE("config") {
         CHECK(has(all_findings(config::load(o)), "on '127.0.0.1'"));
         o.env["DATAFLOW_REDIS_HOST"] = "redis.osservatorio.svc.cluster.local";
         o.env["DATAFLOW_API_ADMIN_ENABLED"] = "true";
-        o.env["DATAFLOW_AUTH_ENABLED"] = "true";
-        o.env["DATAFLOW_AUTH_TOKENS"] = "0123456789abcdef0123456789abcdef";
+        o.env["DATAFLOW_AUTH_MODE"] = "token";
+        o.env["DATAFLOW_AUTH_ADMIN_TOKENS"] = "0123456789abcdef0123456789abcdef";
         auto ok = config::load(o);
         CAPTURE(all_findings(ok));
         CHECK(ok.ok());
@@ -520,11 +520,15 @@ TEST_SUITE("config") {
 
     TEST_CASE("warnings: settings without effect, cross-key errors") {
         auto o = isolated();
-        o.env = {{"DATAFLOW_REDIS_HOST", "redis"}, {"DATAFLOW_AUTH_ENABLED", "true"}};
+        o.env = {{"DATAFLOW_REDIS_HOST", "redis"}, {"DATAFLOW_AUTH_MODE", "token"}};
         auto r = config::load(o);
         auto text = all_findings(r);
         CHECK(has(text, "warning: redis.host: has no effect with cache.backend = memory"));
-        CHECK(has(text, "error: auth.enabled: authentication is on but neither"));
+        CHECK(has(text, "error: auth.mode: token authentication without auth.tokens"));
+        o.env = {{"DATAFLOW_AUTH_MODE", "jwt"}};
+        CHECK(has(all_findings(config::load(o)), "JWT authentication without auth.jwt_secret"));
+        o.env = {{"DATAFLOW_CATALOG_MODE", "file"}};
+        CHECK(has(all_findings(config::load(o)), "catalog.mode = file needs catalog.file"));
         o.env = {{"DATAFLOW_SERVER_METRICS_PORT", "8000"},
                  {"DATAFLOW_CACHE_STALE_TTL", "1m"},
                  {"DATAFLOW_AUTH_TOKENS", "short"}};
@@ -642,15 +646,15 @@ TEST_SUITE("config") {
     TEST_CASE("validate output formats") {
         TempDir dir;
         auto o = isolated();
-        o.config_file = dir.file("c,1.toml", "[server]\nport = 0\n");
+        o.config_file = dir.file("c,1.toml", "[server]\nport = 70000\n");
         o.env = {{"DATAFLOW_SERVR_PORT", "1"}};
         auto r = config::load(o);
         auto text = config::render_findings(r, config::FindingsFormat::text);
         CHECK(has(text, "config invalid: 1 error, 1 warning\n"));
         auto gh = config::render_findings(r, config::FindingsFormat::github);
         CHECK(has(gh, "::error file=" + dir.path().string() +
-                          "/c%2C1.toml,line=2,col=8,title=server.port::server.port: 0 is out of "
-                          "range 1..65535\n"));
+                          "/c%2C1.toml,line=2,col=8,title=server.port::server.port: 70000 is out of "
+                          "range 0..65535\n"));
         CHECK(has(gh, "::warning title=dataflow config::env DATAFLOW_SERVR_PORT: unknown"));
         auto j = nlohmann::json::parse(config::render_findings(r, config::FindingsFormat::json));
         CHECK(j["valid"] == false);

@@ -1,0 +1,78 @@
+// `dataflow health`: an exec probe and a diagnostic. Exits 0 when healthy, 1 otherwise —
+// nothing else (Docker's HEALTHCHECK reserves 2).
+
+#include "commands.hpp"
+#include "util/units.hpp"
+#include "util/url.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <httplib.h>
+
+namespace dataflow::cli {
+
+CLI::App* add_health_command(CLI::App& app, HealthArgs& args) {
+    auto* cmd = app.add_subcommand(
+        "health", "Ask a running 'dataflow serve' whether it is healthy: exit 0 healthy, 1 "
+                  "not (for exec probes, HEALTHCHECK and kubectl exec)");
+    cmd->add_option("--url", args.url, "Service URL (default: http://127.0.0.1:<server.port>)");
+    cmd->add_option("--probe", args.probe, "startup, live, ready or status (the detailed view)")
+        ->check(CLI::IsMember({"startup", "live", "ready", "status"}))
+        ->default_str("ready");
+    cmd->add_option("--timeout", args.timeout, "Time allowed for the answer")->default_str("2s");
+    cmd->add_option("-o,--output", args.output, "text or json")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->default_str("text");
+    return cmd;
+}
+
+int run_health(const HealthArgs& args, const config::Config& config) {
+    auto base = args.url.empty()
+                    ? "http://127.0.0.1:" + std::to_string(config.integer("server.port"))
+                    : args.url;
+    auto parsed = util::parse_url(base);
+    auto timeout = util::parse_duration_ms(args.timeout);
+    if (!parsed.url || !timeout) {
+        std::fprintf(stderr, "dataflow: error: %s\n",
+                     !parsed.url ? ("--url " + parsed.error).c_str()
+                                 : "--timeout is not a duration (e.g. 2s, 500ms)");
+        return 1;
+    }
+    std::string path = args.probe == "status" ? "/health/status" : "/health/" + args.probe;
+    if (args.probe == "status" && args.output == "text") {
+        path += "?verbose";
+    } else if (args.probe != "status") {
+        path += "?verbose";
+    }
+    httplib::Client client(parsed.url->origin());
+    auto t = std::chrono::milliseconds(*timeout);
+    client.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t));
+    client.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t));
+    client.set_tcp_nodelay(true);
+    auto prefix = parsed.url->target == "/" ? std::string() : parsed.url->target;
+    auto res = client.Get((prefix + path).c_str());
+    if (!res) {
+        if (args.output == "json") {
+            std::printf("{\"healthy\": false, \"error\": \"%s\"}\n",
+                        httplib::to_string(res.error()).c_str());
+        } else {
+            std::printf("%s: unreachable at %s (%s)\n", args.probe.c_str(), base.c_str(),
+                        httplib::to_string(res.error()).c_str());
+        }
+        return 1;
+    }
+    bool healthy = res->status == 200;
+    if (args.output == "json" && args.probe == "status") {
+        std::fwrite(res->body.data(), 1, res->body.size(), stdout);
+    } else if (args.output == "json") {
+        std::printf("{\"probe\": \"%s\", \"healthy\": %s, \"status\": %d}\n", args.probe.c_str(),
+                    healthy ? "true" : "false", res->status);
+    } else {
+        std::fwrite(res->body.data(), 1, res->body.size(), stdout);
+    }
+    std::fflush(stdout);
+    return healthy ? 0 : 1;
+}
+
+} // namespace dataflow::cli

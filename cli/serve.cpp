@@ -1,0 +1,152 @@
+// `dataflow serve`: the composition root of the HTTP service, signals and lifecycle.
+
+#include "cache/setup.hpp"
+#include "commands.hpp"
+#include "service/service.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <ctime>
+
+namespace dataflow::cli {
+
+CLI::App* add_serve_command(CLI::App& app, ServeArgs& args) {
+    auto* cmd = app.add_subcommand(
+        "serve", "Run the analysis as an HTTP service (health probes, metrics, JSON logs, "
+                 "graceful shutdown); see docs/API.md");
+    cmd->add_option("--host", args.host, "Listen address (default: server.host, 0.0.0.0)");
+    cmd->add_option("--port", args.port,
+                    "API port; 0 picks a free one (default: server.port, 8000)");
+    cmd->add_option("--metrics-port", args.metrics_port,
+                    "Metrics port; 0 serves /metrics on the API port (default: "
+                    "server.metrics_port, 8001)");
+    cmd->add_option("--catalog", args.catalog,
+                    "Serve this local catalogue at /api/v1/dataflows instead of the upstream's "
+                    "(catalog.mode = file)");
+    return cmd;
+}
+
+std::vector<config::FlagValue> serve_flags(const CLI::App& cmd, const ServeArgs& args) {
+    std::vector<config::FlagValue> flags;
+    if (cmd.count("--host") > 0) {
+        flags.push_back({"server.host", args.host, "--host"});
+    }
+    if (cmd.count("--port") > 0) {
+        flags.push_back({"server.port", args.port, "--port"});
+    }
+    if (cmd.count("--metrics-port") > 0) {
+        flags.push_back({"server.metrics_port", args.metrics_port, "--metrics-port"});
+    }
+    if (cmd.count("--catalog") > 0) {
+        flags.push_back({"catalog.mode", "file", "--catalog"});
+        flags.push_back({"catalog.file", args.catalog, "--catalog"});
+    }
+    return flags;
+}
+
+int run_serve(const config::LoadOptions& options, const config::LoadResult& loaded) {
+    auto started = std::chrono::steady_clock::now();
+    // Signals are handled by this thread alone: block them before any thread starts.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    const auto& clock = util::SystemClock::instance();
+    config::ConfigStore store(loaded.config);
+    const auto& config = *loaded.config;
+    config::Reloader reloader(
+        store, [options] { return config::load(options); }, clock,
+        config.duration("reload.debounce"), config.duration("reload.debounce") * 10);
+    std::unique_ptr<config::ConfigWatcher> watcher;
+    if (config.flag("reload.enabled")) {
+        config::ConfigWatcher::Options w;
+        if (loaded.config_dir) {
+            w.dirs.push_back(*loaded.config_dir);
+        }
+        if (loaded.secrets_dir) {
+            w.dirs.push_back(*loaded.secrets_dir);
+        }
+        if (loaded.config_file) {
+            w.files.push_back(*loaded.config_file);
+        }
+        w.recheck_interval = config.duration("reload.recheck_interval");
+        if (!w.dirs.empty() || !w.files.empty()) {
+            watcher = std::make_unique<config::ConfigWatcher>(reloader, w);
+        }
+    }
+
+    auto cache = cache::make_cache(config, clock);
+    auto* redis = dynamic_cast<cache::RedisCache*>(cache.get());
+    upstream::Upstream up(config, clock, redis != nullptr ? &redis->pool() : nullptr);
+    service::Registry metrics;
+    service::Service service({store, &reloader, *cache, up, metrics, clock});
+    auto metrics_port = static_cast<int>(config.integer("server.metrics_port"));
+    service.bind(config.str("server.host"), static_cast<int>(config.integer("server.port")),
+                 metrics_port);
+    service.start();
+    if (watcher) {
+        watcher->start();
+    }
+    auto ready_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+    spdlog::info("listening on http://{}:{} (metrics on port {}); ready in {:.1f} ms",
+                 config.str("server.host"), service.api_port(), service.metrics_port(), ready_ms);
+
+    // Wait for a signal.
+    int sig = 0;
+    while (true) {
+        timespec tick{0, 200'000'000};
+        sig = sigtimedwait(&signals, nullptr, &tick);
+        if (sig == SIGHUP) {
+            spdlog::info("SIGHUP: reloading the configuration");
+            if (watcher) {
+                watcher->trigger();
+            } else {
+                reloader.reload();
+            }
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT) {
+            break;
+        }
+    }
+    auto current = store.current();
+    auto drain = current->duration("server.drain_delay");
+    auto timeout = current->duration("server.shutdown_timeout");
+    spdlog::info("{}: draining for {} ms (readiness now fails), then stopping",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT", drain.count());
+    service.begin_drain();
+    // Keep serving while endpoints are removed; a second signal shortens the wait.
+    auto until = std::chrono::steady_clock::now() + drain;
+    while (std::chrono::steady_clock::now() < until) {
+        auto left = until - std::chrono::steady_clock::now();
+        auto ms = std::min<long long>(
+            200, std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
+        timespec wait{0, static_cast<long>(std::max<long long>(ms, 1)) * 1'000'000};
+        if (sigtimedwait(&signals, nullptr, &wait) == SIGINT) {
+            break;
+        }
+    }
+    if (watcher) {
+        watcher->stop();
+    }
+    bool clean = service.stop(timeout);
+    if (!clean) {
+        spdlog::warn("stopped with requests still running after server.shutdown_timeout ({} ms)",
+                     timeout.count());
+    }
+    spdlog::info("stopped");
+    spdlog::default_logger()->flush();
+    return 0;
+}
+
+} // namespace dataflow::cli

@@ -1,0 +1,173 @@
+#include "service/catalog_service.hpp"
+
+#include "cache/setup.hpp"
+#include "sdmx/reader.hpp"
+#include "sdmx/source.hpp"
+#include "upstream/sdmx_rest.hpp"
+#include "util/error.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace dataflow::service {
+
+CatalogService::CatalogService(cache::Cache& cache, upstream::Upstream& upstream,
+                               const util::Clock& clock)
+    : m_cache(cache), m_upstream(upstream), m_clock(clock), m_computer(cache, clock) {}
+
+CatalogService::~CatalogService() {
+    stop();
+}
+
+void CatalogService::configure(const config::Config& c) {
+    std::lock_guard lock(m_mutex);
+    m_mode = c.str("catalog.mode");
+    m_file = c.str("catalog.file");
+    m_interval = c.duration("catalog.refresh_interval");
+    m_max_bytes = c.size("analysis.max_input_size");
+    m_policy = cache::policy(c);
+    // The catalogue is fresh for one refresh interval, and kept for stale_ttl.
+    m_policy.fresh_ttl = m_interval;
+    m_policy.stale_ttl = std::max(c.duration("cache.stale_ttl"), m_interval);
+    m_url = upstream::catalogue_url(upstream::base_url(c), c.str("upstream.agency")).str();
+}
+
+std::string CatalogService::mode() const {
+    std::lock_guard lock(m_mutex);
+    return m_mode;
+}
+
+std::shared_ptr<const CatalogState> CatalogService::current() const {
+    std::lock_guard lock(m_mutex);
+    return m_state;
+}
+
+double CatalogService::age_seconds() const {
+    auto s = current();
+    if (!s) {
+        return 0;
+    }
+    auto now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.system().time_since_epoch())
+            .count();
+    return static_cast<double>(now - s->fetched_at_ms) / 1000.0;
+}
+
+void CatalogService::load_file(const std::string& path) {
+    sdmx::FileSource source(path);
+    auto payload = source.fetch(sdmx::ReadLimits{static_cast<std::size_t>(m_max_bytes)});
+    auto catalog = std::make_shared<sdmx::Catalog>(sdmx::read_catalog(payload.bytes, path));
+    sdmx::derive_annotation_facts(*catalog);
+    auto state = std::make_shared<CatalogState>();
+    state->catalog = std::move(catalog);
+    state->source = path;
+    state->fetched_at_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.system().time_since_epoch())
+            .count();
+    std::lock_guard lock(m_mutex);
+    m_state = std::move(state);
+}
+
+void CatalogService::start() {
+    auto mode = this->mode();
+    if (mode == "off") {
+        return;
+    }
+    if (mode == "file") {
+        std::string file;
+        {
+            std::lock_guard lock(m_mutex);
+            file = m_file;
+        }
+        load_file(file);
+        spdlog::info("catalogue: {} dataflows from {}", current()->catalog->dataflows.size(), file);
+        return;
+    }
+    m_stop = false;
+    m_thread = std::thread([this] { run(); });
+}
+
+void CatalogService::stop() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_stop = true;
+    }
+    m_cv.notify_all();
+    if (m_thread.joinable()) {
+        m_thread.join();
+    }
+}
+
+void CatalogService::refresh_soon() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_refresh_requested = true;
+    }
+    m_cv.notify_all();
+}
+
+void CatalogService::refresh_once() {
+    std::string url;
+    std::uint64_t max_bytes = 0;
+    cache::Policy policy;
+    {
+        std::lock_guard lock(m_mutex);
+        url = m_url;
+        max_bytes = m_max_bytes;
+        policy = m_policy;
+    }
+    auto parsed = util::parse_url(url);
+    try {
+        auto fetched = m_computer.get(cache::make_key("catalog", {url}), policy, [&] {
+            upstream::StringSink sink;
+            auto r = m_upstream.client().get(*parsed.url, upstream::OpClass::structure, sink,
+                                             upstream::k_structure_accept, max_bytes);
+            if (!r.ok()) {
+                throw Error(upstream::error_kind(r.outcome),
+                            fmt::format("GET {}: {}", r.url, r.message));
+            }
+            return cache::Computed{
+                std::move(sink.body), "application/xml", false, {"catalog"}, true};
+        });
+        auto catalog =
+            std::make_shared<sdmx::Catalog>(sdmx::read_catalog(fetched.entry.value, url));
+        auto state = std::make_shared<CatalogState>();
+        state->catalog = std::move(catalog);
+        state->source = url;
+        state->fetched_at_ms = fetched.entry.stored_at_ms;
+        state->stale = fetched.stale;
+        state->last_error = fetched.stale_reason;
+        spdlog::info("catalogue: {} dataflows from {}{}", state->catalog->dataflows.size(), url,
+                     fetched.cache_hit
+                         ? fmt::format(" (cached {:.0f} s ago{})", fetched.age_seconds,
+                                       fetched.stale ? ", stale" : "")
+                         : "");
+        std::lock_guard lock(m_mutex);
+        m_state = std::move(state);
+    } catch (const std::exception& e) {
+        spdlog::warn("catalogue refresh failed: {}", e.what());
+        std::lock_guard lock(m_mutex);
+        if (m_state) {
+            auto copy = std::make_shared<CatalogState>(*m_state);
+            copy->stale = true;
+            copy->last_error = e.what();
+            m_state = std::move(copy);
+        }
+    }
+}
+
+void CatalogService::run() {
+    while (true) {
+        refresh_once();
+        std::unique_lock lock(m_mutex);
+        // Retry sooner while we have nothing to serve.
+        auto wait = m_state ? m_interval : std::min(m_interval, std::chrono::milliseconds(60'000));
+        m_cv.wait_for(lock, wait, [this] { return m_stop || m_refresh_requested; });
+        if (m_stop) {
+            return;
+        }
+        m_refresh_requested = false;
+    }
+}
+
+} // namespace dataflow::service

@@ -1,0 +1,72 @@
+#pragma once
+/// The analysed upstream catalogue behind /api/v1/dataflows and bulk analysis: loaded from a
+/// local file (catalog.mode = file), or fetched from the upstream in the background
+/// (catalog.mode = upstream; never on the startup path), refreshed every
+/// catalog.refresh_interval through the shared cache (one replica refreshes at a time, the
+/// others reuse its result), and served stale when the upstream fails.
+
+#include "cache/single_flight.hpp"
+#include "config/config.hpp"
+#include "sdmx/catalog.hpp"
+#include "upstream/setup.hpp"
+#include "util/clock.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace dataflow::service {
+
+struct CatalogState {
+    std::shared_ptr<const sdmx::Catalog> catalog;
+    std::string source;             ///< file path or URL
+    std::int64_t fetched_at_ms = 0; ///< when the upstream answered (Unix ms)
+    bool stale = false;             ///< the last refresh failed; this is an older copy
+    std::string last_error;         ///< of the last failed refresh
+};
+
+class CatalogService {
+public:
+    CatalogService(cache::Cache& cache, upstream::Upstream& upstream, const util::Clock& clock);
+    ~CatalogService();
+
+    void configure(const config::Config& config);
+    /// file mode: loads the file now (local I/O only); upstream mode: starts the background
+    /// refresher. Never touches the network on the caller's thread.
+    void start();
+    void stop();
+    /// Asks the refresher to refresh now.
+    void refresh_soon();
+
+    std::shared_ptr<const CatalogState> current() const;
+    std::string mode() const;
+    /// Age of the catalogue in seconds (0 when none).
+    double age_seconds() const;
+
+private:
+    void run();
+    void refresh_once();
+    void load_file(const std::string& path);
+
+    cache::Cache& m_cache;
+    upstream::Upstream& m_upstream;
+    const util::Clock& m_clock;
+    cache::CachedComputer m_computer;
+    mutable std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::shared_ptr<const CatalogState> m_state;
+    std::string m_mode = "upstream";
+    std::string m_file;
+    std::string m_url;
+    std::uint64_t m_max_bytes = 256ULL << 20;
+    cache::Policy m_policy;
+    std::chrono::milliseconds m_interval{6 * 3600 * 1000};
+    bool m_refresh_requested = false;
+    bool m_stop = false;
+    std::thread m_thread;
+};
+
+} // namespace dataflow::service

@@ -1,0 +1,561 @@
+// End-to-end: `dataflow serve` on port 0 with a temp configuration — routes and status codes,
+// probes, metrics (promtool), auth, draining, SIGTERM under load, `dataflow health`.
+
+#include "service/auth.hpp"
+#include "support/process.hpp"
+#include "support/redis_server.hpp"
+#include "support/support.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <httplib.h>
+#include <mutex>
+#include <thread>
+
+using dataflow::test::Process;
+using dataflow::test::TempDir;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool has(const std::string& s, const std::string& needle) {
+    return s.find(needle) != std::string::npos;
+}
+
+/// A running `dataflow serve` with its own config directory.
+struct Server {
+    TempDir dir;
+    std::unique_ptr<Process> process;
+    int port = 0;
+
+    explicit Server(std::vector<std::string> env = {}, std::vector<std::string> args = {}) {
+        fs::create_directories(dir.path() / "cfg");
+        fs::create_directories(dir.path() / "secrets");
+        std::vector<std::string> base = {
+            "DATAFLOW_CONFIG_DIR=" + (dir.path() / "cfg").string(),
+            "DATAFLOW_SECRETS_DIR=" + (dir.path() / "secrets").string(),
+            // Never the real upstream: probes go to a closed loopback port.
+            "DATAFLOW_UPSTREAM_BASE_URL=http://127.0.0.1:1/rest",
+            "DATAFLOW_SERVER_DRAIN_DELAY=300ms",
+            "DATAFLOW_LOG_FORMAT=json",
+        };
+        for (const auto& e : env) {
+            auto name = e.substr(0, e.find('='));
+            std::erase_if(base, [&](const std::string& b) { return b.rfind(name + "=", 0) == 0; });
+            base.push_back(e);
+        }
+        std::vector<std::string> argv = {DATAFLOW_BIN,     "serve", "--port", "0",
+                                         "--metrics-port", "0",     "--host", "127.0.0.1"};
+        if (std::find(args.begin(), args.end(), "--no-catalog") == args.end()) {
+            argv.push_back("--catalog");
+            argv.push_back(dataflow::test::bundled_catalog());
+        }
+        for (const auto& a : args) {
+            if (a != "--no-catalog") {
+                argv.push_back(a);
+            }
+        }
+        process = std::make_unique<Process>(argv, base);
+        REQUIRE(process->wait_for_err("listening on", 10s));
+        auto err = process->err();
+        auto at = err.find("listening on http://127.0.0.1:");
+        port = std::stoi(err.substr(at + 30));
+    }
+    httplib::Client client() const {
+        httplib::Client c("127.0.0.1", port);
+        c.set_read_timeout(std::chrono::seconds(30));
+        return c;
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+
+std::string catalogue() {
+    return dataflow::test::read_file(dataflow::test::bundled_catalog());
+}
+
+std::string analysis_body(const std::string& xml, const std::string& extra = {}) {
+    nlohmann::json j{{"xml_content", xml}, {"include_tests", false}};
+    auto s = j.dump();
+    if (!extra.empty()) {
+        s.pop_back();
+        s += "," + extra + "}";
+    }
+    return s;
+}
+
+void expect_error_shape(const httplib::Result& r, int status, const std::string& fragment) {
+    REQUIRE(r);
+    CAPTURE(r->body);
+    CHECK(r->status == status);
+    auto j = nlohmann::json::parse(r->body);
+    CHECK(j["success"] == false);
+    CHECK(j.contains("error_type"));
+    CHECK(j.contains("error_code"));
+    CHECK(j["request_id"] == r->get_header_value("X-Request-ID"));
+    CHECK(has(j["detail"].get<std::string>(), fragment));
+    CHECK(r->get_header_value("Content-Type") == "application/json");
+}
+
+} // namespace
+
+TEST_SUITE("serve") {
+    TEST_CASE("probes: startup, live, ready, status; kube-style verbose and exclude") {
+        Server s;
+        auto c = s.client();
+        for (const char* path :
+             {"/health/startup", "/health/live", "/livez", "/health/ready", "/readyz"}) {
+            auto r = c.Get(path);
+            REQUIRE(r);
+            CAPTURE(path);
+            CHECK(r->status == 200);
+            CHECK_FALSE(r->get_header_value("X-Request-ID").empty());
+        }
+        auto verbose = c.Get("/readyz?verbose");
+        CHECK(has(verbose->body, "[+]config ok"));
+        CHECK(has(verbose->body, "[+]catalog ok"));
+        CHECK(has(verbose->body, "readyz check passed"));
+        auto excluded = c.Get("/readyz?verbose&exclude=catalog");
+        CHECK_FALSE(has(excluded->body, "catalog"));
+        auto status = c.Get("/health/status");
+        REQUIRE(status->status == 200);
+        auto j = nlohmann::json::parse(status->body);
+        CHECK(j["status"] == "healthy");
+        CHECK(j["service"] == "dataflow-analyzer");
+        CHECK(j["checks"].size() >= 5);
+        CHECK(has(c.Get("/health/status?verbose")->body, "[+]memory ok"));
+    }
+
+    TEST_CASE("analysis: the analyze document with success and message; errors are 400") {
+        Server s;
+        auto c = s.client();
+        auto r = c.Post("/api/analysis/dataflow", analysis_body(catalogue()), "application/json");
+        REQUIRE(r);
+        CAPTURE(r->body.substr(0, 300));
+        REQUIRE(r->status == 200);
+        auto j = nlohmann::json::parse(r->body);
+        CHECK(j["success"] == true);
+        CHECK(j["message"] == "Successfully analyzed 456 dataflows");
+        CHECK(j["total_analyzed"] == 456);
+        CHECK(j["categorized_dataflows"]["lavoro"].size() > 0);
+        CHECK(j["request_id"] == r->get_header_value("X-Request-ID"));
+        // The same numbers as the CLI.
+        auto cli = dataflow::test::run_process(
+            {DATAFLOW_BIN, "analyze", dataflow::test::bundled_catalog(), "-o", "json"}, {},
+            {"DATAFLOW_CONFIG_DIR=" + (s.dir.path() / "cfg").string()});
+        auto k = nlohmann::json::parse(cli.out);
+        CHECK(j["category_counts"] == k["category_counts"]);
+        CHECK(j["categorized_dataflows"] == k["categorized_dataflows"]);
+
+        auto filtered =
+            c.Post("/api/analysis/dataflow",
+                   analysis_body(
+                       catalogue(),
+                       R"("categories": ["lavoro"], "max_results": 3, "min_relevance_score": 8)"),
+                   "application/json");
+        auto f = nlohmann::json::parse(filtered->body);
+        CHECK(f["categorized_dataflows"].size() == 1);
+        CHECK(f["categorized_dataflows"]["lavoro"].size() == 3);
+
+        expect_error_shape(
+            c.Post("/api/analysis/dataflow", analysis_body("<a><b></a>"), "application/json"), 400,
+            "xml_content:1:9:");
+        expect_error_shape(c.Post("/api/analysis/dataflow", "{not json", "application/json"), 400,
+                           "must be a JSON object");
+        expect_error_shape(c.Post("/api/analysis/dataflow",
+                                  analysis_body(catalogue(), R"("categories": ["sport"])"),
+                                  "application/json"),
+                           400, "valid categories: popolazione");
+        expect_error_shape(
+            c.Post("/api/analysis/dataflow", R"({"max_results": 5})", "application/json"), 400,
+            "give exactly one of xml_content");
+        expect_error_shape(c.Post("/api/analysis/dataflow", R"({"xml_file_path": "/etc/passwd"})",
+                                  "application/json"),
+                           400, "xml_file_path is disabled");
+        expect_error_shape(c.Get("/no/such/route"), 404, "no such route");
+        // A request id from the caller is kept; a bad one is replaced.
+        httplib::Headers h{{"X-Request-ID", "abc-123"}};
+        CHECK(c.Get("/health/live", h)->get_header_value("X-Request-ID") == "abc-123");
+        httplib::Headers bad{{"X-Request-ID", "bad id with spaces"}};
+        CHECK(c.Get("/health/live", bad)->get_header_value("X-Request-ID") != "bad id with spaces");
+    }
+
+    TEST_CASE("xml_file_path only inside api.file_root, no escape") {
+        TempDir root;
+        fs::create_directories(root.path() / "data");
+        fs::copy_file(dataflow::test::bundled_catalog(), root.path() / "data" / "it1.xml");
+        TempDir outside;
+        auto secret = outside.file("secret.xml", catalogue());
+        fs::create_symlink(secret, root.path() / "data" / "link.xml");
+        Server s({"DATAFLOW_API_FILE_ROOT=" + root.path().string()});
+        auto c = s.client();
+        auto ok = c.Post("/api/analysis/dataflow",
+                         R"({"xml_file_path": "data/it1.xml", "include_tests": false})",
+                         "application/json");
+        REQUIRE(ok);
+        CHECK(ok->status == 200);
+        for (const char* path : {"../etc/passwd", "data/../../x.xml", "data/link.xml",
+                                 "/etc/passwd", "data/missing.xml"}) {
+            CAPTURE(path);
+            auto r =
+                c.Post("/api/analysis/dataflow",
+                       std::string(R"({"xml_file_path": ")") + path + "\"}", "application/json");
+            REQUIRE(r);
+            CHECK(r->status == 400);
+            CHECK(has(r->body, "inside api.file_root"));
+        }
+    }
+
+    TEST_CASE("upload, bulk, rules and the served catalogue") {
+        Server s;
+        auto c = s.client();
+        httplib::MultipartFormDataItems items{{"file", catalogue(), "it1.xml", "application/xml"}};
+        auto up = c.Post("/api/analysis/dataflow/"
+                         "upload?categories=lavoro,salute&max_results=4&include_tests=false",
+                         items);
+        REQUIRE(up);
+        CAPTURE(up->body.substr(0, 300));
+        CHECK(up->status == 200);
+        auto u = nlohmann::json::parse(up->body);
+        CHECK(u["categorized_dataflows"].size() == 2);
+        expect_error_shape(c.Post("/api/analysis/dataflow/upload?categories=sport", items), 400,
+                           "valid categories");
+        httplib::MultipartFormDataItems wrong{{"other", "x", "x.xml", "application/xml"}};
+        expect_error_shape(c.Post("/api/analysis/dataflow/upload", wrong), 400, "field 'file'");
+
+        auto bulk = c.Post("/api/analysis/dataflow/bulk",
+                           R"({"dataflow_ids": ["22_289", "NOPE_1"], "include_tests": false})",
+                           "application/json");
+        REQUIRE(bulk);
+        CAPTURE(bulk->body);
+        REQUIRE(bulk->status == 200);
+        auto b = nlohmann::json::parse(bulk->body);
+        CHECK(b["requested_count"] == 2);
+        CHECK(b["successful_count"] == 1);
+        CHECK(b["failed_count"] == 1);
+        CHECK(b["errors"][0] == "unknown dataflow id: NOPE_1");
+        REQUIRE(b["results"].size() == 1);
+        CHECK(b["results"][0]["dataflow"]["id"] == "22_289");
+        CHECK(b["results"][0]["dataflow"]["category"] != "");
+        std::string many = R"({"dataflow_ids": [)";
+        for (int i = 0; i < 51; ++i) {
+            many += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
+        }
+        many += "]}";
+        expect_error_shape(c.Post("/api/analysis/dataflow/bulk", many, "application/json"), 400,
+                           "give 1 to 50");
+
+        auto rules = nlohmann::json::parse(c.Get("/api/analysis/rules")->body);
+        CHECK(rules["rules"].size() == 6);
+        CHECK(rules["rules"][0]["rule_id"] == "pop_rule");
+
+        auto list = c.Get("/api/v1/dataflows?category=lavoro&limit=5&sort=id");
+        REQUIRE(list->status == 200);
+        auto l = nlohmann::json::parse(list->body);
+        CHECK(l["categorized_dataflows"]["lavoro"].size() == 5);
+        CHECK(l["stale"] == false);
+        CHECK(l["catalog_age_seconds"].get<double>() >= 0);
+        auto q = nlohmann::json::parse(c.Get("/api/v1/dataflows?q=disoccupazione&limit=0")->body);
+        CHECK(q["returned_count"].get<int>() > 0);
+        auto one = c.Get("/api/v1/dataflows/22_289");
+        REQUIRE(one->status == 200);
+        CHECK(nlohmann::json::parse(one->body)["dataflow"]["id"] == "22_289");
+        expect_error_shape(c.Get("/api/v1/dataflows/NOPE"), 404, "no dataflow 'NOPE'");
+        expect_error_shape(c.Get("/api/v1/dataflows?sort=sideways"), 400, "sort");
+    }
+
+    TEST_CASE("include_tests never waits: missing probes are pending") {
+        Server s;
+        auto c = s.client();
+        auto start = std::chrono::steady_clock::now();
+        auto r = c.Post("/api/analysis/dataflow",
+                        R"({"xml_content": )" + nlohmann::json(catalogue()).dump() +
+                            R"(, "include_tests": true, "max_results": 20})",
+                        "application/json");
+        REQUIRE(r);
+        CHECK(std::chrono::steady_clock::now() - start < 5s);
+        auto j = nlohmann::json::parse(r->body);
+        REQUIRE(j["test_results"].size() == 10); // api.max_probes_per_request
+        for (const auto& t : j["test_results"]) {
+            CHECK(t["test"]["status"] == "pending");
+            CHECK(t["test"]["outcome"] == "pending");
+        }
+    }
+
+    TEST_CASE("body size limit: 413 with the error shape") {
+        Server s({"DATAFLOW_SERVER_MAX_BODY_SIZE=64KiB"});
+        auto c = s.client();
+        auto r = c.Post("/api/analysis/dataflow", analysis_body(catalogue()), "application/json");
+        REQUIRE(r);
+        CHECK(r->status == 413);
+        CHECK(has(r->body, "payload_too_large"));
+    }
+
+    TEST_CASE("token auth: 401 without or with a bad token, 403 without the scope") {
+        Server s({"DATAFLOW_AUTH_MODE=token", "DATAFLOW_AUTH_TOKENS=read-token-0123456789abcdef",
+                  "DATAFLOW_AUTH_ADMIN_TOKENS=admin-token-0123456789abcdef",
+                  "DATAFLOW_API_ADMIN_ENABLED=true"});
+        auto c = s.client();
+        expect_error_shape(c.Get("/api/analysis/rules"), 401, "missing bearer token");
+        httplib::Headers bad{{"Authorization", "Bearer nope"}};
+        expect_error_shape(c.Get("/api/analysis/rules", bad), 401, "invalid token");
+        httplib::Headers read{{"Authorization", "Bearer read-token-0123456789abcdef"}};
+        CHECK(c.Get("/api/analysis/rules", read)->status == 200);
+        expect_error_shape(c.Get("/api/v1/cache/stats", read), 403, "'admin' scope");
+        httplib::Headers admin{{"Authorization", "Bearer admin-token-0123456789abcdef"}};
+        CHECK(c.Get("/api/v1/cache/stats", admin)->status == 200);
+        CHECK(c.Post("/api/v1/cache/flush", admin)->status == 200);
+        // Probes and metrics need no token.
+        CHECK(c.Get("/health/ready")->status == 200);
+        CHECK(c.Get("/metrics")->status == 200);
+        CHECK(c.Get("/api/analysis/rules")->get_header_value("WWW-Authenticate") == "Bearer");
+    }
+
+    TEST_CASE("JWT auth: HS256 with exp, iss, aud and scopes (the reference platform's tokens)") {
+        const std::string secret = "jwt-secret-0123456789abcdef0123456789abcdef";
+        Server s({"DATAFLOW_AUTH_MODE=jwt", "DATAFLOW_AUTH_JWT_SECRET=" + secret,
+                  "DATAFLOW_API_ADMIN_ENABLED=true"});
+        auto c = s.client();
+        auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        auto token = [&](nlohmann::json claims, const std::string& key) {
+            auto header = dataflow::service::base64url_encode(R"({"alg":"HS256","typ":"JWT"})");
+            auto payload = dataflow::service::base64url_encode(claims.dump());
+            auto signing = header + "." + payload;
+            return signing + "." + dataflow::service::hs256_sign(key, signing);
+        };
+        nlohmann::json good{{"sub", "user-1"},
+                            {"iss", "osservatorio-istat"},
+                            {"aud", "osservatorio-api"},
+                            {"exp", now + 600},
+                            {"scope", "read write"}};
+        auto bearer = [](const std::string& t) {
+            return httplib::Headers{{"Authorization", "Bearer " + t}};
+        };
+        CHECK(c.Get("/api/analysis/rules", bearer(token(good, secret)))->status == 200);
+        expect_error_shape(c.Get("/api/v1/cache/stats", bearer(token(good, secret))), 403,
+                           "'admin' scope");
+        auto admin = good;
+        admin["scope"] = "admin";
+        CHECK(c.Get("/api/v1/cache/stats", bearer(token(admin, secret)))->status == 200);
+        auto expired = good;
+        expired["exp"] = now - 3600;
+        expect_error_shape(c.Get("/api/analysis/rules", bearer(token(expired, secret))), 401,
+                           "expired");
+        auto wrong_aud = good;
+        wrong_aud["aud"] = "someone-else";
+        expect_error_shape(c.Get("/api/analysis/rules", bearer(token(wrong_aud, secret))), 401,
+                           "audience");
+        expect_error_shape(c.Get("/api/analysis/rules", bearer(token(good, "other-secret"))), 401,
+                           "signature");
+        auto none = dataflow::service::base64url_encode(R"({"alg":"none"})") + "." +
+                    dataflow::service::base64url_encode(good.dump()) + ".";
+        expect_error_shape(c.Get("/api/analysis/rules", bearer(none)), 401, "algorithm");
+    }
+
+    TEST_CASE("metrics: the listed families, text format 0.0.4, promtool finds nothing") {
+        Server s;
+        auto c = s.client();
+        c.Post("/api/analysis/dataflow", analysis_body(catalogue()), "application/json");
+        c.Get("/api/v1/dataflows/22_289");
+        auto r = c.Get("/metrics");
+        REQUIRE(r);
+        CHECK(r->get_header_value("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+        for (const char* name :
+             {"dataflow_build_info{", "dataflow_http_requests_total{",
+              "dataflow_http_request_duration_seconds_bucket{", "dataflow_http_requests_in_flight",
+              "dataflow_analysis_total{", "dataflow_analysis_duration_seconds_bucket",
+              "dataflow_dataflows_analyzed_total", "dataflow_catalog_dataflows 456",
+              "dataflow_catalog_age_seconds", "dataflow_config_last_reload_successful",
+              "dataflow_config_last_reload_success_timestamp_seconds", "process_cpu_seconds_total",
+              "process_resident_memory_bytes", "process_open_fds", "process_start_time_seconds",
+              "process_threads"}) {
+            CAPTURE(name);
+            CHECK(has(r->body, name));
+        }
+        // Route labels are templates, never raw paths.
+        CHECK(has(r->body, R"(route="/api/v1/dataflows/{id}")"));
+        CHECK_FALSE(has(r->body, "22_289"));
+        TempDir tmp;
+        auto file = tmp.file("metrics.txt", r->body);
+        auto check =
+            dataflow::test::run_process({"/usr/bin/promtool", "check", "metrics"}, r->body);
+        CAPTURE(check.out);
+        CAPTURE(check.err);
+        CHECK(check.exit_code == 0);
+        CHECK(check.out.empty());
+        CHECK(check.err.empty());
+    }
+
+    TEST_CASE("JSON request logs: request_id, route, status, duration_ms, trace_id") {
+        Server s({"DATAFLOW_TRACING_ENABLED=true"});
+        auto c = s.client();
+        httplib::Headers h{
+            {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+            {"X-Request-ID", "req-42"}};
+        c.Get("/api/analysis/rules", h);
+        REQUIRE(s.process->wait_for_err("\"request_id\":\"req-42\"", 5s));
+        auto err = s.process->err();
+        auto line_start = err.rfind('\n', err.find("\"request_id\":\"req-42\"")) + 1;
+        auto line = err.substr(line_start, err.find('\n', line_start) - line_start);
+        auto j = nlohmann::json::parse(line);
+        CHECK(j["route"] == "/api/analysis/rules");
+        CHECK(j["status"] == 200);
+        CHECK(j["duration_ms"].is_number());
+        CHECK(j["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736");
+        CHECK(j.contains("time"));
+        CHECK(j.contains("message"));
+    }
+
+    TEST_CASE("SIGTERM: ready turns 503 at once, live stays 200, exit 0 after draining") {
+        Server s({"DATAFLOW_SERVER_DRAIN_DELAY=2s"});
+        auto c = s.client();
+        REQUIRE(c.Get("/health/ready")->status == 200);
+        s.process->signal(SIGTERM);
+        REQUIRE(s.process->wait_for_err("draining", 5s));
+        auto ready = c.Get("/health/ready?verbose");
+        REQUIRE(ready);
+        CHECK(ready->status == 503);
+        CHECK(has(ready->body, "[-]shutdown failed: draining"));
+        CHECK(c.Get("/health/live")->status == 200);
+        // `dataflow health` against a draining server: not ready (1), live (0).
+        auto h_ready = dataflow::test::run_process({DATAFLOW_BIN, "health", "--url", s.url()});
+        CHECK(h_ready.exit_code == 1);
+        auto h_live = dataflow::test::run_process(
+            {DATAFLOW_BIN, "health", "--url", s.url(), "--probe", "live"});
+        CHECK(h_live.exit_code == 0);
+        CHECK(s.process->wait(10s) == 0);
+        // Dead server: 1, never 2.
+        auto dead = dataflow::test::run_process({DATAFLOW_BIN, "health", "--url", s.url()});
+        CHECK(dead.exit_code == 1);
+        auto usage = dataflow::test::run_process({DATAFLOW_BIN, "health", "--bogus"});
+        CHECK(usage.exit_code == 1);
+    }
+
+    TEST_CASE("SIGTERM under load: no accepted request is lost or cut off") {
+        // The load balancer's view: clients send until the endpoint is removed (a moment after
+        // readiness fails), and one large request is still running when the listener closes.
+        Server s({"DATAFLOW_SERVER_DRAIN_DELAY=800ms"});
+        std::atomic<bool> stop_new{false};
+        std::atomic<int> complete{0};
+        std::atomic<int> sent{0};
+        std::mutex reasons_mutex;
+        std::vector<std::string> reasons;
+        auto check = [&](const httplib::Result& r) {
+            if (r && r->status == 200 &&
+                nlohmann::json::parse(r->body, nullptr, false).is_object()) {
+                ++complete;
+                return;
+            }
+            std::lock_guard lock(reasons_mutex);
+            reasons.push_back(r ? "status " + std::to_string(r->status) + ": " +
+                                      r->body.substr(0, 200)
+                                : "transport: " + httplib::to_string(r.error()));
+        };
+        auto body = analysis_body(catalogue());
+        std::vector<std::thread> clients;
+        for (int t = 0; t < 4; ++t) {
+            clients.emplace_back([&] {
+                while (!stop_new) {
+                    httplib::Client c("127.0.0.1", s.port);
+                    c.set_read_timeout(std::chrono::seconds(60));
+                    ++sent;
+                    check(c.Post("/api/analysis/dataflow", body, "application/json"));
+                }
+            });
+        }
+        // A catalogue 20 times as large, for the request in flight at close.
+        auto xml = catalogue();
+        auto first = xml.find("<structure:Dataflow ");
+        auto last = xml.rfind("</structure:Dataflows>");
+        auto flows = xml.substr(first, last - first);
+        std::string big = xml.substr(0, first);
+        for (int i = 0; i < 20; ++i) {
+            big += flows;
+        }
+        big += xml.substr(last);
+        auto big_body = analysis_body(big);
+        auto deadline = std::chrono::steady_clock::now() + 60s;
+        while (complete < 4 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(10ms);
+        }
+        s.process->signal(SIGTERM);
+        REQUIRE(s.process->wait_for_err("draining", 10s));
+        std::this_thread::sleep_for(200ms); // endpoints removed: no new connections
+        stop_new = true;
+        std::thread slow([&] {
+            httplib::Client c("127.0.0.1", s.port);
+            c.set_read_timeout(std::chrono::seconds(60));
+            std::this_thread::sleep_for(450ms); // just before the listener closes
+            ++sent;
+            check(c.Post("/api/analysis/dataflow", big_body, "application/json"));
+        });
+        auto code = s.process->wait(60s);
+        for (auto& t : clients) {
+            t.join();
+        }
+        slow.join();
+        std::string why;
+        for (const auto& r : reasons) {
+            why += r + "\n";
+        }
+        CAPTURE(why);
+        CHECK(code == 0);
+        CHECK(reasons.empty());
+        CHECK(complete == sent);
+        MESSAGE("requests sent and completed: " << complete.load());
+    }
+
+    TEST_CASE("Redis killed: ready stays 200, status shows [-]redis, then recovers") {
+        dataflow::test::RedisServer redis;
+        Server s({"DATAFLOW_CACHE_BACKEND=redis", "DATAFLOW_REDIS_HOST=127.0.0.1",
+                  "DATAFLOW_REDIS_PORT=" + std::to_string(redis.port())});
+        auto c = s.client();
+        CHECK(has(c.Get("/health/status?verbose")->body, "[+]redis ok"));
+        redis.stop();
+        auto ready = c.Get("/health/ready");
+        CHECK(ready->status == 200);
+        auto status = c.Get("/health/status?verbose");
+        CHECK(status->status == 200);
+        CHECK(has(status->body, "[-]redis degraded"));
+        auto j = nlohmann::json::parse(c.Get("/health/status")->body);
+        CHECK(j["status"] == "degraded");
+        // Requests keep working without Redis.
+        CHECK(c.Post("/api/analysis/dataflow", analysis_body(catalogue()), "application/json")
+                  ->status == 200);
+        redis.start();
+        auto deadline = std::chrono::steady_clock::now() + 15s;
+        bool back = false;
+        while (!back && std::chrono::steady_clock::now() < deadline) {
+            back = has(c.Get("/health/status?verbose")->body, "[+]redis ok");
+            std::this_thread::sleep_for(200ms);
+        }
+        CHECK(back);
+    }
+
+    TEST_CASE("a canary secret never appears in logs, status, metrics or error bodies") {
+        const std::string canary = "CANARY-serve-9d2f61a0b3";
+        Server s({"DATAFLOW_AUTH_MODE=token", "DATAFLOW_AUTH_TOKENS=" + canary + "-read",
+                  "DATAFLOW_REDIS_PASSWORD=" + canary, "DATAFLOW_LOG_LEVEL=debug"});
+        auto c = s.client();
+        std::string everything;
+        httplib::Headers ok{{"Authorization", "Bearer " + canary + "-read"}};
+        httplib::Headers bad{{"Authorization", "Bearer " + canary + "-wrong"}};
+        for (auto* path :
+             {"/health/status", "/health/status?verbose", "/metrics", "/readyz?verbose"}) {
+            everything += c.Get(path)->body;
+        }
+        everything += c.Get("/api/analysis/rules", bad)->body;
+        everything += c.Get("/api/analysis/rules", ok)->body;
+        everything += c.Post("/api/analysis/dataflow", ok, "{bad", "application/json")->body;
+        s.process->signal(SIGTERM);
+        s.process->wait(10s);
+        everything += s.process->err() + s.process->out();
+        CHECK_FALSE(has(everything, "CANARY"));
+    }
+}
