@@ -36,9 +36,14 @@ Policy probe_policy(const config::Config& c) {
 
 std::unique_ptr<Cache> make_cache(const config::Config& c, const util::Clock& clock) {
     if (c.str("cache.backend") == "redis") {
+        // Redis answers in well under a millisecond: a few failures mean it is down, and a
+        // restarted Redis is worth trying again within seconds (not the upstream's minute).
+        auto breaker = upstream::breaker_settings(c);
+        breaker.failure_threshold = std::min(breaker.failure_threshold, 3);
+        breaker.open_duration = std::min(breaker.open_duration, std::chrono::milliseconds(5000));
+        breaker.slow_call_threshold = c.duration("redis.command_timeout") * 2;
         return std::make_unique<RedisCache>(redis_settings(c), c.str("redis.key_prefix"),
-                                            c.size("cache.memory_budget"),
-                                            upstream::breaker_settings(c), clock);
+                                            c.size("cache.memory_budget"), breaker, clock);
     }
     return std::make_unique<MemoryCache>(c.size("cache.memory_budget"), clock);
 }

@@ -4,6 +4,7 @@
 #include "analysis/render.hpp"
 #include "analysis/report.hpp"
 #include "cache/redis_cache.hpp"
+#include "cache/single_flight.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "service/catalog_service.hpp"
@@ -765,6 +766,42 @@ void Service::setup_routes() {
             std::string& outcome;
             ~Count() { in.analyses.inc({label, outcome}); }
         } count{*m_instruments, source_label, outcome};
+        // Without probes an analysis depends only on its inputs: cache it (every replica shares
+        // it with the Redis backend) under a content hash of all of them.
+        std::string cache_key;
+        if (!a.include_tests) {
+            std::string cats;
+            for (const auto& cat : a.categories) {
+                cats += cat + ",";
+            }
+            std::string langs;
+            for (const auto& l : c.config->list("analysis.languages")) {
+                langs += l + ",";
+            }
+            auto options_text = fmt::format("{}|{}|{}|{}|{}|{}", cats, a.min_score, a.max_results,
+                                            a.only_ready, c.config->str("analysis.match"), langs);
+            cache_key = cache::make_key(
+                "analysis", {bytes, source_name, c.config->rules()->fingerprint(), options_text});
+            auto l = m_parts.cache.get(cache_key);
+            if (l.state == cache::State::fresh) {
+                m_instruments->cache_requests.inc({c.config->str("cache.backend"), "hit"});
+                auto doc = l.entry.value;
+                auto at = doc.find("\"cache_hit\": false");
+                if (at != std::string::npos) {
+                    doc.replace(at, 18, "\"cache_hit\": true");
+                }
+                outcome = "cached";
+                auto envelope =
+                    fmt::format("  \"success\": true,\n  \"message\": {},\n  \"timestamp\": {},\n  "
+                                "\"request_id\": {},\n",
+                                json_string(l.entry.content_type),
+                                json_string(util::format_rfc3339(m_parts.clock.system())),
+                                json_string(c.request_id));
+                c.res.set_content(with_envelope(doc, envelope), "application/json");
+                return;
+            }
+            m_instruments->cache_requests.inc({c.config->str("cache.backend"), "miss"});
+        }
         auto catalog = sdmx::read_catalog(bytes, source_name);
         std::string().swap(bytes);
         analysis::Categorizer categorizer(c.config->rules(),
@@ -793,13 +830,26 @@ void Service::setup_routes() {
         m_instruments->analysis_duration.observe({}, report.analysis_duration_seconds);
         m_instruments->analyzed.inc({}, static_cast<double>(report.total_analyzed));
         outcome = "success";
+        auto message = fmt::format("Successfully analyzed {} dataflows", report.total_analyzed);
+        auto doc = analysis::render_json(report);
+        if (!cache_key.empty()) {
+            cache::Entry e;
+            e.value = doc;
+            e.content_type = message; // the message travels with the cached document
+            e.stored_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 m_parts.clock.system().time_since_epoch())
+                                 .count();
+            e.fresh_until_ms = e.stored_at_ms + c.config->duration("cache.fresh_ttl").count();
+            e.stale_until_ms = e.fresh_until_ms;
+            e.tags = {"analysis", "rules:" + c.config->rules()->fingerprint()};
+            m_parts.cache.set(cache_key, e);
+        }
         auto envelope = fmt::format(
             "  \"success\": true,\n  \"message\": {},\n  \"timestamp\": {},\n  \"request_id\": "
             "{},\n",
-            json_string(fmt::format("Successfully analyzed {} dataflows", report.total_analyzed)),
-            json_string(report.analysis_timestamp), json_string(c.request_id));
-        c.res.set_content(with_envelope(analysis::render_json(report), envelope),
-                          "application/json");
+            json_string(message), json_string(report.analysis_timestamp),
+            json_string(c.request_id));
+        c.res.set_content(with_envelope(doc, envelope), "application/json");
     };
 
     post("/api/analysis/dataflow", "/api/analysis/dataflow", Scope::read,

@@ -14,7 +14,10 @@
 #include <filesystem>
 #include <httplib.h>
 #include <mutex>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 using dataflow::test::Process;
 using dataflow::test::TempDir;
@@ -49,8 +52,12 @@ struct Server {
             std::erase_if(base, [&](const std::string& b) { return b.rfind(name + "=", 0) == 0; });
             base.push_back(e);
         }
-        std::vector<std::string> argv = {DATAFLOW_BIN,     "serve", "--port", "0",
-                                         "--metrics-port", "0",     "--host", "127.0.0.1"};
+        std::vector<std::string> argv = {DATAFLOW_BIN, "serve",  "--port",
+                                         "0",          "--host", "127.0.0.1"};
+        if (std::find(args.begin(), args.end(), "--metrics-port") == args.end()) {
+            argv.push_back("--metrics-port");
+            argv.push_back("0");
+        }
         if (std::find(args.begin(), args.end(), "--no-catalog") == args.end()) {
             argv.push_back("--catalog");
             argv.push_back(dataflow::test::bundled_catalog());
@@ -61,7 +68,9 @@ struct Server {
             }
         }
         process = std::make_unique<Process>(argv, base);
-        REQUIRE(process->wait_for_err("listening on", 10s));
+        bool listening = process->wait_for_err("listening on", 20s);
+        INFO(process->err());
+        REQUIRE(listening);
         auto err = process->err();
         auto at = err.find("listening on http://127.0.0.1:");
         port = std::stoi(err.substr(at + 30));
@@ -284,6 +293,103 @@ TEST_SUITE("serve") {
             CHECK(t["test"]["status"] == "pending");
             CHECK(t["test"]["outcome"] == "pending");
         }
+    }
+
+    TEST_CASE("over server.max_concurrent_analyses: 503 with Retry-After, never a queue") {
+        Server s({"DATAFLOW_SERVER_MAX_CONCURRENT_ANALYSES=1"});
+        auto xml = catalogue();
+        auto first = xml.find("<structure:Dataflow ");
+        auto last = xml.rfind("</structure:Dataflows>");
+        std::string big = xml.substr(0, first);
+        for (int i = 0; i < 20; ++i) {
+            big += xml.substr(first, last - first);
+        }
+        big += xml.substr(last);
+        auto body = analysis_body(big);
+        std::atomic<int> ok{0};
+        std::atomic<int> busy{0};
+        std::atomic<int> other{0};
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 8; ++i) {
+            threads.emplace_back([&] {
+                auto c = s.client();
+                auto r = c.Post("/api/analysis/dataflow", body, "application/json");
+                if (r && r->status == 200) {
+                    ++ok;
+                } else if (r && r->status == 503 && r->get_header_value("Retry-After") == "1" &&
+                           has(r->body, "\"error_code\": \"busy\"")) {
+                    ++busy;
+                } else {
+                    ++other;
+                }
+            });
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+        CHECK(ok >= 1);
+        CHECK(busy >= 1);
+        CHECK(other == 0);
+    }
+
+    TEST_CASE("SIGHUP and the directory watcher reload rules and settings live") {
+        Server s;
+        auto c = s.client();
+        CHECK(nlohmann::json::parse(c.Get("/api/analysis/rules")->body)["rules"].size() == 6);
+        dataflow::test::write_file(s.dir.path() / "cfg" / "rules.toml",
+                                   "[[analysis.rules]]\ncategory = \"sport\"\npriority = 3\n"
+                                   "keywords = [\"calcio\"]\n");
+        s.process->signal(SIGHUP);
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        bool reloaded = false;
+        while (!reloaded && std::chrono::steady_clock::now() < deadline) {
+            auto rules = nlohmann::json::parse(c.Get("/api/analysis/rules")->body);
+            reloaded = rules["rules"].size() == 1 && rules["rules"][0]["category"] == "sport";
+            std::this_thread::sleep_for(50ms);
+        }
+        CHECK(reloaded);
+        // An invalid change is rejected: the rules stay, readiness reports it as degraded.
+        dataflow::test::write_file(s.dir.path() / "cfg" / "log.level", "loud\n");
+        s.process->signal(SIGHUP);
+        REQUIRE(s.process->wait_for_err("configuration reload rejected", 10s));
+        CHECK(nlohmann::json::parse(c.Get("/api/analysis/rules")->body)["rules"][0]["category"] ==
+              "sport");
+        auto ready = c.Get("/readyz?verbose");
+        CHECK(ready->status == 200);
+        CHECK(has(ready->body, "[-]config degraded: the last reload was rejected"));
+        auto metrics = c.Get("/metrics")->body;
+        CHECK(has(metrics, "dataflow_config_last_reload_successful 0"));
+    }
+
+    TEST_CASE("metrics on their own port; CORS only for configured origins") {
+        int metrics_port = 0;
+        {
+            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+            socklen_t len = sizeof addr;
+            ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+            metrics_port = ntohs(addr.sin_port);
+            ::close(fd);
+        }
+        Server s({"DATAFLOW_API_CORS_ORIGINS=https://dashboard.example.org"},
+                 {"--metrics-port", std::to_string(metrics_port)});
+        auto c = s.client();
+        httplib::Client m("127.0.0.1", metrics_port);
+        auto r = m.Get("/metrics");
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(has(r->body, "dataflow_build_info"));
+        CHECK(c.Get("/metrics")->status == 404); // not on the API port
+        httplib::Headers from{{"Origin", "https://dashboard.example.org"}};
+        CHECK(c.Get("/api/analysis/rules", from)->get_header_value("Access-Control-Allow-Origin") ==
+              "https://dashboard.example.org");
+        httplib::Headers other{{"Origin", "https://evil.example"}};
+        CHECK(c.Get("/api/analysis/rules", other)
+                  ->get_header_value("Access-Control-Allow-Origin")
+                  .empty());
     }
 
     TEST_CASE("body size limit: 413 with the error shape") {

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""`dataflow serve` figures: time from exec to ready, idle and loaded RSS, /health/live throughput
+and p99 under wrk (64 connections), and POST /api/analysis/dataflow with the bundled 456-flow
+ISTAT catalogue, cold (cache off) and cached. Everything on 127.0.0.1; the server and wrk share
+the machine's cores.
+
+  cmake --build build && python3 bench/bench_serve.py [--duration 10]
+"""
+import argparse, json, os, re, statistics, subprocess, sys, tempfile, time, http.client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, "build", "cli", "dataflow")
+CATALOG = os.path.join(ROOT, "examples", "istat-dataflows-2020.xml")
+
+
+def start(extra_env=None):
+    cfg = tempfile.mkdtemp()
+    env = dict(os.environ)
+    env.update({"DATAFLOW_CONFIG_DIR": cfg, "DATAFLOW_SECRETS_DIR": cfg,
+                "DATAFLOW_UPSTREAM_BASE_URL": "http://127.0.0.1:1/rest",
+                "DATAFLOW_SERVER_DRAIN_DELAY": "0s"})
+    env.update(extra_env or {})
+    t0 = time.perf_counter()
+    p = subprocess.Popen([BIN, "serve", "--port", "0", "--metrics-port", "0", "--host", "127.0.0.1",
+                          "--catalog", CATALOG, "--log-format", "json"],
+                         stderr=subprocess.PIPE, env=env, text=True)
+    port = None
+    while port is None:
+        line = p.stderr.readline()
+        if not line:
+            sys.exit("serve exited: " + str(p.wait()))
+        m = re.search(r"listening on http://127.0.0.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/health/startup")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+    ready = time.perf_counter() - t0
+    # Drain stderr so the server never blocks on a full pipe.
+    subprocess.Popen(["cat"], stdin=p.stderr, stdout=subprocess.DEVNULL)
+    return p, port, ready
+
+
+def stop(p):
+    p.terminate()
+    p.wait(timeout=30)
+
+
+def rss(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024.0
+    return out
+
+
+def wrk(url, duration, connections, script=None):
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", script]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return rps, float(p99.group(1)) * scale, int(non2xx.group(1)) if non2xx else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--starts", type=int, default=10)
+    a = ap.parse_args()
+
+    readies = []
+    for _ in range(a.starts):
+        p, port, ready = start()
+        readies.append(ready * 1000)
+        stop(p)
+    print(f"exec to /health/startup 200: median {statistics.median(readies):.1f} ms "
+          f"(min {min(readies):.1f}, max {max(readies):.1f}, {a.starts} starts)")
+
+    p, port, _ = start()
+    time.sleep(1)
+    print(f"idle RSS: {rss(p.pid)['VmRSS']:.1f} MiB")
+    rps, p99, bad = wrk(f"http://127.0.0.1:{port}/health/live", a.duration, 64)
+    print(f"GET /health/live, 64 connections, {a.duration} s: {rps:.0f} req/s, p99 {p99:.2f} ms, "
+          f"non-2xx {bad}")
+    body = json.dumps({"xml_content": open(CATALOG, encoding="utf-8").read(), "include_tests": False})
+    tmp = tempfile.mkdtemp()
+    with open(os.path.join(tmp, "body.json"), "w") as f:
+        f.write(body)
+    script = os.path.join(tmp, "post.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f'local f = io.open("{tmp}/body.json")\nwrk.body = f:read("*a")\nf:close()\n')
+    rps, p99, bad = wrk(f"http://127.0.0.1:{port}/api/analysis/dataflow", a.duration, 4, script)
+    print(f"POST /api/analysis/dataflow (456 flows, {len(body) / 1e6:.2f} MB), cached, 4 connections: "
+          f"{rps:.0f} req/s, p99 {p99:.1f} ms, non-2xx {bad}")
+    print(f"RSS after load: {rss(p.pid)['VmRSS']:.1f} MiB (peak {rss(p.pid)['VmHWM']:.1f} MiB)")
+    stop(p)
+
+    p, port, _ = start({"DATAFLOW_CACHE_MEMORY_BUDGET": "0"})
+    rps, p99, bad = wrk(f"http://127.0.0.1:{port}/api/analysis/dataflow", a.duration, 4, script)
+    print(f"POST /api/analysis/dataflow (456 flows), cold (no cache), 4 connections: "
+          f"{rps:.0f} req/s, p99 {p99:.1f} ms, non-2xx {bad}")
+    print(f"RSS under cold load: peak {rss(p.pid)['VmHWM']:.1f} MiB")
+    stop(p)
+
+
+if __name__ == "__main__":
+    main()
