@@ -25,6 +25,7 @@
 #include <httplib.h>
 #include <random>
 #include <set>
+#include <sys/socket.h>
 
 namespace dataflow::service {
 
@@ -242,6 +243,12 @@ std::vector<std::string> top_ids(const analysis::Report& report, std::size_t n) 
     return out;
 }
 
+/// Something the service does not have yet (the catalogue before its first load): 503.
+class NotReady : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 struct AnalysisRequest {
     std::vector<std::string> categories;
     int min_score = 0;
@@ -325,15 +332,31 @@ void Service::apply_config(const config::Config& c) {
 void Service::bind(const std::string& host, int port, int metrics_port) {
     auto config = m_parts.config.current();
     auto threads = static_cast<std::size_t>(config->integer("server.threads"));
+    // The listening socket: SO_REUSEADDR only (httplib's default SO_REUSEPORT would let a
+    // second process bind the same port silently), and remember it to raise the backlog.
+    auto listen_fd = std::make_shared<int>(-1);
     auto setup = [&](httplib::Server& s) {
         s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
         s.set_tcp_nodelay(true);
+        s.set_socket_options([listen_fd](socket_t sock) {
+            int yes = 1;
+            ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+            *listen_fd = sock;
+        });
         s.set_keep_alive_max_count(
             static_cast<std::size_t>(config->integer("server.keep_alive_max_count")));
         s.set_keep_alive_timeout(config->duration("server.keep_alive_timeout").count() / 1000);
         s.set_read_timeout(config->duration("server.read_timeout"));
         s.set_write_timeout(config->duration("server.write_timeout"));
         s.set_payload_max_length(config->size("server.max_body_size"));
+    };
+    // cpp-httplib 0.11 listens with a backlog of 5: a burst of connections beyond it waits for
+    // SYN retransmission (1 s and more). Listening again raises the backlog in place.
+    auto raise_backlog = [listen_fd] {
+        if (*listen_fd >= 0) {
+            ::listen(*listen_fd, 1024);
+            *listen_fd = -1;
+        }
     };
     setup(*m_api);
     m_api_port =
@@ -343,6 +366,7 @@ void Service::bind(const std::string& host, int port, int metrics_port) {
                                       "in use or not permitted",
                                       host, port));
     }
+    raise_backlog();
     if (metrics_port != 0 && config->flag("metrics.enabled")) {
         m_metrics_server = std::make_unique<httplib::Server>();
         setup(*m_metrics_server);
@@ -360,6 +384,7 @@ void Service::bind(const std::string& host, int port, int metrics_port) {
                                           "or not permitted",
                                           host, metrics_port));
         }
+        raise_backlog();
     } else {
         m_metrics_port = m_api_port;
     }
@@ -491,6 +516,9 @@ void Service::setup_routes() {
                 Ctx ctx{req, res, id, config};
                 handler(ctx);
             }
+        } catch (const NotReady& e) {
+            res.set_header("Retry-After", "30");
+            json_error(res, 503, "unavailable", "not_ready", e.what(), id);
         } catch (const Error& e) {
             const auto& info = e.info();
             json_error(res, info.http_status, info.type, error_code_of(e.kind()), e.what(), id);
@@ -989,14 +1017,12 @@ void Service::setup_routes() {
     });
 
     // ---- the served catalogue
-    auto with_catalog = [this](Ctx& c) -> std::shared_ptr<const CatalogState> {
+    auto with_catalog = [this](Ctx&) -> std::shared_ptr<const CatalogState> {
         auto state = m_catalog->current();
         if (!state) {
-            c.res.set_header("Retry-After", "30");
-            throw Error(ErrorKind::unavailable,
-                        m_catalog->mode() == "off"
-                            ? "no catalogue is served (catalog.mode = off)"
-                            : "the catalogue is not loaded yet; retry shortly");
+            throw NotReady(m_catalog->mode() == "off"
+                               ? "no catalogue is served (catalog.mode = off)"
+                               : "the catalogue is not loaded yet; retry shortly");
         }
         return state;
     };

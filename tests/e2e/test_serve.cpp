@@ -2,6 +2,7 @@
 // probes, metrics (promtool), auth, draining, SIGTERM under load, `dataflow health`.
 
 #include "service/auth.hpp"
+#include "support/fake_upstream.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
 #include "support/support.hpp"
@@ -390,6 +391,70 @@ TEST_SUITE("serve") {
         CHECK(c.Get("/api/analysis/rules", other)
                   ->get_header_value("Access-Control-Allow-Origin")
                   .empty());
+    }
+
+    TEST_CASE("the upstream catalogue loads in the background; probes are measured in the "
+              "background and then reported") {
+        dataflow::test::FakeUpstream fake;
+        fake.route("/rest/dataflow/IT1", {200, catalogue(), "application/xml", {}, {}});
+        fake.route("/rest/data/*", {200,
+                                    dataflow::test::read_file(dataflow::test::sample(
+                                        "AndreaBozzo__Osservatorio/data_124_1157.xml")),
+                                    "application/xml",
+                                    {},
+                                    {}});
+        Server s({"DATAFLOW_UPSTREAM_BASE_URL=" + fake.base(),
+                  "DATAFLOW_UPSTREAM_RATE_LIMIT_PER_MINUTE=6000",
+                  "DATAFLOW_UPSTREAM_RATE_LIMIT_BURST=100"},
+                 {"--no-catalog"});
+        auto c = s.client();
+        CHECK(c.Get("/health/ready")->status == 200); // never waits for the upstream
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        std::string body;
+        int status = 0;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto list = c.Get("/api/v1/dataflows?limit=3");
+            REQUIRE(list);
+            status = list->status;
+            body = list->body;
+            if (status == 200) {
+                break;
+            }
+            CHECK(status == 503);
+            CHECK(list->get_header_value("Retry-After") == "30");
+            std::this_thread::sleep_for(50ms);
+        }
+        REQUIRE(status == 200);
+        auto l = nlohmann::json::parse(body);
+        CHECK(l["total_analyzed"] == 456);
+        CHECK(l["source"]["name"] == fake.base() + "/dataflow/IT1");
+        // Bulk with include_tests: pending first, measured in the background, then reported.
+        auto ask = [&] {
+            return nlohmann::json::parse(
+                c.Post("/api/analysis/dataflow/bulk",
+                       R"({"dataflow_ids": ["22_289", "101_1015"], "include_tests": true})",
+                       "application/json")
+                    ->body);
+        };
+        auto first = ask();
+        CHECK(first["results"][0]["test"]["status"] == "pending");
+        bool measured = false;
+        while (!measured && std::chrono::steady_clock::now() < deadline) {
+            auto again = ask();
+            measured = again["results"].size() == 2 &&
+                       again["results"][0]["test"]["outcome"] == "success" &&
+                       again["results"][1]["test"]["outcome"] == "success";
+            if (measured) {
+                CHECK(again["results"][0]["test"]["observations_count"] == 140);
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        CHECK(measured);
+        std::size_t data_requests = 0;
+        for (const auto& r : fake.requests()) {
+            data_requests += r.target.rfind("/rest/data/", 0) == 0 ? 1 : 0;
+        }
+        CHECK(data_requests == 2); // each probe once, however often it was asked for
     }
 
     TEST_CASE("body size limit: 413 with the error shape") {
