@@ -543,17 +543,21 @@ void Service::setup_routes() {
         --m_in_flight;
         bool quiet = route.rfind("/health", 0) == 0 || route == "/livez" || route == "/readyz" ||
                      route == "/metrics";
-        util::LogFields done({{"method", req.method, 0, false},
-                              {"status", {}, static_cast<double>(res.status), true},
-                              {"duration_ms", {}, took.count() * 1000.0, true}});
         auto slow = config->duration("log.slow_request_threshold");
-        if (slow.count() > 0 && took > slow) {
-            spdlog::warn("slow request: {} {} {} in {:.0f} ms", req.method, route, res.status,
-                         took.count() * 1000.0);
-        } else if (quiet) {
-            spdlog::debug("{} {} {}", req.method, route, res.status);
-        } else {
-            spdlog::info("{} {} {}", req.method, route, res.status);
+        auto level = slow.count() > 0 && took > slow ? spdlog::level::warn
+                     : quiet                         ? spdlog::level::debug
+                                                     : spdlog::level::info;
+        // Probes at high rates: build the log fields only when the line is written.
+        if (spdlog::should_log(level)) {
+            util::LogFields done({{"method", req.method, 0, false},
+                                  {"status", {}, static_cast<double>(res.status), true},
+                                  {"duration_ms", {}, took.count() * 1000.0, true}});
+            if (level == spdlog::level::warn) {
+                spdlog::warn("slow request: {} {} {} in {:.0f} ms", req.method, route, res.status,
+                             took.count() * 1000.0);
+            } else {
+                spdlog::log(level, "{} {} {}", req.method, route, res.status);
+            }
         }
     };
 
