@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace dataflow::cli {
@@ -143,6 +145,9 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     if (!clean) {
         spdlog::warn("stopped with requests still running after server.shutdown_timeout ({} ms)",
                      timeout.count());
+        spdlog::default_logger()->flush();
+        std::fflush(nullptr);
+        std::_Exit(1); // worker threads still use the service: no destructors
     }
     spdlog::info("stopped");
     spdlog::default_logger()->flush();

@@ -44,7 +44,8 @@ std::optional<Entry> decode(std::string_view bytes) {
         return std::nullopt;
     }
     auto header = nlohmann::json::parse(bytes.substr(0, nl), nullptr, false);
-    if (header.is_discarded() || !header.is_object() || header.value("v", 0) != 1) {
+    if (header.is_discarded() || !header.is_object() || !header.contains("v") ||
+        !header["v"].is_number_integer() || header["v"].get<int>() != 1) {
         return std::nullopt;
     }
     try {

@@ -52,7 +52,9 @@ bool RedisCache::guarded(F&& f) {
         m_breaker.record(permit, resilience::CallResult::success,
                          std::chrono::duration_cast<std::chrono::milliseconds>(took));
         return true;
-    } catch (const RedisError& e) {
+    } catch (const std::exception& e) {
+        // Any failure (a Redis error, an odd reply, memory) gives the permit back, so a
+        // half-open trial can never stay in flight for good.
         m_breaker.record(permit, resilience::CallResult::failure,
                          std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now() - start));

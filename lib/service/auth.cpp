@@ -135,7 +135,10 @@ AuthResult authenticate(const AuthSettings& s, std::string_view authorization, s
         return fail("malformed token (bad base64url)");
     }
     auto header = nlohmann::json::parse(*header_json, nullptr, false);
-    if (header.is_discarded() || !header.is_object() || header.value("alg", "") != "HS256") {
+    auto string_claim = [](const nlohmann::json& j, const char* name) {
+        return j.contains(name) && j[name].is_string() ? j[name].get<std::string>() : std::string();
+    };
+    if (header.is_discarded() || !header.is_object() || string_claim(header, "alg") != "HS256") {
         return fail("unsupported token algorithm (HS256 only)");
     }
     auto expected = hs256_sign(s.jwt_secret, token.substr(0, dot2));
@@ -158,7 +161,7 @@ AuthResult authenticate(const AuthSettings& s, std::string_view authorization, s
         claims["nbf"].get<double>() - static_cast<double>(leeway) > static_cast<double>(now)) {
         return fail("the token is not valid yet (nbf)");
     }
-    if (!s.jwt_issuer.empty() && claims.value("iss", "") != s.jwt_issuer) {
+    if (!s.jwt_issuer.empty() && string_claim(claims, "iss") != s.jwt_issuer) {
         return fail("wrong token issuer");
     }
     if (!s.jwt_audience.empty()) {
@@ -194,7 +197,7 @@ AuthResult authenticate(const AuthSettings& s, std::string_view authorization, s
     if (r.scopes.count("admin") != 0) {
         r.scopes.insert({"read", "write"});
     }
-    r.subject = claims.value("sub", "");
+    r.subject = string_claim(claims, "sub");
     return r;
 }
 

@@ -1,5 +1,7 @@
 #include "service/metrics.hpp"
 
+#include "util/utf8.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,7 +17,16 @@ namespace dataflow::service {
 
 namespace {
 
-std::string escape_label(const std::string& v) {
+std::string escape_label(const std::string& raw) {
+    // Prometheus rejects a whole scrape over one invalid UTF-8 label value.
+    std::string v = raw;
+    if (util::find_invalid_utf8(v)) {
+        for (char& c : v) {
+            if (static_cast<unsigned char>(c) >= 0x80) {
+                c = '?';
+            }
+        }
+    }
     std::string out;
     for (char c : v) {
         if (c == '\\') {

@@ -2,6 +2,7 @@
 
 #include "analysis/probe_codec.hpp"
 #include "cache/setup.hpp"
+#include "upstream/sdmx_rest.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -54,6 +55,14 @@ analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std:
     analysis::ProbeResults out;
     std::vector<std::string> missing;
     for (const auto& id : ids) {
+        if (!upstream::is_flow_ref(id)) {
+            analysis::ProbeResult p; // not an id a URL can carry: never probed
+            p.dataflow_id = id;
+            p.outcome = "client_error";
+            p.error_message = "not an SDMX dataflow id; cannot be probed";
+            out[id] = p;
+            continue;
+        }
         std::string key;
         {
             std::lock_guard lock(m_mutex);
@@ -101,6 +110,18 @@ void ProbeScheduler::run() {
             id = m_queue.front();
             m_queue.pop_front();
         }
+        try {
+            probe_one(id);
+        } catch (const std::exception& e) {
+            spdlog::error("probe {}: {}", id, e.what());
+        }
+        std::lock_guard lock(m_mutex);
+        m_queued.erase(id);
+    }
+}
+
+void ProbeScheduler::probe_one(const std::string& id) {
+    {
         analysis::ProbeResult p;
         std::string key;
         cache::Policy policy;
@@ -136,8 +157,6 @@ void ProbeScheduler::run() {
             }
             spdlog::info("probe {}: {}", id, p.outcome);
         }
-        std::lock_guard lock(m_mutex);
-        m_queued.erase(id);
     }
 }
 

@@ -31,6 +31,7 @@ public:
 
 private:
     void run();
+    void probe_one(const std::string& id);
     std::string key_for(const std::string& id) const;
 
     cache::Cache& m_cache;

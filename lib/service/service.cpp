@@ -22,6 +22,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <httplib.h>
 #include <random>
 #include <set>
@@ -243,6 +244,18 @@ std::vector<std::string> top_ids(const analysis::Report& report, std::size_t n) 
     return out;
 }
 
+/// HTTP methods as metric labels: a fixed set, so hostile request lines cannot add series.
+std::string method_label(const std::string& method) {
+    static constexpr std::string_view known[] = {"GET",  "POST",    "PUT",  "DELETE",
+                                                 "HEAD", "OPTIONS", "PATCH"};
+    for (auto k : known) {
+        if (method == k) {
+            return method;
+        }
+    }
+    return "other";
+}
+
 /// Something the service does not have yet (the catalogue before its first load): 503.
 class NotReady : public std::runtime_error {
 public:
@@ -396,6 +409,13 @@ void Service::start() {
     if (m_metrics_server) {
         m_metrics_thread = std::thread([this] { m_metrics_server->listen_after_bind(); });
     }
+    // httplib's stop() does nothing before its listen loop runs: wait for it, so a signal that
+    // arrives right after start still stops the server.
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while ((!m_api->is_running() || (m_metrics_server && !m_metrics_server->is_running())) &&
+           std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     m_probes->start();
     try {
         m_catalog->start();
@@ -428,10 +448,26 @@ bool Service::stop(std::chrono::milliseconds timeout) {
     m_parts.upstream.client().cancel();
     m_probes->stop();
     m_catalog->stop();
+    // The listener returns once its workers are done (a slow upload may still be reading):
+    // wait for it only until the deadline.
     if (clean) {
-        m_api_thread.join();
-    } else {
-        m_api_thread.detach(); // the process exits; stuck requests go with it
+        auto done = std::make_shared<std::promise<void>>();
+        auto finished = done->get_future();
+        std::thread joiner([this, done] {
+            m_api_thread.join();
+            done->set_value();
+        });
+        auto left = deadline - std::chrono::steady_clock::now();
+        if (finished.wait_for(std::max(left, std::chrono::steady_clock::duration::zero()) +
+                              std::chrono::milliseconds(100)) == std::future_status::ready) {
+            joiner.join();
+        } else {
+            joiner.detach();
+            clean = false;
+        }
+    }
+    if (!clean) {
+        return false; // the caller exits the process: workers still use this object
     }
     if (m_metrics_server) {
         m_metrics_server->stop();
@@ -537,7 +573,7 @@ void Service::setup_routes() {
         if (res.status == -1) {
             res.status = 200;
         }
-        m_instruments->requests.inc({route, req.method, std::to_string(res.status)});
+        m_instruments->requests.inc({route, method_label(req.method), std::to_string(res.status)});
         m_instruments->duration.observe({route}, took.count());
         m_last_progress_ns = m_parts.clock.steady().time_since_epoch().count();
         --m_in_flight;
@@ -592,7 +628,8 @@ void Service::setup_routes() {
             json_error(res, res.status, "bad_request", "bad_request",
                        fmt::format("the request could not be handled ({})", res.status), id);
         }
-        m_instruments->requests.inc({"unmatched", req.method, std::to_string(res.status)});
+        m_instruments->requests.inc(
+            {"unmatched", method_label(req.method), std::to_string(res.status)});
     });
 
     // ---- health
@@ -1098,7 +1135,13 @@ void Service::setup_routes() {
                  throw UsageError(
                      fmt::format("dataflow_ids: {} ids; give 1 to 50 per request", ids.size()));
              }
-             bool include_tests = body.value("include_tests", true);
+             bool include_tests = true;
+             if (body.contains("include_tests")) {
+                 if (!body["include_tests"].is_boolean()) {
+                     throw UsageError("include_tests: must be true or false");
+                 }
+                 include_tests = body["include_tests"].get<bool>();
+             }
              std::vector<std::string> requested;
              for (const auto& id : ids) {
                  if (!id.is_string() || !upstream::is_sdmx_id(id.get<std::string>())) {

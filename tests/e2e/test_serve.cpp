@@ -527,6 +527,10 @@ TEST_SUITE("serve") {
         auto none = dataflow::service::base64url_encode(R"({"alg":"none"})") + "." +
                     dataflow::service::base64url_encode(good.dump()) + ".";
         expect_error_shape(c.Get("/api/analysis/rules", bearer(none)), 401, "algorithm");
+        // A header of the wrong type is a 401 too, never a 500.
+        auto odd = dataflow::service::base64url_encode(R"({"alg":1})") + "." +
+                   dataflow::service::base64url_encode(good.dump()) + ".x";
+        expect_error_shape(c.Get("/api/analysis/rules", bearer(odd)), 401, "algorithm");
     }
 
     TEST_CASE("metrics: the listed families, text format 0.0.4, promtool finds nothing") {
@@ -549,9 +553,24 @@ TEST_SUITE("serve") {
             CAPTURE(name);
             CHECK(has(r->body, name));
         }
-        // Route labels are templates, never raw paths.
+        // Route labels are templates, never raw paths; methods a fixed set.
         CHECK(has(r->body, R"(route="/api/v1/dataflows/{id}")"));
         CHECK_FALSE(has(r->body, "22_289"));
+        {
+            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            addr.sin_port = htons(static_cast<std::uint16_t>(s.port));
+            REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+            std::string hostile = std::string("XYZ\xff") + "123 / HTTP/1.1\r\nHost: x\r\n\r\n";
+            REQUIRE(::send(fd, hostile.data(), hostile.size(), 0) > 0);
+            char buf[4096];
+            [[maybe_unused]] auto n = ::recv(fd, buf, sizeof buf, 0);
+            ::close(fd);
+        }
+        r = c.Get("/metrics");
+        CHECK_FALSE(has(r->body, "XYZ"));
         TempDir tmp;
         auto file = tmp.file("metrics.txt", r->body);
         auto check =
