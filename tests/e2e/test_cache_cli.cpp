@@ -54,18 +54,7 @@ struct Cluster {
     dataflow::test::ProcessResult run(std::vector<std::string> args,
                                       std::vector<std::string> extra = {}) {
         args.insert(args.begin(), DATAFLOW_BIN);
-        std::vector<std::string> e;
-        auto name = [](const std::string& v) { return v.substr(0, v.find('=')); };
-        for (const auto& v : env) {
-            bool replaced = false;
-            for (const auto& x : extra) {
-                replaced = replaced || name(x) == name(v);
-            }
-            if (!replaced) {
-                e.push_back(v);
-            }
-        }
-        e.insert(e.end(), extra.begin(), extra.end());
+        auto e = dataflow::test::merge_env(env, extra);
         return dataflow::test::run_process(args, {}, e, 120000);
     }
     std::size_t catalogue_requests() const {

@@ -51,18 +51,7 @@ struct Live {
                                       std::vector<std::string> extra = {},
                                       int interrupt_after_ms = 0) {
         args.insert(args.begin(), DATAFLOW_BIN);
-        std::vector<std::string> e;
-        auto name = [](const std::string& v) { return v.substr(0, v.find('=')); };
-        for (const auto& v : env) {
-            bool replaced = false;
-            for (const auto& x : extra) {
-                replaced = replaced || name(x) == name(v);
-            }
-            if (!replaced) {
-                e.push_back(v);
-            }
-        }
-        e.insert(e.end(), extra.begin(), extra.end());
+        auto e = dataflow::test::merge_env(env, extra);
         return run_process(args, {}, e, 120000, interrupt_after_ms);
     }
     std::string url(const std::string& path) const {

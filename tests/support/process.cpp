@@ -1,5 +1,7 @@
 #include "support/process.hpp"
 
+#include "support/support.hpp"
+
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -8,8 +10,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace dataflow::test {
 
@@ -24,23 +24,7 @@ Process::Process(const std::vector<std::string>& argv, const std::vector<std::st
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string entry = *e;
-        auto name = entry.substr(0, entry.find('='));
-        bool overridden = false;
-        for (const auto& x : env) {
-            overridden = overridden || x.substr(0, x.find('=')) == name;
-        }
-        if (!overridden) {
-            env_strings.push_back(entry);
-        }
-    }
-    env_strings.insert(env_strings.end(), env.begin(), env.end());
-    std::vector<char*> envp;
-    for (auto& s : env_strings) {
-        envp.push_back(s.data());
-    }
-    envp.push_back(nullptr);
+    auto envp = child_environment(env, env_strings);
     std::vector<std::string> args = argv;
     std::vector<char*> argp;
     for (auto& s : args) {

@@ -72,6 +72,42 @@ std::string TempDir::file(const std::string& name, const std::string& content) c
     return p.string();
 }
 
+std::vector<std::string> merge_env(const std::vector<std::string>& base,
+                                   const std::vector<std::string>& overrides) {
+    auto name = [](const std::string& v) { return v.substr(0, v.find('=')); };
+    std::vector<std::string> out;
+    for (const auto& v : base) {
+        bool replaced = false;
+        for (const auto& x : overrides) {
+            replaced = replaced || name(x) == name(v);
+        }
+        if (!replaced) {
+            out.push_back(v);
+        }
+    }
+    out.insert(out.end(), overrides.begin(), overrides.end());
+    return out;
+}
+
+std::vector<char*> child_environment(const std::vector<std::string>& overrides,
+                                     std::vector<std::string>& storage) {
+    std::vector<std::string> inherited;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string entry = *e;
+        auto name = entry.substr(0, entry.find('='));
+        if (name != "NO_COLOR" && name != "COLUMNS") {
+            inherited.push_back(std::move(entry));
+        }
+    }
+    storage = merge_env(inherited, overrides);
+    std::vector<char*> envp;
+    for (auto& s : storage) {
+        envp.push_back(s.data());
+    }
+    envp.push_back(nullptr);
+    return envp;
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input,
                           const std::vector<std::string>& env, int timeout_ms,
                           int interrupt_after_ms) {
@@ -87,24 +123,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
 
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string entry = *e;
-        auto name = entry.substr(0, entry.find('='));
-        bool overridden = false;
-        for (const auto& x : env) {
-            overridden = overridden || x.substr(0, x.find('=')) == name;
-        }
-        // Tests see a plain environment: no colour forcing, no terminal width.
-        if (!overridden && name != "NO_COLOR" && name != "COLUMNS") {
-            env_strings.push_back(entry);
-        }
-    }
-    env_strings.insert(env_strings.end(), env.begin(), env.end());
-    std::vector<char*> envp;
-    for (auto& s : env_strings) {
-        envp.push_back(s.data());
-    }
-    envp.push_back(nullptr);
+    auto envp = child_environment(env, env_strings);
     std::vector<std::string> args = argv;
     std::vector<char*> argp;
     for (auto& s : args) {

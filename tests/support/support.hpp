@@ -29,6 +29,15 @@ private:
     std::filesystem::path m_path;
 };
 
+/// `base` with `overrides` ("NAME=value") replacing entries of the same name.
+std::vector<std::string> merge_env(const std::vector<std::string>& base,
+                                   const std::vector<std::string>& overrides);
+
+/// A child's environment: this process's (less NO_COLOR and COLUMNS, so tests see a plain
+/// terminal) with `overrides`. `storage` keeps the strings the returned pointers point into.
+std::vector<char*> child_environment(const std::vector<std::string>& overrides,
+                                     std::vector<std::string>& storage);
+
 struct ProcessResult {
     int exit_code = -1; ///< -1 when killed by a signal or timed out
     int signal = 0;
