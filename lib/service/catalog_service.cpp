@@ -106,7 +106,7 @@ void CatalogService::refresh_soon() {
     m_cv.notify_all();
 }
 
-void CatalogService::refresh_once() {
+void CatalogService::refresh_once(bool force) {
     std::string url;
     std::uint64_t max_bytes = 0;
     cache::Policy policy;
@@ -116,6 +116,7 @@ void CatalogService::refresh_once() {
         max_bytes = m_max_bytes;
         policy = m_policy;
     }
+    policy.refresh = force; // asked for: fetch even if the cached copy is fresh
     auto parsed = util::parse_url(url);
     try {
         auto fetched = m_computer.get(cache::make_key("catalog", {url}), policy, [&] {
@@ -157,8 +158,9 @@ void CatalogService::refresh_once() {
 }
 
 void CatalogService::run() {
+    bool force = false;
     while (true) {
-        refresh_once();
+        refresh_once(force);
         std::unique_lock lock(m_mutex);
         // Retry sooner while we have nothing to serve.
         auto wait = m_state ? m_interval : std::min(m_interval, std::chrono::milliseconds(60'000));
@@ -166,6 +168,7 @@ void CatalogService::run() {
         if (m_stop) {
             return;
         }
+        force = m_refresh_requested;
         m_refresh_requested = false;
     }
 }

@@ -38,7 +38,7 @@ public:
     /// refresher. Never touches the network on the caller's thread.
     void start();
     void stop();
-    /// Asks the refresher to refresh now.
+    /// Asks the refresher to fetch the catalogue now, even if the cached copy is fresh.
     void refresh_soon();
 
     std::shared_ptr<const CatalogState> current() const;
@@ -48,7 +48,7 @@ public:
 
 private:
     void run();
-    void refresh_once();
+    void refresh_once(bool force);
     void load_file(const std::string& path);
 
     cache::Cache& m_cache;

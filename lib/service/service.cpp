@@ -1235,6 +1235,19 @@ void Service::setup_routes() {
                                       r.entries, r.exact),
                           "application/json");
     });
+    post("/api/v1/catalog/refresh", "/api/v1/catalog/refresh", Scope::admin, [this](Ctx& c) {
+        if (!c.config->flag("api.admin_enabled")) {
+            throw UsageError("admin endpoints are disabled (api.admin_enabled = false)");
+        }
+        if (m_catalog->mode() != "upstream") {
+            throw UsageError("the catalogue is not fetched from the upstream (catalog.mode = " +
+                             m_catalog->mode() + ")");
+        }
+        m_catalog->refresh_soon();
+        c.res.status = 202;
+        c.res.set_content("{\"success\": true, \"message\": \"refresh scheduled\"}\n",
+                          "application/json");
+    });
     post("/api/v1/config/reload", "/api/v1/config/reload", Scope::admin, [this](Ctx& c) {
         if (!c.config->flag("api.admin_enabled")) {
             throw UsageError("admin endpoints are disabled (api.admin_enabled = false)");

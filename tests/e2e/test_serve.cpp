@@ -20,6 +20,7 @@
 #include <thread>
 #include <unistd.h>
 
+using dataflow::test::Faults;
 using dataflow::test::Process;
 using dataflow::test::TempDir;
 using namespace std::chrono_literals;
@@ -455,6 +456,48 @@ TEST_SUITE("serve") {
             data_requests += r.target.rfind("/rest/data/", 0) == 0 ? 1 : 0;
         }
         CHECK(data_requests == 2); // each probe once, however often it was asked for
+    }
+
+    TEST_CASE("a failed refresh keeps serving the catalogue, marked stale") {
+        dataflow::test::FakeUpstream fake;
+        fake.route("/rest/dataflow/IT1", {200, catalogue(), "application/xml", {}, {}});
+        Server s({"DATAFLOW_UPSTREAM_BASE_URL=" + fake.base(), "DATAFLOW_UPSTREAM_RETRIES=0",
+                  "DATAFLOW_API_ADMIN_ENABLED=true"},
+                 {"--no-catalog"});
+        auto c = s.client();
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        auto get_list = [&] {
+            auto r = c.Get("/api/v1/dataflows?limit=1");
+            REQUIRE(r);
+            return std::pair(r->status, r->body);
+        };
+        while (get_list().first != 200 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(50ms);
+        }
+        REQUIRE(get_list().first == 200);
+        CHECK(nlohmann::json::parse(get_list().second)["stale"] == false);
+        Faults f;
+        f.fail_next = 1000;
+        fake.set_faults(f);
+        auto refresh = c.Post("/api/v1/catalog/refresh");
+        REQUIRE(refresh);
+        CHECK(refresh->status == 202);
+        bool stale = false;
+        nlohmann::json doc;
+        while (!stale && std::chrono::steady_clock::now() < deadline) {
+            auto [status, body] = get_list();
+            REQUIRE(status == 200);
+            doc = nlohmann::json::parse(body);
+            stale = doc["stale"] == true;
+            std::this_thread::sleep_for(50ms);
+        }
+        CHECK(stale);
+        CHECK(doc["total_analyzed"] == 456);
+        CHECK(doc["catalog_age_seconds"].get<double>() >= 0.0);
+        auto ready = c.Get("/readyz?verbose");
+        CHECK(ready->status == 200); // degraded, not unready
+        CHECK(has(ready->body, "[-]catalog degraded: stale"));
+        CHECK(has(ready->body, "500 server error"));
     }
 
     TEST_CASE("body size limit: 413 with the error shape") {
