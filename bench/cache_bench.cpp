@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     std::printf("redis via the pool (loopback, one connection, synchronous): PING %.0f/s (%.1f "
                 "us), GET %.0f/s (%.1f us)\n",
                 ping, 1e6 / ping, raw_get, 1e6 / raw_get);
-    std::printf("RedisCache, 1 KiB values: get %.0f/s (%.1f us), set %.0f/s (%.1f us)\n",
-                cache_get, 1e6 / cache_get, cache_set, 1e6 / cache_set);
+    std::printf("RedisCache, 1 KiB values: get %.0f/s (%.1f us), set %.0f/s (%.1f us)\n", cache_get,
+                1e6 / cache_get, cache_set, 1e6 / cache_set);
     return 0;
 }

@@ -115,19 +115,6 @@ std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeA
 
 namespace {
 
-analysis::SortKey sort_key(const std::string& s) {
-    if (s == "id") {
-        return analysis::SortKey::id;
-    }
-    if (s == "name") {
-        return analysis::SortKey::name;
-    }
-    if (s == "updated") {
-        return analysis::SortKey::updated;
-    }
-    return analysis::SortKey::score;
-}
-
 void write_stdout(const std::string& text) {
     if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() ||
         std::fflush(stdout) != 0) {
@@ -142,34 +129,6 @@ bool is_url(const std::string& s) {
         return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     });
     return lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0;
-}
-
-/// The N best-scoring dataflows of the report (ties: category order, then rank).
-std::vector<std::string> top_flows(const analysis::Report& report, std::size_t n) {
-    struct Entry {
-        int score;
-        std::size_t group;
-        std::size_t rank;
-        const std::string* id;
-    };
-    std::vector<Entry> all;
-    for (std::size_t g = 0; g < report.groups.size(); ++g) {
-        const auto& flows = report.groups[g].flows;
-        for (std::size_t r = 0; r < flows.size(); ++r) {
-            all.push_back({flows[r].categorization.score, g, r, &flows[r].flow->id});
-        }
-    }
-    std::stable_sort(all.begin(), all.end(), [](const Entry& a, const Entry& b) {
-        if (a.score != b.score) {
-            return a.score > b.score;
-        }
-        return a.group != b.group ? a.group < b.group : a.rank < b.rank;
-    });
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < all.size() && i < n; ++i) {
-        out.push_back(*all[i].id);
-    }
-    return out;
 }
 
 } // namespace
@@ -191,7 +150,7 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     }
     options.min_score = static_cast<int>(config.integer("analysis.min_score"));
     options.limit = static_cast<std::size_t>(config.integer("analysis.limit"));
-    options.sort = sort_key(args.sort);
+    options.sort = analysis::parse_sort_key(args.sort).value_or(analysis::SortKey::score);
     options.only_ready = args.only_ready;
     // Check the categories before reading a possibly large input.
     analysis::check_categories(*rules, options.categories);
@@ -288,7 +247,7 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
         auto ranking_options = options;
         ranking_options.only_ready = false;
         auto ranked = analysis::analyze(catalog, categorizer, ranking_options);
-        auto flows = top_flows(ranked, static_cast<std::size_t>(args.probe));
+        auto flows = analysis::top_ids(ranked, static_cast<std::size_t>(args.probe));
         if (!data_root) {
             data_root = upstream::base_url(config);
         }

@@ -27,7 +27,7 @@ struct ProbeResult {
     std::string tested_at; ///< UTC RFC 3339
     bool pending = false;  ///< scheduled, not measured yet
     // Measured by the probe beyond the reference fields.
-    std::string outcome;   ///< upstream::Outcome name ("success", "no_data", "timeout", ...)
+    std::string outcome; ///< upstream::Outcome name ("success", "no_data", "timeout", ...)
     std::uint64_t series_count = 0;
     std::uint64_t wire_bytes = 0; ///< as received (compressed)
     double duration_seconds = 0.0;

@@ -168,4 +168,38 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
     return report;
 }
 
+std::optional<SortKey> parse_sort_key(std::string_view name) {
+    if (name.empty() || name == "score") {
+        return SortKey::score;
+    }
+    if (name == "id") {
+        return SortKey::id;
+    }
+    if (name == "name") {
+        return SortKey::name;
+    }
+    if (name == "updated") {
+        return SortKey::updated;
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> top_ids(const Report& report, std::size_t n) {
+    // Groups are in category order and flows in rank order: a stable sort by score keeps
+    // those as the tie-breaks.
+    std::vector<std::pair<int, const std::string*>> all;
+    for (const auto& g : report.groups) {
+        for (const auto& f : g.flows) {
+            all.emplace_back(f.categorization.score, &f.flow->id);
+        }
+    }
+    std::stable_sort(all.begin(), all.end(),
+                     [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < all.size() && i < n; ++i) {
+        out.push_back(*all[i].second);
+    }
+    return out;
+}
+
 } // namespace dataflow::analysis

@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dataflow::analysis {
@@ -75,6 +76,13 @@ using ProbeResults = std::map<std::string, ProbeResult, std::less<>>;
 /// outlive it. Unknown categories in options are a UsageError listing the valid ones.
 Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
                const AnalysisOptions& options, const ProbeResults& probes = {});
+
+/// "score" | "id" | "name" | "updated" (empty: score); nullopt for anything else.
+std::optional<SortKey> parse_sort_key(std::string_view name);
+
+/// Ids of the N best-scoring dataflows of a report, in that order (ties: category order, then
+/// rank within the category) — the dataflows to probe first.
+std::vector<std::string> top_ids(const Report& report, std::size_t n);
 
 /// Throws UsageError naming the valid categories when one of `categories` is not in `rules`.
 void check_categories(const RuleSet& rules, const std::vector<std::string>& categories);

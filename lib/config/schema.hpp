@@ -27,11 +27,11 @@ enum class KeyType {
 /// Extra checks beyond the type.
 enum class Check {
     none,
-    http_url,   ///< http:// or https:// URL with a host
-    sdmx_id,    ///< SDMX identifier: [A-Za-z0-9_@$-]+
-    host,       ///< host name or IP address, no scheme or port
-    language,   ///< list of language tags (it, en, pt-BR)
-    no_newline, ///< one line (header values, tokens)
+    http_url,    ///< http:// or https:// URL with a host
+    sdmx_id,     ///< SDMX identifier: [A-Za-z0-9_@$-]+
+    host,        ///< host name or IP address, no scheme or port
+    language,    ///< list of language tags (it, en, pt-BR)
+    no_newline,  ///< one line (header values, tokens)
     host_limits, ///< list of host=PER_MINUTE[/BURST]
 };
 

@@ -211,37 +211,21 @@ std::vector<std::string> split_list(const std::string& s) {
 }
 
 analysis::SortKey sort_key(const std::string& s) {
-    if (s == "id") {
-        return analysis::SortKey::id;
-    }
-    if (s == "name") {
-        return analysis::SortKey::name;
-    }
-    if (s == "updated") {
-        return analysis::SortKey::updated;
-    }
-    if (s != "score" && !s.empty()) {
+    auto key = analysis::parse_sort_key(s);
+    if (!key) {
         throw UsageError("sort: '" + util::printable(s.substr(0, 40)) +
                          "' is not one of score, id, name, updated");
     }
-    return analysis::SortKey::score;
+    return *key;
 }
 
-/// The N best-scoring dataflows of a report.
-std::vector<std::string> top_ids(const analysis::Report& report, std::size_t n) {
-    std::vector<std::pair<int, const std::string*>> all;
-    for (const auto& g : report.groups) {
-        for (const auto& f : g.flows) {
-            all.emplace_back(f.categorization.score, &f.flow->id);
-        }
-    }
-    std::stable_sort(all.begin(), all.end(),
-                     [](const auto& a, const auto& b) { return a.first > b.first; });
-    std::vector<std::string> out;
-    for (std::size_t i = 0; i < all.size() && i < n; ++i) {
-        out.push_back(*all[i].second);
-    }
-    return out;
+/// The categoriser a configuration asks for (rules, match mode, languages).
+analysis::Categorizer categorizer_for(const config::Config& config) {
+    return analysis::Categorizer(config.rules(),
+                                 config.str("analysis.match") == "word"
+                                     ? analysis::MatchMode::word
+                                     : analysis::MatchMode::substring,
+                                 config.list("analysis.languages"));
 }
 
 /// HTTP methods as metric labels: a fixed set, so hostile request lines cannot add series.
@@ -873,11 +857,7 @@ void Service::setup_routes() {
         }
         auto catalog = sdmx::read_catalog(bytes, source_name);
         std::string().swap(bytes);
-        analysis::Categorizer categorizer(c.config->rules(),
-                                          c.config->str("analysis.match") == "word"
-                                              ? analysis::MatchMode::word
-                                              : analysis::MatchMode::substring,
-                                          c.config->list("analysis.languages"));
+        auto categorizer = categorizer_for(*c.config);
         analysis::AnalysisOptions options;
         options.categories = a.categories;
         options.min_score = a.min_score;
@@ -887,7 +867,7 @@ void Service::setup_routes() {
         if (a.include_tests) {
             auto ranked = analysis::analyze(catalog, categorizer, options);
             auto n = static_cast<std::size_t>(c.config->integer("api.max_probes_per_request"));
-            probes = m_probes->lookup_or_schedule(top_ids(ranked, n));
+            probes = m_probes->lookup_or_schedule(analysis::top_ids(ranked, n));
         }
         options.only_ready = a.only_ready;
         auto report = analysis::analyze(catalog, categorizer, options, probes);
@@ -1067,38 +1047,30 @@ void Service::setup_routes() {
         }
         return state;
     };
-    auto categorizer_for = [](const config::Config& config) {
-        return analysis::Categorizer(config.rules(),
-                                     config.str("analysis.match") == "word"
-                                         ? analysis::MatchMode::word
-                                         : analysis::MatchMode::substring,
-                                     config.list("analysis.languages"));
-    };
-    get("/api/v1/dataflows", "/api/v1/dataflows", Scope::read,
-        [this, with_catalog, categorizer_for](Ctx& c) {
-            auto state = with_catalog(c);
-            analysis::AnalysisOptions options;
-            if (c.req.has_param("category")) {
-                options.categories = split_list(c.req.get_param_value("category"));
-            }
-            options.min_score = query_int(c.req, "min_score", 0, -1'000'000'000, 1'000'000'000);
-            options.limit = static_cast<std::size_t>(query_int(c.req, "limit", 100, 0, 100000));
-            options.sort = sort_key(c.req.get_param_value("sort"));
-            options.query = c.req.get_param_value("q");
-            auto categorizer = categorizer_for(*c.config);
-            analysis::check_categories(*c.config->rules(), options.categories);
-            auto report = analysis::analyze(*state->catalog, categorizer, options);
-            report.source_name = state->source;
-            report.source_format = state->catalog->format;
-            report.analysis_timestamp = util::format_rfc3339(m_parts.clock.system());
-            auto envelope = fmt::format("  \"success\": true,\n  \"catalog_age_seconds\": {:.1f},\n"
-                                        "  \"stale\": {},\n",
-                                        m_catalog->age_seconds(), state->stale);
-            c.res.set_content(with_envelope(analysis::render_json(report), envelope),
-                              "application/json");
-        });
+    get("/api/v1/dataflows", "/api/v1/dataflows", Scope::read, [this, with_catalog](Ctx& c) {
+        auto state = with_catalog(c);
+        analysis::AnalysisOptions options;
+        if (c.req.has_param("category")) {
+            options.categories = split_list(c.req.get_param_value("category"));
+        }
+        options.min_score = query_int(c.req, "min_score", 0, -1'000'000'000, 1'000'000'000);
+        options.limit = static_cast<std::size_t>(query_int(c.req, "limit", 100, 0, 100000));
+        options.sort = sort_key(c.req.get_param_value("sort"));
+        options.query = c.req.get_param_value("q");
+        auto categorizer = categorizer_for(*c.config);
+        analysis::check_categories(*c.config->rules(), options.categories);
+        auto report = analysis::analyze(*state->catalog, categorizer, options);
+        report.source_name = state->source;
+        report.source_format = state->catalog->format;
+        report.analysis_timestamp = util::format_rfc3339(m_parts.clock.system());
+        auto envelope = fmt::format("  \"success\": true,\n  \"catalog_age_seconds\": {:.1f},\n"
+                                    "  \"stale\": {},\n",
+                                    m_catalog->age_seconds(), state->stale);
+        c.res.set_content(with_envelope(analysis::render_json(report), envelope),
+                          "application/json");
+    });
     get(R"(/api/v1/dataflows/([A-Za-z0-9_@$\-]{1,255}))", "/api/v1/dataflows/{id}", Scope::read,
-        [this, with_catalog, categorizer_for](Ctx& c) {
+        [this, with_catalog](Ctx& c) {
             auto state = with_catalog(c);
             analysis::AnalysisOptions options;
             options.limit = 0;
@@ -1123,7 +1095,7 @@ void Service::setup_routes() {
         });
 
     post("/api/analysis/dataflow/bulk", "/api/analysis/dataflow/bulk", Scope::read,
-         [this, with_catalog, categorizer_for](Ctx& c) {
+         [this, with_catalog](Ctx& c) {
              auto body = nlohmann::json::parse(c.req.body, nullptr, false);
              if (body.is_discarded() || !body.is_object() || !body.contains("dataflow_ids") ||
                  !body["dataflow_ids"].is_array()) {

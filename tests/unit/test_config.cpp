@@ -652,9 +652,10 @@ TEST_SUITE("config") {
         auto text = config::render_findings(r, config::FindingsFormat::text);
         CHECK(has(text, "config invalid: 1 error, 1 warning\n"));
         auto gh = config::render_findings(r, config::FindingsFormat::github);
-        CHECK(has(gh, "::error file=" + dir.path().string() +
-                          "/c%2C1.toml,line=2,col=8,title=server.port::server.port: 70000 is out of "
-                          "range 0..65535\n"));
+        CHECK(
+            has(gh, "::error file=" + dir.path().string() +
+                        "/c%2C1.toml,line=2,col=8,title=server.port::server.port: 70000 is out of "
+                        "range 0..65535\n"));
         CHECK(has(gh, "::warning title=dataflow config::env DATAFLOW_SERVR_PORT: unknown"));
         auto j = nlohmann::json::parse(config::render_findings(r, config::FindingsFormat::json));
         CHECK(j["valid"] == false);
