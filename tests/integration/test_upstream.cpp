@@ -373,6 +373,10 @@ TEST_SUITE("upstream client") {
         CHECK_THROWS_AS(upstream::data_url(base, "x?y=1", {}), UsageError);
         CHECK_THROWS_AS(upstream::data_url(base, "x", {"A/../B", 0, 0, ""}), UsageError);
         CHECK_THROWS_AS(upstream::catalogue_url(base, "IT1/x"), UsageError);
+        // One dataflow with its references (DSD, codelists).
+        CHECK(upstream::dataflow_url(base, "IT1", "22_289").str() ==
+              "https://esploradati.istat.it/SDMXWS/rest/dataflow/IT1/22_289/latest?references=all");
+        CHECK_THROWS_AS(upstream::dataflow_url(base, "IT1", "22_289?x=1"), UsageError);
         CHECK_THROWS_AS(upstream::data_url(base, "x", {"", 0, 0, "all&x=1"}), UsageError);
     }
 }
