@@ -34,7 +34,8 @@ CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     cmd->add_option("source", args.source,
                     "SDMX dataflow list: a file (SDMX-ML 2.0/2.1/3.0 or SDMX-JSON), - for stdin, "
                     "or an http(s):// URL; none: the configured upstream's catalogue "
-                    "(upstream.base_url, upstream.agency)");
+                    "(upstream.base_url, upstream.agency)")
+        ->type_name("FILE|URL");
     cmd->add_option("-o,--output", args.output, "Report format")
         ->check(CLI::IsMember({"table", "json", "csv", "summary"}))
         ->default_str("table");
@@ -57,7 +58,8 @@ CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
         ->check(CLI::IsMember({"substring", "word"}));
     cmd->add_option("--rules", args.rules_file,
                     "TOML rule file replacing the configured rules (default: analysis.rules, "
-                    "else the built-in rules)");
+                    "else the built-in rules)")
+        ->type_name("FILE");
     cmd->add_option("--lang", args.languages,
                     "Display-name language priority, comma-separated (default: "
                     "analysis.languages, it,en)")

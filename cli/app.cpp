@@ -1,5 +1,6 @@
 #include "app.hpp"
 
+#include "cli_tree.hpp"
 #include "commands.hpp"
 #include "config/loader.hpp"
 #include "util/error.hpp"
@@ -9,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 #include <new>
 
@@ -58,6 +60,52 @@ int report_findings(const config::LoadResult& result) {
     return static_cast<int>(ExitCode::config);
 }
 
+/// The command tree of `app` as plain data (cli_tree.hpp), for completions and the man check.
+CommandSpec describe(const CLI::App& app) {
+    CommandSpec spec;
+    spec.name = app.get_name();
+    spec.description = app.get_description();
+    for (const CLI::Option* opt : app.get_options()) {
+        OptionSpec o;
+        o.short_names = opt->get_snames();
+        o.long_names = opt->get_lnames();
+        o.description = opt->get_description();
+        if (opt->get_expected_max() > 0) { // flags expect no value
+            o.repeatable = opt->get_expected_max() > 1;
+            // The type name is "TEXT", "FILE", "DIR", or "TEXT:{a,b,c}" for a choice.
+            std::string type = opt->get_type_name();
+            auto brace = type.find(":{");
+            if (brace != std::string::npos && type.back() == '}') {
+                o.kind = ValueKind::choice;
+                std::string list = type.substr(brace + 2, type.size() - brace - 3);
+                for (std::size_t start = 0; start <= list.size();) {
+                    auto comma = std::min(list.find(',', start), list.size());
+                    o.choices.push_back(list.substr(start, comma - start));
+                    start = comma + 1;
+                }
+                type.erase(brace);
+            } else if (type.find("FILE") != std::string::npos) {
+                o.kind = ValueKind::file;
+            } else if (type.find("DIR") != std::string::npos) {
+                o.kind = ValueKind::dir;
+            } else {
+                o.kind = ValueKind::text;
+            }
+            o.value_name = type;
+        }
+        if (opt->get_positional() && o.short_names.empty() && o.long_names.empty()) {
+            o.positional = opt->get_name();
+            spec.positionals.push_back(std::move(o));
+        } else {
+            spec.options.push_back(std::move(o));
+        }
+    }
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        spec.subcommands.push_back(describe(*sub));
+    }
+    return spec;
+}
+
 } // namespace
 
 int run(int argc, char** argv) {
@@ -78,13 +126,16 @@ int run(int argc, char** argv) {
         ->default_str("text");
     app.add_flag("-q,--quiet", global.quiet, "Only errors on stderr");
     app.add_option("--config", global.config_file,
-                   "TOML configuration file (default: $DATAFLOW_CONFIG)");
+                   "TOML configuration file (default: $DATAFLOW_CONFIG)")
+        ->type_name("FILE");
     app.add_option("--config-dir", global.config_dir,
                    "Directory of configuration files, e.g. a mounted ConfigMap (default: "
-                   "$DATAFLOW_CONFIG_DIR, else /etc/config if it exists)");
+                   "$DATAFLOW_CONFIG_DIR, else /etc/config if it exists)")
+        ->type_name("DIR");
     app.add_option("--secrets-dir", global.secrets_dir,
                    "Directory of secret files, e.g. a mounted Secret (default: "
-                   "$DATAFLOW_SECRETS_DIR, else /etc/secrets if it exists)");
+                   "$DATAFLOW_SECRETS_DIR, else /etc/secrets if it exists)")
+        ->type_name("DIR");
 
     AnalyzeArgs analyze;
     auto* analyze_cmd = add_analyze_command(app, analyze);
@@ -104,6 +155,15 @@ int run(int argc, char** argv) {
     ConfigArgs config_args;
     auto* config_cmd = add_config_command(app, config_args);
     config_cmd->fallthrough();
+    std::string completion_format;
+    auto* completion_cmd = app.add_subcommand(
+        "completion", "Print a shell completion script (bash, zsh, fish) or the command tree as "
+                      "JSON; see dataflow-completion(1)");
+    completion_cmd
+        ->add_option("shell", completion_format, "bash, zsh, fish, or json (the command tree)")
+        ->check(CLI::IsMember({"bash", "zsh", "fish", "json"}))
+        ->required();
+    completion_cmd->fallthrough();
 
     try {
         app.parse(argc, argv);
@@ -118,6 +178,13 @@ int run(int argc, char** argv) {
             return 1;
         }
         return rc == 0 ? 0 : static_cast<int>(ExitCode::usage);
+    }
+
+    if (completion_cmd->parsed()) {
+        // Needs no configuration: runs before it is loaded.
+        std::string script = completion_script(describe(app), completion_format);
+        std::fwrite(script.data(), 1, script.size(), stdout);
+        return std::fflush(stdout) == 0 ? 0 : static_cast<int>(ExitCode::failure);
     }
 
     Terminal terminal = Terminal::detect();

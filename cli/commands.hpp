@@ -102,6 +102,7 @@ struct ConfigArgs {
     std::string validate_output = "text";
     std::string show_output = "toml";
     std::string schema_output = "markdown";
+    std::vector<std::string> schema_keys;
     bool strict = false;
     bool sources = false;
     std::string env_file;

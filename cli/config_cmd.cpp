@@ -2,9 +2,12 @@
 
 #include "commands.hpp"
 #include "config/render.hpp"
+#include "config/schema.hpp"
+#include "util/error.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -19,8 +22,10 @@ CLI::App* add_config_command(CLI::App& app, ConfigArgs& args) {
     auto* validate = cmd->add_subcommand(
         "validate", "Load the configuration as 'serve' would and report every problem; exit 0 "
                     "when valid, 1 when not. Never touches the network.");
-    validate->add_option("--env-file", args.env_file,
-                         "Also read NAME=value lines from this file, as environment variables");
+    validate
+        ->add_option("--env-file", args.env_file,
+                     "Also read NAME=value lines from this file, as environment variables")
+        ->type_name("FILE");
     validate
         ->add_option("--environment", args.environment,
                      "Validate as this environment (overrides the configured one)")
@@ -44,6 +49,11 @@ CLI::App* add_config_command(CLI::App& app, ConfigArgs& args) {
     schema->add_option("-o,--output", args.schema_output, "markdown or man")
         ->check(CLI::IsMember({"markdown", "man"}))
         ->default_str("markdown");
+    schema
+        ->add_option("--keys", args.schema_keys,
+                     "Only these keys: a key (server.port) or a prefix ending in a dot "
+                     "(redis.); repeatable or comma-separated")
+        ->delimiter(',');
 
     for (auto* sub : {validate, show, schema}) {
         sub->fallthrough();
@@ -83,8 +93,18 @@ int run_config_show(const ConfigArgs& args, const config::Config& config) {
 }
 
 int run_config_schema(const ConfigArgs& args) {
-    print(args.schema_output == "man" ? config::render_reference_man()
-                                      : config::render_reference_markdown());
+    for (const auto& selector : args.schema_keys) {
+        bool any =
+            std::any_of(config::schema().begin(), config::schema().end(),
+                        [&](const auto& k) { return config::key_selected(k.name, {selector}); });
+        if (!any) {
+            throw UsageError("--keys " + selector + ": no configuration key " +
+                             (selector.back() == '.' ? "starts with it" : "has that name") +
+                             "; 'dataflow config schema' lists them all");
+        }
+    }
+    print(args.schema_output == "man" ? config::render_reference_man(args.schema_keys)
+                                      : config::render_reference_markdown(args.schema_keys));
     return 0;
 }
 

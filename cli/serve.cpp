@@ -28,7 +28,8 @@ CLI::App* add_serve_command(CLI::App& app, ServeArgs& args) {
                     "server.metrics_port, 8001)");
     cmd->add_option("--catalog", args.catalog,
                     "Serve this local catalogue at /api/v1/dataflows instead of the upstream's "
-                    "(catalog.mode = file)");
+                    "(catalog.mode = file)")
+        ->type_name("FILE");
     return cmd;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every build, test and benchmark dependency of dataflow from Debian 12 packages
-# (prometheus for promtool, which checks the /metrics output in the tests; wrk for bench/).
+# (prometheus for promtool, which checks the /metrics output in the tests; wrk for bench/;
+# shellcheck, zsh, fish, mandoc and yamllint check the completions, man pages and manifests).
 # Idempotent: packages already present are left alone. Must run as root (or via sudo).
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(
   libicu-dev
   redis-server python3 hyperfine clang-format
   prometheus wrk
+  shellcheck zsh fish mandoc yamllint
 )
 
 missing=()

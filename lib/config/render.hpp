@@ -5,6 +5,8 @@
 #include "config/loader.hpp"
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace dataflow::config {
 
@@ -21,9 +23,14 @@ std::string render_toml(const Config& config, bool sources);
 /// The same as JSON; with `sources`: {"config": {...}, "sources": {"key": "origin"}, "hash"}.
 std::string render_json(const Config& config, bool sources);
 
-/// docs/CONFIGURATION.md.
-std::string render_reference_markdown();
-/// The KEYS section of man/dataflow-config.1 (troff).
-std::string render_reference_man();
+/// Whether key `name` is selected by `selectors`: each is a key ("server.port") or a prefix
+/// ending in a dot ("redis."); no selectors select every key.
+bool key_selected(std::string_view name, const std::vector<std::string>& selectors);
+
+/// docs/CONFIGURATION.md (with selectors: only the keys they select).
+std::string render_reference_markdown(const std::vector<std::string>& selectors = {});
+/// The KEYS section of man/dataflow-config.1 and the CONFIGURATION sections of the other pages
+/// (troff), for the keys `selectors` select.
+std::string render_reference_man(const std::vector<std::string>& selectors = {});
 
 } // namespace dataflow::config

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -675,14 +676,42 @@ TEST_SUITE("config") {
         for (const auto& key : config::schema()) {
             CHECK(has(doc, "| `" + std::string(key.name) + "` |"));
         }
-        auto man = test::read_file(std::string(DATAFLOW_SOURCE_DIR) + "/man/dataflow-config.1");
-        auto begin = man.find(".\\\" BEGIN GENERATED KEYS\n");
-        auto end = man.find(".\\\" END GENERATED KEYS\n");
-        REQUIRE(begin != std::string::npos);
-        REQUIRE(end != std::string::npos);
-        begin = man.find('\n', begin) + 1;
-        INFO("regenerate: scripts/update-config-docs.py");
-        CHECK(man.substr(begin, end - begin) == config::render_reference_man());
+        // Every generated block of every page: `.\" BEGIN GENERATED KEYS [SELECTOR...]`.
+        int blocks = 0;
+        for (const auto& entry :
+             fs::directory_iterator(std::string(DATAFLOW_SOURCE_DIR) + "/man")) {
+            auto man = test::read_file(entry.path().string());
+            const std::string marker = ".\\\" BEGIN GENERATED KEYS";
+            for (auto at = man.find(marker); at != std::string::npos;
+                 at = man.find(marker, at + 1)) {
+                auto eol = man.find('\n', at);
+                std::vector<std::string> selectors;
+                std::istringstream words(man.substr(at + marker.size(), eol - at - marker.size()));
+                for (std::string w; words >> w;) {
+                    selectors.push_back(w);
+                }
+                auto end = man.find(".\\\" END GENERATED KEYS\n", eol);
+                REQUIRE(end != std::string::npos);
+                INFO(entry.path().filename().string()
+                     << ": regenerate with scripts/update-config-docs.py");
+                CHECK(man.substr(eol + 1, end - eol - 1) ==
+                      config::render_reference_man(selectors));
+                CHECK_FALSE(config::render_reference_man(selectors).empty());
+                ++blocks;
+            }
+        }
+        CHECK(blocks >= 1);
+    }
+
+    TEST_CASE("key selectors pick keys and prefixes") {
+        CHECK(config::key_selected("server.port", {}));
+        CHECK(config::key_selected("server.port", {"server."}));
+        CHECK(config::key_selected("server.port", {"redis.", "server.port"}));
+        CHECK_FALSE(config::key_selected("server.port_x", {"server.port"}));
+        CHECK_FALSE(config::key_selected("serverx.port", {"server."}));
+        auto man = config::render_reference_man({"redis."});
+        CHECK(has(man, ".B redis.host\n"));
+        CHECK_FALSE(has(man, "server.port"));
     }
 }
 

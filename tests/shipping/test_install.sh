@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `cmake --install` puts the binary, every man page and the three completion scripts where
+# man, bash-completion, zsh and fish look for them.
+# Usage: test_install.sh path/to/build-dir path/to/source-dir
+set -euo pipefail
+build="$1"
+src="$2"
+prefix="$(mktemp -d)"
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix" >/dev/null
+status=0
+check() {
+    if [[ ! -s "$prefix/$1" ]]; then
+        echo "FAIL: cmake --install did not install $1" >&2
+        status=1
+    fi
+}
+check bin/dataflow
+for page in "$src"/man/*.1; do
+    check "share/man/man1/$(basename "$page")"
+done
+check share/bash-completion/completions/dataflow
+check share/zsh/vendor-completions/_dataflow
+check share/fish/vendor_completions.d/dataflow.fish
+cmp "$src/completions/dataflow.bash" "$prefix/share/bash-completion/completions/dataflow" || status=1
+"$prefix/bin/dataflow" --version >/dev/null || status=1
+[[ $status -eq 0 ]] && echo "install OK"
+exit $status
