@@ -90,6 +90,7 @@ CommandSpec describe(const CLI::App& app) {
                 o.kind = ValueKind::dir;
             } else {
                 o.kind = ValueKind::text;
+                type.erase(std::min(type.find(':'), type.size())); // "INT:INT in [0 - 10000]"
             }
             o.value_name = type;
         }
@@ -114,16 +115,14 @@ int run(int argc, char** argv) {
     app.set_version_flag("--version", version_text(), "Print the version and exit");
     app.require_subcommand(1);
     app.footer("Exit codes: 0 success, 1 input or analysis error, 2 usage error, 69 upstream "
-               "unavailable, 75 rate-limited (retry later), 78 configuration error.\n"
+               "unavailable, 75 rate-limited (retry later), 78 configuration error, 130 interrupted (Ctrl-C). 'dataflow health' exits only 0 or 1.\n"
                "See 'man dataflow' and https://sdmx.org for SDMX itself.");
 
     GlobalArgs global;
     app.add_option("--log-level", global.log_level, "Log threshold on stderr (default: log.level)")
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-        ->default_str("info");
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     app.add_option("--log-format", global.log_format, "Log format on stderr (default: log.format)")
-        ->check(CLI::IsMember({"text", "json"}))
-        ->default_str("text");
+        ->check(CLI::IsMember({"text", "json"}));
     app.add_flag("-q,--quiet", global.quiet, "Only errors on stderr");
     app.add_option("--config", global.config_file,
                    "TOML configuration file (default: $DATAFLOW_CONFIG)")

@@ -28,8 +28,7 @@ CLI::App* add_cache_command(CLI::App& app, CacheArgs& args) {
         "flush", "Invalidate our entries (a new generation) or those of the given tags; never "
                  "touches keys outside redis.key_prefix");
     flush->add_option("--tag", args.tags,
-                      "Only entries with this tag (repeatable): catalog, "
-                      "probe");
+                      "Only entries with this tag (repeatable): catalog, probe, analysis");
     flush->add_flag("--dry-run", args.dry_run, "Only count what would be invalidated");
     flush->add_flag("-y,--yes", args.yes, "Do not ask for confirmation on a terminal");
     for (auto* sub : {stats, flush}) {

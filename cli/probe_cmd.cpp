@@ -31,8 +31,8 @@ CLI::App* add_probe_command(CLI::App& app, ProbeArgs& args) {
     cmd->add_option("--last-n", args.last_n,
                     "Only the last N observations per series (default: "
                     "probe.last_n_observations, 0 = all)");
-    cmd->add_option("--detail", args.detail,
-                    "SDMX detail: full, dataonly, serieskeysonly, nodata (default: probe.detail)");
+    cmd->add_option("--detail", args.detail, "SDMX detail parameter (default: probe.detail)")
+        ->check(CLI::IsMember({"full", "dataonly", "serieskeysonly", "nodata"}));
     cmd->add_option("--upstream", args.upstream, "SDMX REST endpoint (default: upstream.base_url)");
     return cmd;
 }

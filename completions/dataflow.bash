@@ -51,7 +51,7 @@ _dataflow_value() {
         "probe|--probe-timeout") echo "text" ;;
         "probe|--probe-max-bytes") echo "text" ;;
         "probe|--last-n") echo "text" ;;
-        "probe|--detail") echo "text" ;;
+        "probe|--detail") echo "choice full dataonly serieskeysonly nodata" ;;
         "probe|--upstream") echo "text" ;;
         "serve|--host") echo "text" ;;
         "serve|--port") echo "text" ;;

@@ -46,7 +46,7 @@ complete -c dataflow -n '__fish_seen_subcommand_from probe' -s o -l output -x -a
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -l probe-timeout -x -d 'Deadline of one probe, e.g. 90s (default: upstream.data_deadline, 3m)'
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -l probe-max-bytes -x -d 'Bytes read per probe, e.g. 10M (default: probe.max_bytes, 100MiB)'
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -l last-n -x -d 'Only the last N observations per series (default: probe.last_n_observations, 0 = all)'
-complete -c dataflow -n '__fish_seen_subcommand_from probe' -l detail -x -d 'SDMX detail: full, dataonly, serieskeysonly, nodata (default: probe.detail)'
+complete -c dataflow -n '__fish_seen_subcommand_from probe' -l detail -x -a 'full dataonly serieskeysonly nodata' -d 'SDMX detail parameter (default: probe.detail)'
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -l upstream -x -d 'SDMX REST endpoint (default: upstream.base_url)'
 
 # dataflow serve
@@ -69,7 +69,7 @@ complete -c dataflow -n '__fish_seen_subcommand_from cache; and not __fish_seen_
 complete -c dataflow -n '__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from stats' -s o -l output -x -a 'table json' -d 'table or json'
 
 # dataflow cache flush
-complete -c dataflow -n '__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from flush' -l tag -x -d 'Only entries with this tag (repeatable): catalog, probe'
+complete -c dataflow -n '__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from flush' -l tag -x -d 'Only entries with this tag (repeatable): catalog, probe, analysis'
 complete -c dataflow -n '__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from flush' -l dry-run -d 'Only count what would be invalidated'
 complete -c dataflow -n '__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from flush' -s y -l yes -d 'Do not ask for confirmation on a terminal'
 

@@ -9,6 +9,7 @@
 #include "sdmx/source.hpp"
 #include "service/catalog_service.hpp"
 #include "service/probe_scheduler.hpp"
+#include "service/requests.hpp"
 #include "upstream/sdmx_rest.hpp"
 #include "util/error.hpp"
 #include "util/json_writer.hpp"
@@ -244,14 +245,6 @@ std::string method_label(const std::string& method) {
 class NotReady : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
-};
-
-struct AnalysisRequest {
-    std::vector<std::string> categories;
-    int min_score = 0;
-    int max_results = 100;
-    bool include_tests = true;
-    bool only_ready = false;
 };
 
 } // namespace
@@ -903,73 +896,18 @@ void Service::setup_routes() {
 
     post("/api/analysis/dataflow", "/api/analysis/dataflow", Scope::read,
          [this, run_analysis](Ctx& c) {
-             auto body = nlohmann::json::parse(c.req.body, nullptr, false);
-             if (body.is_discarded() || !body.is_object()) {
-                 throw UsageError("the body must be a JSON object (xml_content, categories, "
-                                  "min_relevance_score, max_results, include_tests, "
-                                  "only_tableau_ready)");
-             }
-             AnalysisRequest a;
-             auto field_error = [](const char* name, const char* what) {
-                 return UsageError(fmt::format("{}: must be {}", name, what));
-             };
-             if (body.contains("categories") && !body["categories"].is_null()) {
-                 if (!body["categories"].is_array()) {
-                     throw field_error("categories", "a list of category names");
-                 }
-                 for (const auto& cat : body["categories"]) {
-                     if (!cat.is_string()) {
-                         throw field_error("categories", "a list of category names");
-                     }
-                     a.categories.push_back(cat.get<std::string>());
-                 }
-             }
-             if (body.contains("min_relevance_score")) {
-                 if (!body["min_relevance_score"].is_number_integer()) {
-                     throw field_error("min_relevance_score", "an integer");
-                 }
-                 a.min_score = static_cast<int>(
-                     std::clamp<std::int64_t>(body["min_relevance_score"].get<std::int64_t>(),
-                                              -1'000'000'000, 1'000'000'000));
-             }
-             if (body.contains("max_results")) {
-                 if (!body["max_results"].is_number_integer()) {
-                     throw field_error("max_results", "an integer");
-                 }
-                 a.max_results = static_cast<int>(
-                     std::clamp<std::int64_t>(body["max_results"].get<std::int64_t>(), 1, 1000));
-             }
-             for (auto [name, target] : {std::pair{"include_tests", &a.include_tests},
-                                         std::pair{"only_tableau_ready", &a.only_ready}}) {
-                 if (body.contains(name)) {
-                     if (!body[name].is_boolean()) {
-                         throw field_error(name, "true or false");
-                     }
-                     *target = body[name].get<bool>();
-                 }
-             }
-             bool has_xml = body.contains("xml_content") && !body["xml_content"].is_null();
-             bool has_path = body.contains("xml_file_path") && !body["xml_file_path"].is_null();
-             if (has_xml == has_path) {
-                 throw UsageError("give exactly one of xml_content (the SDMX dataflow list) and "
-                                  "xml_file_path");
-             }
-             if (has_xml) {
-                 if (!body["xml_content"].is_string()) {
-                     throw field_error("xml_content", "a string holding the SDMX document");
-                 }
-                 run_analysis(c, body["xml_content"].get<std::string>(), "xml_content", a, "body");
+             auto body = parse_analysis_body(c.req.body);
+             if (body.xml_content) {
+                 run_analysis(c, std::move(*body.xml_content), "xml_content", body.request,
+                              "body");
                  return;
-             }
-             if (!body["xml_file_path"].is_string()) {
-                 throw field_error("xml_file_path", "a string");
              }
              const auto& root = c.config->str("api.file_root");
              if (root.empty()) {
                  throw UsageError("xml_file_path is disabled: the server reads no files unless "
                                   "api.file_root is configured; send xml_content instead");
              }
-             auto rel = body["xml_file_path"].get<std::string>();
+             const auto& rel = *body.xml_file_path;
              fs::path p(rel);
              std::error_code ec;
              auto root_real = fs::canonical(root, ec);
@@ -985,7 +923,7 @@ void Service::setup_routes() {
              sdmx::FileSource source(file_real.string());
              auto payload = source.fetch(sdmx::ReadLimits{
                  static_cast<std::size_t>(c.config->size("analysis.max_input_size"))});
-             run_analysis(c, std::move(payload.bytes), rel, a, "file");
+             run_analysis(c, std::move(payload.bytes), rel, body.request, "file");
          });
 
     post("/api/analysis/dataflow/upload", "/api/analysis/dataflow/upload", Scope::read,
@@ -1096,32 +1034,9 @@ void Service::setup_routes() {
 
     post("/api/analysis/dataflow/bulk", "/api/analysis/dataflow/bulk", Scope::read,
          [this, with_catalog](Ctx& c) {
-             auto body = nlohmann::json::parse(c.req.body, nullptr, false);
-             if (body.is_discarded() || !body.is_object() || !body.contains("dataflow_ids") ||
-                 !body["dataflow_ids"].is_array()) {
-                 throw UsageError("the body must be a JSON object with dataflow_ids (a list of "
-                                  "1 to 50 ids)");
-             }
-             const auto& ids = body["dataflow_ids"];
-             if (ids.empty() || ids.size() > 50) {
-                 throw UsageError(
-                     fmt::format("dataflow_ids: {} ids; give 1 to 50 per request", ids.size()));
-             }
-             bool include_tests = true;
-             if (body.contains("include_tests")) {
-                 if (!body["include_tests"].is_boolean()) {
-                     throw UsageError("include_tests: must be true or false");
-                 }
-                 include_tests = body["include_tests"].get<bool>();
-             }
-             std::vector<std::string> requested;
-             for (const auto& id : ids) {
-                 if (!id.is_string() || !upstream::is_sdmx_id(id.get<std::string>())) {
-                     throw UsageError("dataflow_ids: every id must be an SDMX identifier "
-                                      "(letters, digits, _ @ $ -)");
-                 }
-                 requested.push_back(id.get<std::string>());
-             }
+             auto body = parse_bulk_body(c.req.body);
+             bool include_tests = body.include_tests;
+             const std::vector<std::string>& requested = body.ids;
              auto state = with_catalog(c);
              analysis::AnalysisOptions options;
              options.limit = 0;

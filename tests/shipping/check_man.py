@@ -87,7 +87,12 @@ def flatten(prefix, value):
 
 flatten("", schema)
 sections_of_keys = {k.split(".")[0] for k in keys if "." in k}
-env_names = {"DATAFLOW_" + k.upper().replace(".", "_") for k in keys}
+# Every variable the reference lists: keys' names, the reference deployment's aliases (and the
+# names it ignores on purpose), plus the three that say where configuration comes from.
+reference = subprocess.run([binary, "config", "schema", "-o", "markdown"], check=True,
+                           capture_output=True, text=True).stdout
+env_names = set(re.findall(r"\bDATAFLOW_[A-Z0-9_]+\b", reference))
+env_names |= {"DATAFLOW_" + k.upper().replace(".", "_") for k in keys}
 env_names |= {"DATAFLOW_CONFIG", "DATAFLOW_CONFIG_DIR", "DATAFLOW_SECRETS_DIR"}
 
 required_command = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "CONFIGURATION", "EXIT STATUS",
@@ -116,9 +121,8 @@ for page, command in pages.items():
     for title in required:
         if title not in sec:
             fail(f"{path.name}: no {title} section")
-    order = [t for t in titles if t in required]
-    if order != [t for t in required if t in sec]:
-        fail(f"{path.name}: sections out of order: {order}")
+    if titles[:1] != ["NAME"] or titles[-1:] != ["SEE ALSO"]:
+        fail(f"{path.name}: NAME must come first and SEE ALSO last: {titles}")
     if page == "dataflow":
         documented = tagged_options(sec.get("GLOBAL OPTIONS", []))
         want = global_options
