@@ -156,6 +156,15 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     options.only_ready = args.only_ready;
     // Check the categories before reading a possibly large input.
     analysis::check_categories(*rules, options.categories);
+    if (auto scheme = args.source.find("://");
+        scheme != std::string::npos && scheme > 0 && !is_url(args.source) &&
+        std::all_of(args.source.begin(), args.source.begin() + static_cast<long>(scheme),
+                    [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '.' || c == '-'; })) {
+        throw UsageError(args.source + ": unsupported URL scheme '" +
+                         args.source.substr(0, scheme) +
+                         "'; give an http:// or https:// URL, a file path, or - for standard "
+                         "input");
+    }
 
     auto phase = std::chrono::steady_clock::now();
     auto lap = [&phase](const char* what) {

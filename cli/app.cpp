@@ -3,6 +3,7 @@
 #include "cli_tree.hpp"
 #include "commands.hpp"
 #include "config/loader.hpp"
+#include "config/schema.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <iostream>
 #include <new>
+#include <optional>
 
 extern char** environ;
 
@@ -107,6 +109,34 @@ CommandSpec describe(const CLI::App& app) {
     return spec;
 }
 
+/// The first word of the command line that is neither an option nor an option's value, when it
+/// names no command.
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view word = argv[i];
+        if (word == "--") {
+            return std::nullopt;
+        }
+        if (word.starts_with("-")) {
+            if (word.find('=') == std::string_view::npos) {
+                for (const CLI::Option* opt : app.get_options()) {
+                    if (opt->get_expected_max() > 0 && opt->check_name(std::string(word))) {
+                        ++i; // its value
+                    }
+                }
+            }
+            continue;
+        }
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+            if (sub->check_name(std::string(word))) {
+                return std::nullopt;
+            }
+        }
+        return std::string(word);
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 int run(int argc, char** argv) {
@@ -163,6 +193,24 @@ int run(int argc, char** argv) {
         ->check(CLI::IsMember({"bash", "zsh", "fish", "json"}))
         ->required();
     completion_cmd->fallthrough();
+
+    // A mistyped command would otherwise read as "A subcommand is required".
+    if (auto typo = unknown_command(app, argc, argv)) {
+        std::vector<std::string> names;
+        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+            names.push_back(sub->get_name());
+        }
+        auto suggestion = config::closest(*typo, names);
+        std::string list;
+        for (const auto& n : names) {
+            list += (list.empty() ? "" : ", ") + n;
+        }
+        std::fprintf(stderr, "dataflow: error: unknown command '%s'%s (commands: %s; see 'dataflow --help')\n",
+                     typo->c_str(),
+                     suggestion.empty() ? "" : ("; did you mean '" + suggestion + "'?").c_str(),
+                     list.c_str());
+        return static_cast<int>(ExitCode::usage);
+    }
 
     try {
         app.parse(argc, argv);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 namespace dataflow::sdmx {
 
@@ -69,9 +70,38 @@ std::string_view skip_xml_prolog(std::string_view s) {
         name, title.empty() ? "" : fmt::format(" (title: \"{}\")", title)));
 }
 
+/// Names well-known non-text formats by their first bytes: what the input is, and what to do.
+std::pair<std::string_view, std::string_view> binary_kind(std::string_view b) {
+    auto starts = [&](std::string_view magic) { return b.substr(0, magic.size()) == magic; };
+    if (starts("\x1F\x8B")) {
+        return {"gzip-compressed data", "decompress it first (gunzip)"};
+    }
+    if (starts("PK\x03\x04")) {
+        return {"a ZIP archive", "extract the SDMX file from it first"};
+    }
+    if (starts("\xFF\xFE") || starts("\xFE\xFF")) {
+        return {"UTF-16 text", "re-encode it as UTF-8 (iconv -f utf-16 -t utf-8)"};
+    }
+    if (starts("\x89PNG") || starts("\xFF\xD8\xFF") || starts("GIF8")) {
+        return {"an image", "send the SDMX catalogue instead"};
+    }
+    if (starts("%PDF")) {
+        return {"a PDF document", "send the SDMX catalogue instead"};
+    }
+    if (b.substr(0, 512).find('\0') != std::string_view::npos) {
+        return {"binary data (it contains NUL bytes)", "send the SDMX catalogue instead"};
+    }
+    return {};
+}
+
 } // namespace
 
 Catalog read_catalog(std::string& bytes, std::string_view source_name, const ReadOptions& options) {
+    if (auto [kind, advice] = binary_kind(bytes); !kind.empty()) {
+        throw InputError(fmt::format("{}: this is {}, not an SDMX dataflow list (XML or "
+                                     "SDMX-JSON, UTF-8); {}",
+                                     source_name, kind, advice));
+    }
     if (auto bad = util::find_invalid_utf8(bytes)) {
         auto pos = util::position_of(bytes, *bad);
         throw InputError(fmt::format(

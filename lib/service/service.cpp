@@ -576,18 +576,29 @@ void Service::setup_routes() {
 
     auto get = [this, handle](const std::string& pattern, const std::string& route, Scope scope,
                               Handler h) {
+        m_route_methods.emplace_back(std::regex(pattern), "GET");
         m_api->Get(pattern, [handle, route, scope, h](const Request& req, Response& res) {
             handle(req, res, route, scope, h);
         });
     };
     auto post = [this, handle](const std::string& pattern, const std::string& route, Scope scope,
                                Handler h) {
+        m_route_methods.emplace_back(std::regex(pattern), "POST");
         m_api->Post(pattern, [handle, route, scope, h](const Request& req, Response& res) {
             handle(req, res, route, scope, h);
         });
     };
 
-    m_api->set_error_handler([this](const Request& req, Response& res) {
+    auto allowed_methods = [this](const std::string& path) {
+        std::string allow;
+        for (const auto& [pattern, method] : m_route_methods) {
+            if (std::regex_match(path, pattern) && allow.find(method) == std::string::npos) {
+                allow += (allow.empty() ? "" : ", ") + method;
+            }
+        }
+        return allow;
+    };
+    m_api->set_error_handler([this, allowed_methods](const Request& req, Response& res) {
         if (!res.body.empty()) {
             return;
         }
@@ -596,6 +607,12 @@ void Service::setup_routes() {
         if (res.status == 413) {
             json_error(res, 413, "payload_too_large", "payload_too_large",
                        "the request body is larger than server.max_body_size", id);
+        } else if (std::string allow = allowed_methods(req.path); res.status == 404 && !allow.empty()) {
+            res.set_header("Allow", allow);
+            json_error(res, 405, "method_not_allowed", "method_not_allowed",
+                       fmt::format("{} is not allowed on this route; use {}",
+                                   util::printable(req.method.substr(0, 20)), allow),
+                       id);
         } else if (res.status == 404) {
             json_error(res, 404, "not_found", "not_found",
                        "no such route: " + req.method + " " +

@@ -13,8 +13,11 @@
 
 #include <atomic>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace httplib {
 class Server;
@@ -63,6 +66,8 @@ private:
     ServiceParts m_parts;
     std::unique_ptr<httplib::Server> m_api;
     std::unique_ptr<httplib::Server> m_metrics_server;
+    /// Every route's path pattern and method, to answer 405 (with Allow) instead of 404.
+    std::vector<std::pair<std::regex, std::string>> m_route_methods;
     std::unique_ptr<CatalogService> m_catalog;
     std::unique_ptr<ProbeScheduler> m_probes;
     std::thread m_api_thread;

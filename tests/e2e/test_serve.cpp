@@ -5,6 +5,7 @@
 #include "support/fake_upstream.hpp"
 #include "support/process.hpp"
 #include "support/redis_server.hpp"
+#include "support/serve.hpp"
 #include "support/support.hpp"
 
 #include <doctest/doctest.h>
@@ -33,57 +34,7 @@ bool has(const std::string& s, const std::string& needle) {
 }
 
 /// A running `dataflow serve` with its own config directory.
-struct Server {
-    TempDir dir;
-    std::unique_ptr<Process> process;
-    int port = 0;
-
-    explicit Server(std::vector<std::string> env = {}, std::vector<std::string> args = {}) {
-        fs::create_directories(dir.path() / "cfg");
-        fs::create_directories(dir.path() / "secrets");
-        std::vector<std::string> base = {
-            "DATAFLOW_CONFIG_DIR=" + (dir.path() / "cfg").string(),
-            "DATAFLOW_SECRETS_DIR=" + (dir.path() / "secrets").string(),
-            // Never the real upstream: probes go to a closed loopback port.
-            "DATAFLOW_UPSTREAM_BASE_URL=http://127.0.0.1:1/rest",
-            "DATAFLOW_SERVER_DRAIN_DELAY=300ms",
-            "DATAFLOW_LOG_FORMAT=json",
-        };
-        for (const auto& e : env) {
-            auto name = e.substr(0, e.find('='));
-            std::erase_if(base, [&](const std::string& b) { return b.rfind(name + "=", 0) == 0; });
-            base.push_back(e);
-        }
-        std::vector<std::string> argv = {DATAFLOW_BIN, "serve",  "--port",
-                                         "0",          "--host", "127.0.0.1"};
-        if (std::find(args.begin(), args.end(), "--metrics-port") == args.end()) {
-            argv.push_back("--metrics-port");
-            argv.push_back("0");
-        }
-        if (std::find(args.begin(), args.end(), "--no-catalog") == args.end()) {
-            argv.push_back("--catalog");
-            argv.push_back(dataflow::test::bundled_catalog());
-        }
-        for (const auto& a : args) {
-            if (a != "--no-catalog") {
-                argv.push_back(a);
-            }
-        }
-        process = std::make_unique<Process>(argv, base);
-        bool listening = process->wait_for_err("listening on", 20s);
-        INFO(process->err());
-        REQUIRE(listening);
-        auto err = process->err();
-        auto at = err.find("listening on http://127.0.0.1:");
-        port = std::stoi(err.substr(at + 30));
-    }
-    httplib::Client client() const {
-        httplib::Client c("127.0.0.1", port);
-        c.set_read_timeout(std::chrono::seconds(30));
-        return c;
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
-};
+using Server = dataflow::test::ServeProcess;
 
 std::string catalogue() {
     return dataflow::test::read_file(dataflow::test::bundled_catalog());
