@@ -14,16 +14,19 @@
 set -euo pipefail
 
 run_one() {
-    local mode="$1" binary="$2" corpus="$3"
+    local mode="$1" binary corpus
+    binary="$(realpath "$2")"
+    corpus="$(realpath "$3")"
     if [[ "$mode" == regress ]]; then
         # Every committed input once: seeds and past crashes.
         exec "$binary" -runs=0 -rss_limit_mb=2048 -timeout=20 "$corpus"
     fi
-    local work
+    artifacts="$PWD"
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
     # New inputs go to a scratch directory; the committed corpus is read only.
     (cd "$work" && "$binary" -max_total_time="$mode" -rss_limit_mb=2048 -timeout=20 \
+        -artifact_prefix="$artifacts/" \
         -max_len=65536 -print_final_stats=1 "$work" "$corpus")
 }
 

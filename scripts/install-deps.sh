@@ -14,6 +14,7 @@ packages=(
   redis-server python3 hyperfine clang-format
   prometheus wrk
   shellcheck zsh fish mandoc yamllint
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -129,6 +129,11 @@ std::size_t FakeUpstream::request_count() const {
     return m_requests.size();
 }
 
+int FakeUpstream::max_concurrent() const {
+    std::lock_guard lock(m_mutex);
+    return m_max_active;
+}
+
 void FakeUpstream::clear_requests() {
     std::lock_guard lock(m_mutex);
     m_requests.clear();
@@ -153,8 +158,12 @@ void FakeUpstream::accept_loop() {
 }
 
 void FakeUpstream::handle(int fd) {
+    bool counted = false; // in m_active
     auto done = [&] {
         std::lock_guard lock(m_mutex);
+        if (counted) {
+            --m_active;
+        }
         m_open.erase(std::remove(m_open.begin(), m_open.end(), fd), m_open.end());
         ::close(fd);
     };
@@ -199,6 +208,8 @@ void FakeUpstream::handle(int fd) {
     {
         std::lock_guard lock(m_mutex);
         m_requests.push_back(req);
+        counted = true;
+        m_max_active = std::max(m_max_active, ++m_active);
         f = m_faults;
         if (m_faults.fail_next > 0) {
             --m_faults.fail_next;

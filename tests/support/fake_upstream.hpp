@@ -64,6 +64,8 @@ public:
     std::vector<RecordedRequest> requests() const;
     std::size_t request_count() const;
     void clear_requests();
+    /// The most requests being answered at the same time so far.
+    int max_concurrent() const;
 
 private:
     void accept_loop();
@@ -77,6 +79,8 @@ private:
     std::map<std::string, FakeResponse> m_routes;
     Faults m_faults;
     std::vector<RecordedRequest> m_requests;
+    int m_active = 0;
+    int m_max_active = 0;
     std::vector<int> m_open;
     std::vector<std::thread> m_workers;
     std::thread m_acceptor;

@@ -1,0 +1,251 @@
+// Cluster on one machine: three `dataflow serve` replicas on loopback ports sharing one real
+// Redis, in front of the fake SDMX upstream. Counts what reaches the upstream.
+
+#include "support/fake_upstream.hpp"
+#include "support/redis_server.hpp"
+#include "support/serve.hpp"
+#include "support/support.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <httplib.h>
+#include <thread>
+
+using dataflow::test::FakeResponse;
+using dataflow::test::FakeUpstream;
+using dataflow::test::Faults;
+using dataflow::test::RedisServer;
+using dataflow::test::ServeProcess;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::string k_admin = "cluster-admin-token-0123456789abcdef";
+
+struct Cluster {
+    RedisServer redis;
+    FakeUpstream upstream;
+    std::vector<std::unique_ptr<ServeProcess>> replicas;
+    std::vector<std::string> env;
+
+    void add_replica() {
+        replicas.push_back(
+            std::make_unique<ServeProcess>(env, std::vector<std::string>{"--no-catalog"}));
+    }
+
+    explicit Cluster(std::vector<std::string> extra = {}, int count = 3) {
+        upstream.route("/rest/dataflow/*",
+                       FakeResponse{200, dataflow::test::read_file(dataflow::test::bundled_catalog()),
+                                    "application/xml", {}, {}});
+        env = {"DATAFLOW_CACHE_BACKEND=redis",
+                                        "DATAFLOW_REDIS_HOST=127.0.0.1",
+                                        "DATAFLOW_REDIS_PORT=" + std::to_string(redis.port()),
+                                        "DATAFLOW_UPSTREAM_BASE_URL=" + upstream.base(),
+                                        "DATAFLOW_CATALOG_MODE=upstream",
+                                        "DATAFLOW_API_ADMIN_ENABLED=true",
+                                        "DATAFLOW_AUTH_MODE=token",
+                                        "DATAFLOW_AUTH_ADMIN_TOKENS=" + k_admin,
+                                        "DATAFLOW_UPSTREAM_RETRIES=0"};
+        env = dataflow::test::merge_env(env, extra);
+        for (int i = 0; i < count; ++i) {
+            add_replica();
+        }
+    }
+
+    httplib::Client client(std::size_t i) const {
+        auto c = replicas[i]->client();
+        c.set_bearer_token_auth(k_admin.c_str());
+        return c;
+    }
+
+    /// GET /api/v1/dataflows on replica i (status, JSON or null).
+    std::pair<int, nlohmann::json> dataflows(std::size_t i) const {
+        auto r = client(i).Get("/api/v1/dataflows?limit=1");
+        if (!r) {
+            return {0, nullptr};
+        }
+        return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
+    }
+
+    bool wait_for_catalogue(std::size_t i, std::chrono::milliseconds within) const {
+        auto deadline = Clock::now() + within;
+        while (Clock::now() < deadline) {
+            if (dataflows(i).first == 200) {
+                return true;
+            }
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+
+    void refresh(std::size_t i) const {
+        auto r = client(i).Post("/api/v1/catalog/refresh");
+        REQUIRE(r);
+        REQUIRE(r->status == 202);
+    }
+
+    std::size_t catalogue_requests() const {
+        std::size_t n = 0;
+        for (const auto& r : upstream.requests()) {
+            n += r.target.find("/dataflow/") != std::string::npos ? 1 : 0;
+        }
+        return n;
+    }
+};
+
+bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within) {
+    auto deadline = Clock::now() + within;
+    while (Clock::now() < deadline) {
+        if (f()) {
+            return true;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return f();
+}
+
+} // namespace
+
+TEST_SUITE("cluster") {
+    TEST_CASE("a catalogue fetched by one replica is served by the others without another call") {
+        Cluster cluster({}, 1);
+        REQUIRE(cluster.wait_for_catalogue(0, 15s));
+        CHECK(cluster.catalogue_requests() == 1);
+        auto first = cluster.dataflows(0).second;
+
+        // Two more replicas start later: they find the catalogue in Redis.
+        cluster.add_replica();
+        cluster.add_replica();
+        for (std::size_t i = 1; i < 3; ++i) {
+            REQUIRE(cluster.wait_for_catalogue(i, 15s));
+            auto doc = cluster.dataflows(i).second;
+            CHECK(doc["total_analyzed"] == first["total_analyzed"]);
+            CHECK(doc["total_analyzed"].get<int>() > 400);
+            CHECK(doc["stale"] == false);
+        }
+        CHECK(cluster.catalogue_requests() == 1);
+        CHECK(cluster.upstream.request_count() == 1);
+    }
+
+    TEST_CASE("together the replicas never exceed the upstream budget") {
+        // 30 requests a minute, burst 1, shared through Redis: at most 1 + 0.5/s.
+        Cluster cluster({"DATAFLOW_UPSTREAM_RATE_LIMIT_PER_MINUTE=30",
+                         "DATAFLOW_UPSTREAM_RATE_LIMIT_BURST=1"});
+        for (std::size_t i = 0; i < 3; ++i) {
+            REQUIRE(cluster.wait_for_catalogue(i, 15s));
+        }
+        auto start = Clock::now();
+        // Every replica wants far more: a forced refresh every 100 ms each, for 8 s.
+        std::atomic<bool> stop{false};
+        std::vector<std::thread> wanters;
+        for (std::size_t i = 0; i < 3; ++i) {
+            wanters.emplace_back([&, i] {
+                auto c = cluster.client(i);
+                while (!stop) {
+                    c.Post("/api/v1/catalog/refresh");
+                    std::this_thread::sleep_for(100ms);
+                }
+            });
+        }
+        std::this_thread::sleep_for(8s);
+        stop = true;
+        for (auto& t : wanters) {
+            t.join();
+        }
+        auto elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+        std::size_t during = 0;
+        for (const auto& r : cluster.upstream.requests()) {
+            during += r.at >= start ? 1 : 0;
+        }
+        // The budget over the window: the burst plus the rate, with one token of slack for
+        // the token refilled while the window was being measured.
+        auto budget = 1 + elapsed * 30.0 / 60.0 + 1;
+        MESSAGE("upstream requests in " << elapsed << " s: " << during << " (budget "
+                                        << budget << ", 3 replicas asking ~30/s)");
+        CHECK(during >= 2); // they did get some
+        CHECK(static_cast<double>(during) <= budget);
+        // Every replica still serves its catalogue.
+        for (std::size_t i = 0; i < 3; ++i) {
+            CHECK(cluster.dataflows(i).first == 200);
+        }
+    }
+
+    TEST_CASE("one refresh at a time: the cache lock makes the others wait and reuse it") {
+        Cluster cluster({"DATAFLOW_UPSTREAM_RATE_LIMIT_PER_MINUTE=600",
+                         "DATAFLOW_UPSTREAM_RATE_LIMIT_BURST=10"});
+        for (std::size_t i = 0; i < 3; ++i) {
+            REQUIRE(cluster.wait_for_catalogue(i, 15s));
+        }
+        auto before = cluster.catalogue_requests();
+        Faults slow;
+        slow.latency = 1500ms;
+        cluster.upstream.set_faults(slow);
+        for (std::size_t i = 0; i < 3; ++i) {
+            cluster.refresh(i);
+        }
+        // All three asked at once; one fetched while the others waited on the lock.
+        CHECK(eventually([&] { return cluster.catalogue_requests() > before; }, 5s));
+        std::this_thread::sleep_for(3s);
+        CHECK(cluster.upstream.max_concurrent() == 1);
+        CHECK(cluster.catalogue_requests() == before + 1);
+    }
+
+    TEST_CASE("a 429 seen by one replica stops all of them until Retry-After") {
+        Cluster cluster({"DATAFLOW_UPSTREAM_RATE_LIMIT_PER_MINUTE=600",
+                         "DATAFLOW_UPSTREAM_RATE_LIMIT_BURST=10",
+                         "DATAFLOW_UPSTREAM_RETRY_AFTER_MIN=1s"});
+        for (std::size_t i = 0; i < 3; ++i) {
+            REQUIRE(cluster.wait_for_catalogue(i, 15s));
+        }
+        Faults banned;
+        banned.fail_next = 1;
+        banned.fail_status = 429;
+        banned.fail_retry_after = "3";
+        cluster.upstream.set_faults(banned);
+        auto before = cluster.upstream.request_count();
+        cluster.refresh(0);
+        REQUIRE(eventually([&] { return cluster.upstream.request_count() == before + 1; }, 5s));
+        auto banned_at = Clock::now();
+        // The other replicas want the upstream now: none of them calls it.
+        cluster.refresh(1);
+        cluster.refresh(2);
+        cluster.refresh(0);
+        std::this_thread::sleep_for(1500ms);
+        CHECK(cluster.upstream.request_count() == before + 1);
+        // The catalogues are still served (stale), never lost.
+        for (std::size_t i = 0; i < 3; ++i) {
+            CHECK(cluster.dataflows(i).first == 200);
+        }
+        // After Retry-After, a replica that did not see the 429 may call again.
+        std::this_thread::sleep_until(banned_at + 3500ms);
+        cluster.refresh(2);
+        CHECK(eventually([&] { return cluster.upstream.request_count() > before + 1; }, 5s));
+        auto requests = cluster.upstream.requests();
+        CHECK(requests.back().at - banned_at >= 2900ms);
+    }
+
+    TEST_CASE("a config reload on one replica's directory changes only that replica") {
+        Cluster cluster;
+        auto rules = [&](std::size_t i) {
+            auto r = cluster.client(i).Get("/api/analysis/rules");
+            REQUIRE(r);
+            REQUIRE(r->status == 200);
+            return r->body;
+        };
+        for (std::size_t i = 0; i < 3; ++i) {
+            CHECK(rules(i).find("cluster_only") == std::string::npos);
+        }
+        dataflow::test::write_file(cluster.replicas[1]->config_dir() / "dataflow.toml",
+                                   "[[analysis.rules]]\ncategory = \"cluster_only\"\n"
+                                   "keywords = [\"zzz\"]\npriority = 1\n");
+        CHECK(eventually([&] { return rules(1).find("cluster_only") != std::string::npos; },
+                         10s));
+        CHECK(rules(0).find("cluster_only") == std::string::npos);
+        CHECK(rules(2).find("cluster_only") == std::string::npos);
+    }
+}
