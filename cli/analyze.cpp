@@ -158,8 +158,9 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     analysis::check_categories(*rules, options.categories);
     if (auto scheme = args.source.find("://");
         scheme != std::string::npos && scheme > 0 && !is_url(args.source) &&
-        std::all_of(args.source.begin(), args.source.begin() + static_cast<long>(scheme),
-                    [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '.' || c == '-'; })) {
+        std::all_of(
+            args.source.begin(), args.source.begin() + static_cast<long>(scheme),
+            [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '.' || c == '-'; })) {
         throw UsageError(args.source + ": unsupported URL scheme '" +
                          args.source.substr(0, scheme) +
                          "'; give an http:// or https:// URL, a file path, or - for standard "

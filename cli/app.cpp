@@ -145,7 +145,8 @@ int run(int argc, char** argv) {
     app.set_version_flag("--version", version_text(), "Print the version and exit");
     app.require_subcommand(1);
     app.footer("Exit codes: 0 success, 1 input or analysis error, 2 usage error, 69 upstream "
-               "unavailable, 75 rate-limited (retry later), 78 configuration error, 130 interrupted (Ctrl-C). 'dataflow health' exits only 0 or 1.\n"
+               "unavailable, 75 rate-limited (retry later), 78 configuration error, 130 "
+               "interrupted (Ctrl-C). 'dataflow health' exits only 0 or 1.\n"
                "See 'man dataflow' and https://sdmx.org for SDMX itself.");
 
     GlobalArgs global;
@@ -205,10 +206,12 @@ int run(int argc, char** argv) {
         for (const auto& n : names) {
             list += (list.empty() ? "" : ", ") + n;
         }
-        std::fprintf(stderr, "dataflow: error: unknown command '%s'%s (commands: %s; see 'dataflow --help')\n",
-                     typo->c_str(),
-                     suggestion.empty() ? "" : ("; did you mean '" + suggestion + "'?").c_str(),
-                     list.c_str());
+        std::fprintf(
+            stderr,
+            "dataflow: error: unknown command '%s'%s (commands: %s; see 'dataflow --help')\n",
+            typo->c_str(),
+            suggestion.empty() ? "" : ("; did you mean '" + suggestion + "'?").c_str(),
+            list.c_str());
         return static_cast<int>(ExitCode::usage);
     }
 

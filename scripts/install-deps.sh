@@ -14,7 +14,7 @@ packages=(
   redis-server python3 hyperfine clang-format
   prometheus wrk
   shellcheck zsh fish mandoc yamllint
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev strace
 )
 
 missing=()
@@ -26,14 +26,18 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
-fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# CI-only lint tools from the npm registry (pinned in ci/package-lock.json), for the manifest
+# and Dockerfile checks. kubectl (with kustomize) comes with the machine image: Debian 12 has no
+# usable package; the deploy tests say so when it is missing.
+bash "$(dirname "$0")/../ci/install-lint-tools.sh"

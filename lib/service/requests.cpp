@@ -50,10 +50,9 @@ AnalysisBody parse_analysis_body(std::string_view text) {
         }
         // Unsigned values beyond INT64_MAX read as int64 wrap; clamp from the unsigned side.
         const auto& v = body["min_relevance_score"];
-        std::int64_t n = v.is_number_unsigned()
-                             ? static_cast<std::int64_t>(
-                                   std::min<std::uint64_t>(v.get<std::uint64_t>(), 1'000'000'000))
-                             : v.get<std::int64_t>();
+        std::int64_t n = v.is_number_unsigned() ? static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                                      v.get<std::uint64_t>(), 1'000'000'000))
+                                                : v.get<std::int64_t>();
         a.min_score = static_cast<int>(std::clamp<std::int64_t>(n, -1'000'000'000, 1'000'000'000));
     }
     if (body.contains("max_results")) {
@@ -61,10 +60,10 @@ AnalysisBody parse_analysis_body(std::string_view text) {
             throw field_error("max_results", "an integer");
         }
         const auto& v = body["max_results"];
-        std::int64_t n = v.is_number_unsigned()
-                             ? static_cast<std::int64_t>(
-                                   std::min<std::uint64_t>(v.get<std::uint64_t>(), 1000))
-                             : v.get<std::int64_t>();
+        std::int64_t n =
+            v.is_number_unsigned()
+                ? static_cast<std::int64_t>(std::min<std::uint64_t>(v.get<std::uint64_t>(), 1000))
+                : v.get<std::int64_t>();
         a.max_results = static_cast<int>(std::clamp<std::int64_t>(n, 1, 1000));
     }
     for (auto [name, target] : {std::pair{"include_tests", &a.include_tests},

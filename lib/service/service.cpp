@@ -607,7 +607,8 @@ void Service::setup_routes() {
         if (res.status == 413) {
             json_error(res, 413, "payload_too_large", "payload_too_large",
                        "the request body is larger than server.max_body_size", id);
-        } else if (std::string allow = allowed_methods(req.path); res.status == 404 && !allow.empty()) {
+        } else if (std::string allow = allowed_methods(req.path);
+                   res.status == 404 && !allow.empty()) {
             res.set_header("Allow", allow);
             json_error(res, 405, "method_not_allowed", "method_not_allowed",
                        fmt::format("{} is not allowed on this route; use {}",
@@ -915,8 +916,7 @@ void Service::setup_routes() {
          [this, run_analysis](Ctx& c) {
              auto body = parse_analysis_body(c.req.body);
              if (body.xml_content) {
-                 run_analysis(c, std::move(*body.xml_content), "xml_content", body.request,
-                              "body");
+                 run_analysis(c, std::move(*body.xml_content), "xml_content", body.request, "body");
                  return;
              }
              const auto& root = c.config->str("api.file_root");

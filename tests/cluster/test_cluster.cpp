@@ -40,17 +40,20 @@ struct Cluster {
 
     explicit Cluster(std::vector<std::string> extra = {}, int count = 3) {
         upstream.route("/rest/dataflow/*",
-                       FakeResponse{200, dataflow::test::read_file(dataflow::test::bundled_catalog()),
-                                    "application/xml", {}, {}});
+                       FakeResponse{200,
+                                    dataflow::test::read_file(dataflow::test::bundled_catalog()),
+                                    "application/xml",
+                                    {},
+                                    {}});
         env = {"DATAFLOW_CACHE_BACKEND=redis",
-                                        "DATAFLOW_REDIS_HOST=127.0.0.1",
-                                        "DATAFLOW_REDIS_PORT=" + std::to_string(redis.port()),
-                                        "DATAFLOW_UPSTREAM_BASE_URL=" + upstream.base(),
-                                        "DATAFLOW_CATALOG_MODE=upstream",
-                                        "DATAFLOW_API_ADMIN_ENABLED=true",
-                                        "DATAFLOW_AUTH_MODE=token",
-                                        "DATAFLOW_AUTH_ADMIN_TOKENS=" + k_admin,
-                                        "DATAFLOW_UPSTREAM_RETRIES=0"};
+               "DATAFLOW_REDIS_HOST=127.0.0.1",
+               "DATAFLOW_REDIS_PORT=" + std::to_string(redis.port()),
+               "DATAFLOW_UPSTREAM_BASE_URL=" + upstream.base(),
+               "DATAFLOW_CATALOG_MODE=upstream",
+               "DATAFLOW_API_ADMIN_ENABLED=true",
+               "DATAFLOW_AUTH_MODE=token",
+               "DATAFLOW_AUTH_ADMIN_TOKENS=" + k_admin,
+               "DATAFLOW_UPSTREAM_RETRIES=0"};
         env = dataflow::test::merge_env(env, extra);
         for (int i = 0; i < count; ++i) {
             add_replica();
@@ -134,8 +137,8 @@ TEST_SUITE("cluster") {
 
     TEST_CASE("together the replicas never exceed the upstream budget") {
         // 30 requests a minute, burst 1, shared through Redis: at most 1 + 0.5/s.
-        Cluster cluster({"DATAFLOW_UPSTREAM_RATE_LIMIT_PER_MINUTE=30",
-                         "DATAFLOW_UPSTREAM_RATE_LIMIT_BURST=1"});
+        Cluster cluster(
+            {"DATAFLOW_UPSTREAM_RATE_LIMIT_PER_MINUTE=30", "DATAFLOW_UPSTREAM_RATE_LIMIT_BURST=1"});
         for (std::size_t i = 0; i < 3; ++i) {
             REQUIRE(cluster.wait_for_catalogue(i, 15s));
         }
@@ -165,8 +168,8 @@ TEST_SUITE("cluster") {
         // The budget over the window: the burst plus the rate, with one token of slack for
         // the token refilled while the window was being measured.
         auto budget = 1 + elapsed * 30.0 / 60.0 + 1;
-        MESSAGE("upstream requests in " << elapsed << " s: " << during << " (budget "
-                                        << budget << ", 3 replicas asking ~30/s)");
+        MESSAGE("upstream requests in " << elapsed << " s: " << during << " (budget " << budget
+                                        << ", 3 replicas asking ~30/s)");
         CHECK(during >= 2); // they did get some
         CHECK(static_cast<double>(during) <= budget);
         // Every replica still serves its catalogue.
@@ -243,8 +246,7 @@ TEST_SUITE("cluster") {
         dataflow::test::write_file(cluster.replicas[1]->config_dir() / "dataflow.toml",
                                    "[[analysis.rules]]\ncategory = \"cluster_only\"\n"
                                    "keywords = [\"zzz\"]\npriority = 1\n");
-        CHECK(eventually([&] { return rules(1).find("cluster_only") != std::string::npos; },
-                         10s));
+        CHECK(eventually([&] { return rules(1).find("cluster_only") != std::string::npos; }, 10s));
         CHECK(rules(0).find("cluster_only") == std::string::npos);
         CHECK(rules(2).find("cluster_only") == std::string::npos);
     }

@@ -103,10 +103,10 @@ void run_http_case(const dataflow::test::ServeProcess& server, const json& c) {
         }
         r = client.Post(path, headers, items);
     } else if (method == "POST") {
-        std::string body = c.contains("body_file")
-                               ? dataflow::test::read_file(k_dir + "/files/" +
-                                                           c["body_file"].get<std::string>())
-                               : c.value("body", std::string());
+        std::string body =
+            c.contains("body_file")
+                ? dataflow::test::read_file(k_dir + "/files/" + c["body_file"].get<std::string>())
+                : c.value("body", std::string());
         r = client.Post(path, headers, body, c.value("content_type", "application/json").c_str());
     } else {
         r = client.Get(path, headers);
@@ -174,10 +174,9 @@ TEST_SUITE("bad inputs") {
     }
 
     TEST_CASE("HTTP bodies, headers, multipart uploads, query parameters and routes") {
-        dataflow::test::ServeProcess server({"DATAFLOW_AUTH_MODE=token",
-                                             "DATAFLOW_AUTH_TOKENS=" + k_read_token,
-                                             "DATAFLOW_AUTH_ADMIN_TOKENS=" + k_admin_token,
-                                             "DATAFLOW_SERVER_MAX_BODY_SIZE=1MiB"});
+        dataflow::test::ServeProcess server(
+            {"DATAFLOW_AUTH_MODE=token", "DATAFLOW_AUTH_TOKENS=" + k_read_token,
+             "DATAFLOW_AUTH_ADMIN_TOKENS=" + k_admin_token, "DATAFLOW_SERVER_MAX_BODY_SIZE=1MiB"});
         for (const auto& c : load_cases()) {
             if (c["kind"] != "http") {
                 continue;

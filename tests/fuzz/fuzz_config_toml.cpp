@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    static const std::string path = "/tmp/dataflow-fuzz-config-" + std::to_string(getpid()) + ".toml";
+    static const std::string path =
+        "/tmp/dataflow-fuzz-config-" + std::to_string(getpid()) + ".toml";
     std::FILE* f = std::fopen(path.c_str(), "wb");
     if (f == nullptr) {
         return 0;
