@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <malloc.h>
 
 namespace dataflow::cli {
 
@@ -53,6 +54,13 @@ std::vector<config::FlagValue> serve_flags(const CLI::App& cmd, const ServeArgs&
 
 int run_serve(const config::LoadOptions& options, const config::LoadResult& loaded) {
     auto started = std::chrono::steady_clock::now();
+    // Memory returns to the system after large uploads: buffers of 1 MiB and more are mapped
+    // (and unmapped when freed), and two arenas bound the per-thread pools of 16+ workers.
+    // GLIBC_TUNABLES, when set, was applied before this and is kept.
+    if (std::getenv("GLIBC_TUNABLES") == nullptr) {
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
+        mallopt(M_ARENA_MAX, 2);
+    }
     // Signals are handled by this thread alone: block them before any thread starts.
     sigset_t signals;
     sigemptyset(&signals);

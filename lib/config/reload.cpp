@@ -53,7 +53,13 @@ void ConfigStore::publish(std::shared_ptr<const Config> config) {
 Reloader::Reloader(ConfigStore& store, LoadFn load, const util::Clock& clock,
                    std::chrono::milliseconds debounce, std::chrono::milliseconds max_delay)
     : m_store(store), m_load(std::move(load)), m_clock(clock), m_debounce(debounce),
-      m_max_delay(std::max(max_delay, debounce)) {}
+      m_max_delay(std::max(max_delay, debounce)) {
+    // The configuration the process started with is the first good load.
+    m_stats.last_good_time = m_clock.system();
+    if (auto current = m_store.current()) {
+        m_stats.last_good_hash = current->hash();
+    }
+}
 
 void Reloader::notify() {
     std::lock_guard lock(m_mutex);

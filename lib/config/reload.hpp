@@ -54,7 +54,8 @@ struct ReloadStats {
     std::uint64_t applied = 0;
     std::uint64_t unchanged = 0;
     std::uint64_t rejected = 0;
-    std::chrono::system_clock::time_point last_good_time{}; ///< last valid load
+    /// The last valid load: the start-up configuration until a reload is applied.
+    std::chrono::system_clock::time_point last_good_time{};
     std::string last_good_hash;
     std::vector<Finding> last_rejection; ///< the findings of the last rejected load
     std::chrono::system_clock::time_point last_rejection_time{};

@@ -394,12 +394,36 @@ void Service::start() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     m_probes->start();
+    if (dynamic_cast<cache::RedisCache*>(&m_parts.cache) != nullptr) {
+        m_redis_monitor = std::thread([this] { monitor_redis(); });
+    }
     try {
         m_catalog->start();
     } catch (const Error& e) {
         spdlog::error("catalogue: {}", e.what());
     }
     m_started = true;
+}
+
+void Service::monitor_redis() {
+    auto* redis = dynamic_cast<cache::RedisCache*>(&m_parts.cache);
+    std::unique_lock lock(m_redis_mutex);
+    while (!m_redis_stop) {
+        lock.unlock();
+        std::string why;
+        bool ok = redis->ping(why);
+        auto interval = m_parts.config.current()->duration("health.redis_check_interval");
+        lock.lock();
+        if (ok != m_redis_health.ok || !m_redis_health.checked) {
+            if (ok) {
+                spdlog::info("redis: reachable");
+            } else {
+                spdlog::warn("redis: unreachable ({}); serving without the shared cache", why);
+            }
+        }
+        m_redis_health = {true, ok, why};
+        m_redis_cv.wait_for(lock, interval, [this] { return m_redis_stop; });
+    }
 }
 
 void Service::begin_drain() {
@@ -425,6 +449,14 @@ bool Service::stop(std::chrono::milliseconds timeout) {
     m_parts.upstream.client().cancel();
     m_probes->stop();
     m_catalog->stop();
+    {
+        std::lock_guard lock(m_redis_mutex);
+        m_redis_stop = true;
+    }
+    m_redis_cv.notify_all();
+    if (m_redis_monitor.joinable()) {
+        m_redis_monitor.join();
+    }
     // The listener returns once its workers are done (a slow upload may still be reading):
     // wait for it only until the deadline.
     if (clean) {
@@ -589,6 +621,28 @@ void Service::setup_routes() {
         });
     };
 
+    // Over server.max_concurrent_analyses, refuse an analysis before its body is read: bodies
+    // of requests that would be refused anyway must not pile up in memory (threads x body
+    // size). The check in the handler stays the authoritative one.
+    m_api->set_pre_routing_handler([this](const Request& req, Response& res) {
+        using R = httplib::Server::HandlerResponse;
+        if (req.method != "POST" ||
+            (req.path != "/api/analysis/dataflow" && req.path != "/api/analysis/dataflow/upload")) {
+            return R::Unhandled;
+        }
+        auto config = m_parts.config.current();
+        if (m_analyses.load() < config->integer("server.max_concurrent_analyses")) {
+            return R::Unhandled;
+        }
+        auto id = random_id();
+        res.set_header("X-Request-ID", id);
+        res.set_header("Retry-After", "1");
+        res.set_header("Connection", "close"); // the unread body goes with the connection
+        json_error(res, 503, "unavailable", "busy",
+                   "too many analyses in progress; retry in a second", id);
+        m_instruments->requests.inc({req.path, "POST", "503"});
+        return R::Handled;
+    });
     auto allowed_methods = [this](const std::string& path) {
         std::string allow;
         for (const auto& [pattern, method] : m_route_methods) {
@@ -696,10 +750,13 @@ void Service::setup_routes() {
             r.message = "not used (cache.backend = memory)";
             return r;
         }
-        std::string why;
-        if (!redis->ping(why)) {
+        std::lock_guard lock(m_redis_mutex);
+        if (!m_redis_health.checked) {
+            r.message = "not checked yet";
+        } else if (!m_redis_health.ok) {
             r.state = CheckState::degraded;
-            r.message = fmt::format("unreachable ({}); serving without the shared cache", why);
+            r.message = fmt::format("unreachable ({}); serving without the shared cache",
+                                    m_redis_health.why);
         }
         return r;
     });

@@ -12,7 +12,9 @@
 #include "util/clock.hpp"
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <regex>
 #include <string>
 #include <thread>
@@ -82,6 +84,19 @@ private:
     std::size_t m_config_subscription = 0;
     struct Instruments;
     std::unique_ptr<Instruments> m_instruments;
+    /// Redis reachability, pinged every health.redis_check_interval by m_redis_monitor so
+    /// probes never wait on Redis.
+    struct RedisHealth {
+        bool checked = false;
+        bool ok = true;
+        std::string why;
+    };
+    void monitor_redis();
+    std::thread m_redis_monitor;
+    std::mutex m_redis_mutex;
+    std::condition_variable m_redis_cv;
+    bool m_redis_stop = false;
+    RedisHealth m_redis_health;
     HealthChecks m_ready_checks;
     HealthChecks m_status_checks;
 };

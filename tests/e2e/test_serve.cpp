@@ -698,10 +698,17 @@ TEST_SUITE("serve") {
     TEST_CASE("Redis killed: ready stays 200, status shows [-]redis, then recovers") {
         dataflow::test::RedisServer redis;
         Server s({"DATAFLOW_CACHE_BACKEND=redis", "DATAFLOW_REDIS_HOST=127.0.0.1",
-                  "DATAFLOW_REDIS_PORT=" + std::to_string(redis.port())});
+                  "DATAFLOW_REDIS_PORT=" + std::to_string(redis.port()),
+                  "DATAFLOW_HEALTH_REDIS_CHECK_INTERVAL=200ms"});
         auto c = s.client();
         CHECK(has(c.Get("/health/status?verbose")->body, "[+]redis ok"));
         redis.stop();
+        // Probes never ping Redis themselves: the monitor notices within its interval.
+        auto until = std::chrono::steady_clock::now() + 5s;
+        while (!has(c.Get("/health/status?verbose")->body, "[-]redis") &&
+               std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(50ms);
+        }
         auto ready = c.Get("/health/ready");
         CHECK(ready->status == 200);
         auto status = c.Get("/health/status?verbose");
