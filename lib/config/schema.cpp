@@ -51,7 +51,11 @@ const KeyDef k_schema[] = {
     {.name = "server.metrics_port", .type = T::integer, .default_text = "8001", .min = 0,
      .max = 65535, .description = "Port of /metrics; 0 serves metrics on the API port"},
     {.name = "server.threads", .type = T::integer, .default_text = "16", .min = 1, .max = 1024,
-     .description = "Worker threads handling requests"},
+     .description = "Worker threads always running (each serves one connection at a time)"},
+    {.name = "server.max_threads", .type = T::integer, .default_text = "256", .min = 1,
+     .max = 4096,
+     .description = "Worker threads at most: the pool grows while every worker is busy (a "
+                    "keep-alive connection holds its worker), then connections queue"},
     {.name = "server.max_concurrent_analyses", .type = T::integer, .default_text = "4", .min = 1,
      .max = 1024, .reloadable = true,
      .description = "Analyses running at once; beyond it requests get 503 with Retry-After"},

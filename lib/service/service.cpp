@@ -10,6 +10,7 @@
 #include "service/catalog_service.hpp"
 #include "service/probe_scheduler.hpp"
 #include "service/requests.hpp"
+#include "service/worker_pool.hpp"
 #include "upstream/sdmx_rest.hpp"
 #include "util/error.hpp"
 #include "util/json_writer.hpp"
@@ -322,11 +323,12 @@ void Service::apply_config(const config::Config& c) {
 void Service::bind(const std::string& host, int port, int metrics_port) {
     auto config = m_parts.config.current();
     auto threads = static_cast<std::size_t>(config->integer("server.threads"));
+    auto max_threads = static_cast<std::size_t>(config->integer("server.max_threads"));
     // The listening socket: SO_REUSEADDR only (httplib's default SO_REUSEPORT would let a
     // second process bind the same port silently), and remember it to raise the backlog.
     auto listen_fd = std::make_shared<int>(-1);
     auto setup = [&](httplib::Server& s) {
-        s.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+        s.new_task_queue = [threads, max_threads] { return new WorkerPool(threads, max_threads); };
         s.set_tcp_nodelay(true);
         s.set_socket_options([listen_fd](socket_t sock) {
             int yes = 1;
