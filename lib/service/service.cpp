@@ -222,12 +222,27 @@ analysis::SortKey sort_key(const std::string& s) {
 }
 
 /// The categoriser a configuration asks for (rules, match mode, languages).
-analysis::Categorizer categorizer_for(const config::Config& config) {
-    return analysis::Categorizer(config.rules(),
-                                 config.str("analysis.match") == "word"
-                                     ? analysis::MatchMode::word
-                                     : analysis::MatchMode::substring,
-                                 config.list("analysis.languages"));
+/// The categoriser for a configuration. Building one compiles the rules into an automaton
+/// (about a millisecond and a few MiB for the default rules), so it is built once per rule set,
+/// match mode and languages, and shared by every request (categorize() is const).
+std::shared_ptr<const analysis::Categorizer> categorizer_for(const config::Config& config) {
+    static std::mutex mutex;
+    static std::string cached_key;
+    static std::shared_ptr<const analysis::Categorizer> cached;
+    std::string key = config.rules()->fingerprint() + "|" + config.str("analysis.match");
+    for (const auto& language : config.list("analysis.languages")) {
+        key += "|" + language;
+    }
+    std::lock_guard lock(mutex);
+    if (!cached || key != cached_key) {
+        cached = std::make_shared<const analysis::Categorizer>(
+            config.rules(),
+            config.str("analysis.match") == "word" ? analysis::MatchMode::word
+                                                   : analysis::MatchMode::substring,
+            config.list("analysis.languages"));
+        cached_key = std::move(key);
+    }
+    return cached;
 }
 
 /// HTTP methods as metric labels: a fixed set, so hostile request lines cannot add series.
@@ -927,7 +942,8 @@ void Service::setup_routes() {
         }
         auto catalog = sdmx::read_catalog(bytes, source_name);
         std::string().swap(bytes);
-        auto categorizer = categorizer_for(*c.config);
+        auto categorizer_ptr = categorizer_for(*c.config);
+        const auto& categorizer = *categorizer_ptr;
         analysis::AnalysisOptions options;
         options.categories = a.categories;
         options.min_score = a.min_score;
@@ -1071,7 +1087,8 @@ void Service::setup_routes() {
         options.limit = static_cast<std::size_t>(query_int(c.req, "limit", 100, 0, 100000));
         options.sort = sort_key(c.req.get_param_value("sort"));
         options.query = c.req.get_param_value("q");
-        auto categorizer = categorizer_for(*c.config);
+        auto categorizer_ptr = categorizer_for(*c.config);
+        const auto& categorizer = *categorizer_ptr;
         analysis::check_categories(*c.config->rules(), options.categories);
         auto report = analysis::analyze(*state->catalog, categorizer, options);
         report.source_name = state->source;
@@ -1089,7 +1106,8 @@ void Service::setup_routes() {
             analysis::AnalysisOptions options;
             options.limit = 0;
             options.ids = {c.req.matches[1]};
-            auto categorizer = categorizer_for(*c.config);
+            auto categorizer_ptr = categorizer_for(*c.config);
+            const auto& categorizer = *categorizer_ptr;
             auto report = analysis::analyze(*state->catalog, categorizer, options);
             for (const auto& g : report.groups) {
                 for (const auto& f : g.flows) {
@@ -1117,7 +1135,8 @@ void Service::setup_routes() {
              analysis::AnalysisOptions options;
              options.limit = 0;
              options.ids = requested;
-             auto categorizer = categorizer_for(*c.config);
+             auto categorizer_ptr = categorizer_for(*c.config);
+             const auto& categorizer = *categorizer_ptr;
              analysis::ProbeResults probes;
              if (include_tests) {
                  probes = m_probes->lookup_or_schedule(requested);
