@@ -15,6 +15,7 @@
 #include <httplib.h>
 #include <thread>
 
+using dataflow::test::eventually;
 using dataflow::test::FakeResponse;
 using dataflow::test::FakeUpstream;
 using dataflow::test::Faults;
@@ -100,17 +101,6 @@ struct Cluster {
         return n;
     }
 };
-
-bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within) {
-    auto deadline = Clock::now() + within;
-    while (Clock::now() < deadline) {
-        if (f()) {
-            return true;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-    return f();
-}
 
 } // namespace
 

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+using dataflow::test::eventually;
 using dataflow::test::FakeResponse;
 using dataflow::test::FakeUpstream;
 using dataflow::test::Faults;
@@ -35,17 +36,6 @@ const std::string k_admin = "fault-admin-token-0123456789abcdef";
 
 bool has(const std::string& s, const std::string& needle) {
     return s.find(needle) != std::string::npos;
-}
-
-bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within) {
-    auto deadline = Clock::now() + within;
-    while (Clock::now() < deadline) {
-        if (f()) {
-            return true;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-    return f();
 }
 
 std::string small_catalogue() {

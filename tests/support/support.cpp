@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 extern char** environ;
@@ -235,6 +236,17 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
         result.signal = WTERMSIG(status);
     }
     return result;
+}
+
+bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (f()) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return f();
 }
 
 } // namespace dataflow::test

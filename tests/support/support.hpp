@@ -1,7 +1,9 @@
 #pragma once
 // Shared test helpers: fixture paths, temporary directories, running the dataflow binary.
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,5 +55,8 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = {},
                           const std::vector<std::string>& env = {}, int timeout_ms = 60000,
                           int interrupt_after_ms = 0);
+
+/// Polls `f` every 50 ms until it holds or `within` has passed; returns its last answer.
+bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within);
 
 } // namespace dataflow::test
