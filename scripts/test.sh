@@ -23,7 +23,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 
 echo "== ThreadSanitizer build: the concurrent parts"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDATAFLOW_TSAN=ON -DDATAFLOW_WERROR=ON
-cmake --build build-tsan
+cmake --build build-tsan --target dataflow unit_tests integration_tests e2e_tests cluster_tests
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" -L "tsan"
 

@@ -385,7 +385,11 @@ TEST_SUITE("fault") {
                 }
             } else {
                 INFO(o.path << ": " << o.error);
-                CHECK(o.error == httplib::to_string(httplib::Error::Connection));
+                // Never received: the connect was refused, or the request was written to a
+                // keep-alive connection the server had closed at stop (clients retry those). A
+                // Read error would mean a request taken in and then cut off.
+                CHECK((o.error == httplib::to_string(httplib::Error::Connection) ||
+                       o.error == httplib::to_string(httplib::Error::Write)));
                 CHECK(o.sent > signalled + 900ms);
                 ++refused;
             }
