@@ -248,6 +248,15 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
         std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
         throw InputError(
             fmt::format("{}:{}:{}: malformed JSON: {}", source_name, pos.line, pos.column, detail));
+    } catch (const Json::out_of_range&) {
+        // Found by fuzzing: a number beyond double's range ("1e999") is not a parse_error.
+        throw InputError(fmt::format(
+            "{}: malformed JSON: a number too large to represent; SDMX-JSON structure messages "
+            "hold no such numbers",
+            source_name));
+    } catch (const Json::exception& e) {
+        throw InputError(fmt::format("{}: malformed JSON: {}", source_name,
+                                     std::string(e.what()).substr(0, 200)));
     }
     try {
         return JsonCatalogReader(source_name).read(doc);
