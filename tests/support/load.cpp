@@ -8,7 +8,7 @@ LoadGenerator::LoadGenerator(int port, std::vector<LoadRequest> mix, double rate
                              std::string bearer)
     : m_port(port), m_mix(std::move(mix)),
       m_interval(std::chrono::nanoseconds(static_cast<long long>(1e9 * threads / rate))),
-      m_bearer(std::move(bearer)) {
+      m_bearer(std::move(bearer)), m_thread_count(threads) {
     for (int i = 0; i < threads; ++i) {
         m_threads.emplace_back([this, i] { worker(i); });
     }
@@ -28,7 +28,8 @@ void LoadGenerator::stop() {
 }
 
 void LoadGenerator::worker(int index) {
-    auto next = std::chrono::steady_clock::now() + m_interval * index / m_threads.size();
+    // Workers start spread over one interval (m_threads is still growing here: not its size).
+    auto next = std::chrono::steady_clock::now() + m_interval * index / m_thread_count;
     httplib::Client client("127.0.0.1", m_port);
     client.set_connection_timeout(std::chrono::seconds(2));
     client.set_read_timeout(std::chrono::seconds(30));

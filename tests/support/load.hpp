@@ -62,6 +62,7 @@ private:
     std::vector<LoadRequest> m_mix;
     std::chrono::nanoseconds m_interval;
     std::string m_bearer;
+    int m_thread_count;
     std::atomic<bool> m_stop{false};
     std::atomic<std::size_t> m_next{0};
     mutable std::mutex m_mutex;
