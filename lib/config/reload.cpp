@@ -33,7 +33,10 @@ void ConfigStore::unsubscribe(std::size_t id) {
 }
 
 void ConfigStore::publish(std::shared_ptr<const Config> config) {
-    m_current.store(config);
+    {
+        std::lock_guard lock(m_current_mutex);
+        m_current = config;
+    }
     std::vector<Subscriber> subscribers;
     {
         std::lock_guard lock(m_mutex);
