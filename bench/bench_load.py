@@ -156,10 +156,6 @@ def levels(a, tmp):
     return rows
 
 
-class Upstream(http.server.ThreadingHTTPServer):
-    pass
-
-
 def fake_upstream():
     data = open(CATALOG, "rb").read()
 
@@ -177,7 +173,7 @@ def fake_upstream():
         def log_message(self, *a):
             pass
 
-    srv = Upstream(("127.0.0.1", 0), H)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, H
 
