@@ -255,7 +255,10 @@ std::string render_csv(const Report& report) {
             const auto& d = *f.flow;
             std::string keywords;
             for (auto k : f.categorization.matched_keywords) {
-                keywords += (keywords.empty() ? "" : ";") + std::string(k);
+                if (!keywords.empty()) {
+                    keywords += ';';
+                }
+                keywords += k;
             }
             const std::string* it = sdmx::reference_name_it(d);
             const std::string* en = sdmx::reference_name_en(d);

@@ -444,7 +444,8 @@ std::string render_reference_markdown(const std::vector<std::string>& selectors)
         }
         out += fmt::format("| `{}` | {} | `{}` | {} | {} | {} | {} |\n", key.name, type,
                            md_escape(default_shown(key)), md_escape(describe_range(key)),
-                           key.type == KeyType::rules ? "—" : "`" + env_name(key.name) + "`",
+                           key.type == KeyType::rules ? std::string("—")
+                                                      : fmt::format("`{}`", env_name(key.name)),
                            key.reloadable ? "yes" : "restart", md_escape(key.description));
     }
     out += "\n## Legacy names\n\n";
@@ -452,7 +453,8 @@ std::string render_reference_markdown(const std::vector<std::string>& selectors)
            "log a warning.\n\n";
     out += "| Name | Sets | Note |\n|---|---|---|\n";
     for (const auto& a : aliases()) {
-        std::string target = a.key.empty() ? "nothing (ignored)" : "`" + std::string(a.key) + "`";
+        std::string target = a.key.empty() ? std::string("nothing (ignored)")
+                                            : fmt::format("`{}`", a.key);
         if (a.backend_flag) {
             target += " (`true` → `redis`, `false` → `memory`)";
         }

@@ -104,7 +104,7 @@ TEST_SUITE("cache cli") {
         CHECK(c.catalogue_requests() == 3);
     }
 
-    TEST_CASE("probe results are shared too; --refresh measures again") {
+    TEST_CASE("probe results are shared too, --refresh measures again") {
         Cluster c;
         auto first = c.run({"analyze", "--probe", "3", "-o", "json"});
         REQUIRE(first.exit_code == 0);

@@ -309,5 +309,29 @@ TEST_SUITE("cli") {
         auto first_line = wide.out.substr(0, wide.out.find('\n'));
         CHECK(first_line.size() <= 60);
         CHECK(first_line.find("NAME") != std::string::npos);
+
+        // At a terminal: colour by default, none with NO_COLOR (any non-empty value) or
+        // TERM=dumb, and an explicit --color always still wins (no-color.org).
+        const std::vector<std::string> args{DATAFLOW_BIN, "analyze", cat, "--limit", "5"};
+        auto tty = dataflow::test::run_on_terminal(args, {"TERM=xterm"});
+        REQUIRE(tty.exit_code == 0);
+        CHECK(tty.out.find("\x1b[") != std::string::npos);
+        CHECK(tty.out.find("NAME") != std::string::npos);
+        auto no_color = dataflow::test::run_on_terminal(args, {"TERM=xterm", "NO_COLOR=1"});
+        REQUIRE(no_color.exit_code == 0);
+        CHECK(no_color.out.find("\x1b[") == std::string::npos);
+        CHECK(no_color.out.find("NAME") != std::string::npos);
+        auto empty = dataflow::test::run_on_terminal(args, {"TERM=xterm", "NO_COLOR="});
+        CHECK(empty.out.find("\x1b[") != std::string::npos); // empty means unset
+        auto dumb = dataflow::test::run_on_terminal(args, {"TERM=dumb"});
+        CHECK(dumb.out.find("\x1b[") == std::string::npos);
+        auto forced = args;
+        forced.insert(forced.end(), {"--color", "always"});
+        CHECK(dataflow::test::run_on_terminal(forced, {"TERM=xterm", "NO_COLOR=1"})
+                  .out.find("\x1b[") != std::string::npos);
+        auto never = args;
+        never.insert(never.end(), {"--color", "never"});
+        CHECK(dataflow::test::run_on_terminal(never, {"TERM=xterm"}).out.find("\x1b[") ==
+              std::string::npos);
     }
 }

@@ -160,7 +160,7 @@ TEST_SUITE("config cli") {
         CHECK(has(flag.err, "flag --limit: analysis.limit: -2 is out of range"));
     }
 
-    TEST_CASE("analyze takes its defaults from the configuration; flags win") {
+    TEST_CASE("analyze takes its defaults from the configuration, flags win") {
         Env env;
         env.config_file("dataflow.toml", "[analysis]\nlimit = 3\nmatch = \"word\"\n"
                                          "[log]\nlevel = \"debug\"\n");

@@ -66,7 +66,7 @@ void expect_error_shape(const httplib::Result& r, int status, const std::string&
 } // namespace
 
 TEST_SUITE("serve") {
-    TEST_CASE("probes: startup, live, ready, status; kube-style verbose and exclude") {
+    TEST_CASE("probes: startup, live, ready, status, kube-style verbose and exclude") {
         Server s;
         auto c = s.client();
         for (const char* path :
@@ -92,7 +92,7 @@ TEST_SUITE("serve") {
         CHECK(has(c.Get("/health/status?verbose")->body, "[+]memory ok"));
     }
 
-    TEST_CASE("analysis: the analyze document with success and message; errors are 400") {
+    TEST_CASE("analysis: the analyze document with success and message, errors are 400") {
         Server s;
         auto c = s.client();
         auto r = c.Post("/api/analysis/dataflow", analysis_body(catalogue()), "application/json");
@@ -314,7 +314,7 @@ TEST_SUITE("serve") {
         CHECK(has(metrics, "dataflow_config_last_reload_successful 0"));
     }
 
-    TEST_CASE("metrics on their own port; CORS only for configured origins") {
+    TEST_CASE("metrics on their own port, CORS only for configured origins") {
         int metrics_port = 0;
         {
             int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -345,7 +345,7 @@ TEST_SUITE("serve") {
                   .empty());
     }
 
-    TEST_CASE("the upstream catalogue loads in the background; probes are measured in the "
+    TEST_CASE("the upstream catalogue loads in the background, probes are measured in the "
               "background and then reported") {
         dataflow::test::FakeUpstream fake;
         fake.route("/rest/dataflow/IT1", {200, catalogue(), "application/xml", {}, {}});

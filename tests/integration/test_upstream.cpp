@@ -94,7 +94,7 @@ TEST_SUITE("upstream client") {
         CHECK(reqs[0].headers["accept"].find("application/vnd.sdmx.structure+xml") == 0);
     }
 
-    TEST_CASE("gzip bodies are decompressed; bytes on the wire are counted apart") {
+    TEST_CASE("gzip bodies are decompressed, bytes on the wire are counted apart") {
         Rig rig;
         Faults f;
         f.gzip = true;
@@ -241,7 +241,7 @@ TEST_SUITE("upstream client") {
         }
     }
 
-    TEST_CASE("a body cut short is bad_payload with how far it got; not retried") {
+    TEST_CASE("a body cut short is bad_payload with how far it got, not retried") {
         Rig rig;
         Faults f;
         f.truncate_at = 5000;
@@ -356,8 +356,10 @@ TEST_SUITE("upstream client") {
         auto start = std::chrono::steady_clock::now();
         auto r = rig.get("/rest/dataflow/IT1");
         canceller.join();
+        // Cancelled, not timed out: the read timeout (1 s) and deadline (3 s) never fired. The
+        // wall-clock bound only keeps a hang from passing and allows a slow sanitizer build.
         CHECK(r.outcome == Outcome::cancelled);
-        CHECK(std::chrono::steady_clock::now() - start < 1s);
+        CHECK(std::chrono::steady_clock::now() - start < 3s);
     }
 
     TEST_CASE("ids and keys are validated before they reach a URL") {
@@ -510,7 +512,7 @@ TEST_SUITE("upstream tls") {
         }
     };
 
-    TEST_CASE("https: verified with upstream.ca_file; untrusted is a client error; no "
+    TEST_CASE("https: verified with upstream.ca_file, untrusted is a client error, no "
               "downgrade on redirect") {
         FakeUpstream plain;
         plain.route("/rest/dataflow/IT1", {200, "<x/>", "application/xml", {}, {}});

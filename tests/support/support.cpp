@@ -6,12 +6,14 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <grp.h>
 #include <fstream>
 #include <poll.h>
 #include <random>
 #include <spawn.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
@@ -247,6 +249,147 @@ bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return f();
+}
+
+ProcessResult run_on_terminal(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env, int columns, int timeout_ms) {
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) {
+        throw std::runtime_error(std::string("no pseudo-terminal: ") + std::strerror(errno));
+    }
+    std::string slave = ::ptsname(master);
+    winsize ws{};
+    ws.ws_row = 50;
+    ws.ws_col = static_cast<unsigned short>(columns);
+    ::ioctl(master, TIOCSWINSZ, &ws);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, slave.c_str(), O_RDWR | O_NOCTTY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+    std::vector<std::string> env_strings;
+    auto envp = child_environment(env, env_strings);
+    std::vector<std::string> args = argv;
+    std::vector<char*> argp;
+    for (auto& a : args) {
+        argp.push_back(a.data());
+    }
+    argp.push_back(nullptr);
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, argp[0], &actions, nullptr, argp.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+        ::close(master);
+        throw std::runtime_error(std::string("posix_spawn failed: ") + std::strerror(rc));
+    }
+    ProcessResult result;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    char buf[65536];
+    bool exited = false;
+    int status = 0;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+        if (left <= 0) {
+            ::kill(pid, SIGKILL);
+            break;
+        }
+        pollfd p{master, POLLIN, 0};
+        int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 50)));
+        if (ready > 0) {
+            auto n = ::read(master, buf, sizeof buf);
+            if (n > 0) {
+                result.out.append(buf, static_cast<std::size_t>(n));
+                continue;
+            }
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (exited) {
+                break; // EIO: the child is gone and the terminal drained
+            }
+        }
+        if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) {
+            exited = true; // read what is left, then stop at EIO or silence
+        } else if (exited && ready == 0) {
+            break;
+        }
+    }
+    ::close(master);
+    if (!exited) {
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    if (WIFEXITED(status)) {
+        result.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        result.signal = WTERMSIG(status);
+    }
+    return result;
+}
+
+std::string run_unprivileged(const std::function<std::string()>& f) {
+    int fds[2];
+    if (::pipe(fds) != 0) {
+        throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        ::close(fds[0]);
+        if (::geteuid() == 0) {
+            constexpr uid_t nobody = 65534;
+            if (::setgroups(0, nullptr) != 0 || ::setresgid(nobody, nobody, nobody) != 0 ||
+                ::setresuid(nobody, nobody, nobody) != 0) {
+                ::_exit(3);
+            }
+        }
+        if (::geteuid() == 0 || ::getuid() == 0) {
+            ::_exit(4); // still privileged: the check would prove nothing
+        }
+        std::string out;
+        try {
+            out = f();
+        } catch (...) {
+            ::_exit(5);
+        }
+        std::size_t done = 0;
+        while (done < out.size()) {
+            auto n = ::write(fds[1], out.data() + done, out.size() - done);
+            if (n <= 0) {
+                ::_exit(6);
+            }
+            done += static_cast<std::size_t>(n);
+        }
+        ::_exit(0);
+    }
+    ::close(fds[1]);
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        auto n = ::read(fds[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        throw std::runtime_error("run_unprivileged: the child failed (status " +
+                                 std::to_string(status) +
+                                 "; 3: could not drop to uid 65534, 4: still root, 5: threw)");
+    }
+    return out;
 }
 
 } // namespace dataflow::test

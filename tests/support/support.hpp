@@ -56,7 +56,20 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
                           const std::vector<std::string>& env = {}, int timeout_ms = 60000,
                           int interrupt_after_ms = 0);
 
+/// Runs `argv` with its standard output on a pseudo-terminal (`columns` wide) and stdin and
+/// stderr on /dev/null, as a person at a terminal would; returns the exit code and what the
+/// terminal showed (the tty turns "\n" into "\r\n"). `env` overrides as for run_process.
+ProcessResult run_on_terminal(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env = {}, int columns = 120,
+                              int timeout_ms = 60000);
+
 /// Polls `f` every 50 ms until it holds or `within` has passed; returns its last answer.
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within);
+
+/// Runs `f` in a forked child that is not root — uid/gid 65534 ("nobody", no supplementary
+/// groups) when this process is root, as it is in CI — and returns what `f` returned, so
+/// permission checks are tested for real instead of skipped. Throws when the child fails.
+/// Call it only while no other thread runs (fork keeps only the calling thread).
+std::string run_unprivileged(const std::function<std::string()>& f);
 
 } // namespace dataflow::test

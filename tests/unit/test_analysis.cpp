@@ -97,7 +97,7 @@ TEST_SUITE("analysis") {
         CHECK(twice.score == 10);
     }
 
-    TEST_CASE("ties keep the earlier rule; only strictly better scores win") {
+    TEST_CASE("ties keep the earlier rule, only strictly better scores win") {
         // "lavoro" (8) vs "regione" (7) + ... : craft a tie between economia (9) and nothing else
         auto c = substring_categorizer();
         // salute: sanita, salute (5+5 = 10) vs popolazione: cittadini (10): popolazione first.
@@ -139,7 +139,7 @@ TEST_SUITE("analysis") {
         CHECK(category_name(compat, compat.categorize(f)) == "altri"); // reference: Italian name
     }
 
-    TEST_CASE("TOML rules replace the defaults; categories are open-ended") {
+    TEST_CASE("TOML rules replace the defaults, categories are open-ended") {
         auto rules = parse_rules_toml(R"(
 [[rules]]
 category = "trasporti"

@@ -37,7 +37,7 @@ Entry entry(const util::Clock& c, std::string value, std::chrono::milliseconds f
 } // namespace
 
 TEST_SUITE("cache") {
-    TEST_CASE("keys are stable content hashes; parts are unambiguous") {
+    TEST_CASE("keys are stable content hashes, parts are unambiguous") {
         auto a = cache::make_key("analysis", {"catalogue bytes", "rules-hash", "limit=100"});
         CHECK(a == cache::make_key("analysis", {"catalogue bytes", "rules-hash", "limit=100"}));
         CHECK(a.rfind("analysis:", 0) == 0);
@@ -69,7 +69,7 @@ TEST_SUITE("cache") {
         CHECK_FALSE(cache::decode("no header"));
     }
 
-    TEST_CASE("fresh, then stale, then gone; negative entries count apart") {
+    TEST_CASE("fresh, then stale, then gone, negative entries count apart") {
         util::ManualClock clock;
         MemoryCache c(1 << 20, clock);
         c.set("k", entry(clock, "v", 10s, 60s));
@@ -180,7 +180,7 @@ TEST_SUITE("cached computer") {
         CHECK(calls == 3);
     }
 
-    TEST_CASE("a failed refresh serves the stale copy; no copy, the error") {
+    TEST_CASE("a failed refresh serves the stale copy, no copy, the error") {
         util::ManualClock clock;
         MemoryCache c(1 << 20, clock);
         cache::CachedComputer cc(c, clock);

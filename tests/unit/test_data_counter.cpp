@@ -88,7 +88,7 @@ TEST_SUITE("data counter") {
         CHECK(has(footer.footer, "Please check the location periodic every 5 minutes"));
     }
 
-    TEST_CASE("other real data messages are counted; structure messages are not data") {
+    TEST_CASE("other real data messages are counted, structure messages are not data") {
         auto recorded = count(dataflow::test::read_file(
             sample("khaeru__sdmx-test-data/recorded/"
                    "b1957b05ba522041__ISTAT_data_47_850_A.001001+001002.AUTP.ALL.ALL.1.xml")));

@@ -4,6 +4,7 @@
 #include "util/utf8.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 using namespace dataflow;
@@ -178,7 +179,24 @@ TEST_SUITE("render") {
         Fixture f;
         auto s = render_summary(f.report);
         CHECK(s.find("Total dataflows analyzed: 456") != std::string::npos);
-        CHECK(s.find("popolazione") != std::string::npos);
-        CHECK(s.find("279") != std::string::npos);
+        // The reference's goldens for the bundled catalogue, one line per category in rule
+        // order, altri last: name padded to the widest, count, share of the total.
+        const std::vector<std::pair<std::string, int>> golden{
+            {"popolazione", 44}, {"economia", 45}, {"lavoro", 57}, {"territorio", 7},
+            {"istruzione", 15},  {"salute", 9},    {"altri", 279}};
+        std::size_t at = s.find("Category breakdown:\n");
+        REQUIRE(at != std::string::npos);
+        at += std::string_view("Category breakdown:\n").size();
+        for (const auto& [name, n] : golden) {
+            CAPTURE(name);
+            auto line = fmt::format("  - {:<11} {:>6}  ({:5.1f}%)\n", name, n, 100.0 * n / 456);
+            auto found = s.find(line, at);
+            CHECK(found == at); // the next line, so order and completeness both hold
+            if (found != std::string::npos) {
+                at = found + line.size();
+            }
+        }
+        // Nothing but the seven categories before the totals line.
+        CHECK(s.compare(at, 9, "Returned:") == 0);
     }
 }

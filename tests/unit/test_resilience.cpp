@@ -50,7 +50,7 @@ TEST_SUITE("circuit breaker") {
         CHECK(b.snapshot().opened == 1);
     }
 
-    TEST_CASE("half-open admits exactly one trial; success closes, failure reopens") {
+    TEST_CASE("half-open admits exactly one trial, success closes, failure reopens") {
         util::ManualClock clock;
         CircuitBreaker b("h/data", BreakerSettings{}, clock);
         for (int i = 0; i < 5; ++i) {
@@ -122,7 +122,7 @@ TEST_SUITE("circuit breaker") {
         CHECK(c.snapshot().window_calls == 8);
     }
 
-    TEST_CASE("slow successes are failures; neutral results do not count") {
+    TEST_CASE("slow successes are failures, neutral results do not count") {
         util::ManualClock clock;
         CircuitBreaker b("x", BreakerSettings{}, clock);
         for (int i = 0; i < 5; ++i) {

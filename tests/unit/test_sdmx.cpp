@@ -223,12 +223,31 @@ TEST_SUITE("sdmx") {
         std::string doc =
             "\xEF\xBB\xBF" + k_head21.substr(k_head21.find("?>") + 2) +
             "\r\n<s:Dataflow id=\"X\"><c:Name xml:lang=\"it\">Popo<!-- c -->lazione</c:Name>"
-            "\r\n<!-- a comment --><c:Name>NoLang</c:Name></s:Dataflow>\r\n" +
+            "\r\n<!-- a comment --><c:Name>NoLang</c:Name>"
+            "<s:Structure><URN>urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure="
+            "IT1:DCIS_<!-- split -->POPRES1(1.0)</URN></s:Structure></s:Dataflow>\r\n" +
             k_tail21;
         auto c = read_text(doc);
         REQUIRE(c.dataflows.size() == 1);
         CHECK(c.dataflows[0].names[0].text == "Popolazione");
         CHECK(c.dataflows[0].names[1].lang.empty());
+        // The DSD's id is element text here (a URN): the comment inside it is skipped.
+        CHECK(c.dataflows[0].structure.id == "DCIS_POPRES1");
+        CHECK(c.dataflows[0].structure.agency_id == "IT1");
+        CHECK(c.dataflows[0].structure.version == "1.0");
+
+        // SDMX 2.0 names the DSD by KeyFamilyID text; a comment inside it is skipped too.
+        std::string doc20 =
+            R"(<m:Structure xmlns:m="http://www.SDMX.org/resources/SDMXML/schemas/v2_0/message" )"
+            R"(xmlns:s="http://www.SDMX.org/resources/SDMXML/schemas/v2_0/structure">)"
+            R"(<m:Dataflows><s:Dataflow id="Y" agencyID="Z"><s:Name>Nome</s:Name>)"
+            R"(<s:KeyFamilyRef><s:KeyFamilyID>DSD<!-- c -->_Y</s:KeyFamilyID>)"
+            R"(<s:KeyFamilyAgencyID>Z</s:KeyFamilyAgencyID></s:KeyFamilyRef></s:Dataflow>)"
+            R"(</m:Dataflows></m:Structure>)";
+        auto c20 = read_text(doc20);
+        REQUIRE(c20.dataflows.size() == 1);
+        CHECK(c20.dataflows[0].structure.id == "DSD_Y");
+        CHECK(c20.dataflows[0].structure.agency_id == "Z");
     }
 
     TEST_CASE("reference name rules: last 'it' wins, else the first untagged name") {
