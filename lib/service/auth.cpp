@@ -91,10 +91,32 @@ AuthResult authenticate(const AuthSettings& s, std::string_view authorization, s
         return r;
     }
     constexpr std::string_view bearer = "Bearer ";
-    if (authorization.size() <= bearer.size() ||
-        !std::equal(bearer.begin(), bearer.end(), authorization.begin(),
-                    [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    // `scheme` followed by a space or the end of the header, in any case.
+    auto has_scheme = [&authorization](std::string_view scheme) {
+        return authorization.size() >= scheme.size() &&
+               std::equal(scheme.begin(), scheme.end(), authorization.begin(),
+                          [](char a, char b) { return std::tolower(a) == std::tolower(b); }) &&
+               (authorization.size() == scheme.size() || authorization[scheme.size()] == ' ');
+    };
+    if (authorization.empty()) {
         return fail("missing bearer token (Authorization: Bearer <token>)");
+    }
+    if (!has_scheme("Bearer")) {
+        // Names the scheme only when it is a well-known one: what precedes the first space of
+        // an unknown header may be the credential itself.
+        for (std::string_view scheme :
+             {"Basic", "Digest", "Negotiate", "NTLM", "HOBA", "Mutual", "SCRAM-SHA-1",
+              "SCRAM-SHA-256", "vapid", "AWS4-HMAC-SHA256", "Token", "ApiKey"}) {
+            if (has_scheme(scheme)) {
+                return fail("the Authorization header uses the " + std::string(scheme) +
+                            " scheme, not a bearer token; send Authorization: Bearer <token>");
+            }
+        }
+        return fail("the Authorization header is not a bearer token; send Authorization: "
+                    "Bearer <token>");
+    }
+    if (authorization.find_first_not_of(' ', bearer.size() - 1) == std::string_view::npos) {
+        return fail("empty bearer token (Authorization: Bearer <token>)");
     }
     auto token = authorization.substr(bearer.size());
     if (token.size() > 8192) {
@@ -111,7 +133,7 @@ AuthResult authenticate(const AuthSettings& s, std::string_view authorization, s
             read = equal_secret(token, t) || read;
         }
         if (!admin && !read) {
-            return fail("invalid token");
+            return fail("invalid token: it is none of the configured read or admin tokens");
         }
         AuthResult r;
         r.authenticated = true;

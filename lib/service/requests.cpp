@@ -17,6 +17,26 @@ UsageError field_error(std::string_view name, std::string_view what) {
     return UsageError(fmt::format("{}: must be {}", name, what));
 }
 
+/// Why a body that must be a JSON object is not one: empty, not JSON at all, or JSON of another
+/// type. `parsed` is `text` parsed without exceptions.
+std::string not_an_object(std::string_view text, const nlohmann::json& parsed) {
+    if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+        return "the body is empty";
+    }
+    if (parsed.is_discarded()) {
+        try {
+            auto again = nlohmann::json::parse(text); // throws, saying where
+            static_cast<void>(again);
+        } catch (const nlohmann::json::parse_error& e) {
+            return fmt::format("the body is not valid JSON (syntax error at byte {})", e.byte);
+        } catch (const nlohmann::json::exception&) {
+            // A number beyond double's range: not a parse_error.
+        }
+        return "the body is not valid JSON";
+    }
+    return fmt::format("the body is a JSON {}, not an object", parsed.type_name());
+}
+
 bool present(const nlohmann::json& body, const char* name) {
     auto it = body.find(name);
     return it != body.end() && !it->is_null();
@@ -27,8 +47,10 @@ bool present(const nlohmann::json& body, const char* name) {
 AnalysisBody parse_analysis_body(std::string_view text) {
     auto body = nlohmann::json::parse(text, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
-        throw UsageError("the body must be a JSON object (xml_content, categories, "
-                         "min_relevance_score, max_results, include_tests, only_tableau_ready)");
+        throw UsageError(fmt::format(
+            "{}; it must be a JSON object (xml_content, categories, min_relevance_score, "
+            "max_results, include_tests, only_tableau_ready)",
+            not_an_object(text, body)));
     }
     AnalysisBody out;
     AnalysisRequest& a = out.request;
@@ -97,10 +119,17 @@ AnalysisBody parse_analysis_body(std::string_view text) {
 
 BulkBody parse_bulk_body(std::string_view text) {
     auto body = nlohmann::json::parse(text, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("dataflow_ids") ||
-        !body["dataflow_ids"].is_array()) {
-        throw UsageError("the body must be a JSON object with dataflow_ids (a list of 1 to 50 "
-                         "ids)");
+    if (body.is_discarded() || !body.is_object()) {
+        throw UsageError(
+            fmt::format("{}; it must be a JSON object with dataflow_ids (a list of 1 to 50 ids)",
+                        not_an_object(text, body)));
+    }
+    if (!present(body, "dataflow_ids")) {
+        throw UsageError("dataflow_ids: missing; the body must be a JSON object with "
+                         "dataflow_ids (a list of 1 to 50 ids)");
+    }
+    if (!body["dataflow_ids"].is_array()) {
+        throw field_error("dataflow_ids", "a list of 1 to 50 ids");
     }
     const auto& ids = body["dataflow_ids"];
     if (ids.empty() || ids.size() > 50) {
