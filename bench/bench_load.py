@@ -10,18 +10,22 @@
   3. a soak run (--soak SECONDS at --soak-rate requests/s): RSS and open fds sampled every 10 s,
      every non-2xx counted.
 
-  cmake --build build && python3 bench/bench_load.py [--duration 8] [--soak 600]
+  cmake --build build && python3 bench/bench_load.py [--duration 8] [--soak 600] [--binary build/cli/dataflow]
+
+Generated files (request body, wrk's Lua script, an empty configuration directory) go to
+bench/data/load/; every wrk run, request and server stop has a deadline.
 
 The server runs with the defaults (server.threads 16, server.max_concurrent_analyses 4) unless
 --threads is given; wrk uses 2 threads and shares the 2 cores with the server.
 """
 import argparse, http.client, http.server, json, os, re, shutil, socket, statistics
-import subprocess, sys, tempfile, threading, time
+import subprocess, sys, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.join(ROOT, "build", "cli", "dataflow")
 CATALOG = os.path.join(ROOT, "examples", "istat-dataflows-2020.xml")
+WORK = os.path.join(HERE, "data", "load")
 
 
 def free_port():
@@ -33,7 +37,8 @@ def free_port():
 
 
 def start(env_extra, args=()):
-    cfg = tempfile.mkdtemp()
+    cfg = os.path.join(WORK, "empty-config")
+    os.makedirs(cfg, exist_ok=True)
     env = dict(os.environ)
     env.update({"DATAFLOW_CONFIG_DIR": cfg, "DATAFLOW_SECRETS_DIR": cfg,
                 "DATAFLOW_UPSTREAM_BASE_URL": "http://127.0.0.1:1/rest",
@@ -70,7 +75,11 @@ def wait_status(port, path, p, limit=30):
 
 def stop(p):
     p.terminate()
-    p.wait(timeout=30)
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 def proc_status(pid):
@@ -108,7 +117,7 @@ def wrk(url, duration, connections, script=None):
            url]
     if script:
         cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 90).stdout
 
     def pct(p):
         m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
@@ -201,6 +210,7 @@ def cold_warm():
             stop(p)
     finally:
         redis.terminate()
+        redis.wait(timeout=10)
         srv.shutdown()
 
 
@@ -266,8 +276,11 @@ def main():
     ap.add_argument("--soak", type=int, default=0, help="soak seconds (0: skip)")
     ap.add_argument("--soak-rate", type=int, default=200)
     ap.add_argument("--skip-levels", action="store_true")
+    ap.add_argument("--binary", default=BIN)
     a = ap.parse_args()
-    tmp = tempfile.mkdtemp()
+    globals()["BIN"] = a.binary
+    tmp = WORK
+    os.makedirs(tmp, exist_ok=True)
     if not a.skip_levels:
         levels(a, tmp)
     cold_warm()

@@ -3,7 +3,9 @@
 200 MB, ISTAT-shaped: one line, generic:Series/generic:Obs) through the probe's counter in
 64 KiB reads and reports MB/s (median of the runs) and peak RSS.
 
-  cmake --build build --target bench_count && python3 bench/bench_probe.py [--runs 5] [--series 40000]
+  cmake --build build --target bench_count && python3 bench/bench_probe.py [--runs 5] [--series 40000] [--binary build/bench_count]
+
+The input is generated once into bench/data/; every step has a deadline.
 """
 import argparse, os, subprocess, sys
 
@@ -20,11 +22,12 @@ def main():
     os.makedirs(data, exist_ok=True)
     path = os.path.join(data, f"generic-{a.series}.xml")
     if not os.path.exists(path):
-        with open(path, "wb") as out:
+        with open(path + ".tmp", "wb") as out:
             subprocess.run([sys.executable, os.path.join(HERE, "gen_genericdata.py"),
-                            "--series", str(a.series), "--obs", "50"], stdout=out, check=True)
+                            "--series", str(a.series), "--obs", "50"], stdout=out, check=True, timeout=900)
+        os.replace(path + ".tmp", path)  # no half-written input left behind by an interrupted run
     print(f"input: {path} ({os.path.getsize(path) / 1e6:.1f} MB, {a.series} series, {a.series * 50} observations)")
-    subprocess.run([a.binary, path, str(a.runs)], check=True)
+    subprocess.run([a.binary, path, str(a.runs)], check=True, timeout=60 * a.runs + 60)
 
 if __name__ == "__main__":
     main()

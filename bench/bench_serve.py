@@ -4,18 +4,23 @@ and p99 under wrk (64 connections), and POST /api/analysis/dataflow with the bun
 ISTAT catalogue, cold (cache off) and cached. Everything on 127.0.0.1; the server and wrk share
 the machine's cores.
 
-  cmake --build build && python3 bench/bench_serve.py [--duration 10]
+  cmake --build build && python3 bench/bench_serve.py [--duration 10] [--binary build/cli/dataflow]
+
+Generated files (the request body, wrk's Lua script, an empty configuration directory) go to
+bench/data/serve/. Every server start, request and wrk run has a deadline.
 """
-import argparse, json, os, re, statistics, subprocess, sys, tempfile, time, http.client
+import argparse, json, os, re, statistics, subprocess, sys, threading, time, http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.join(ROOT, "build", "cli", "dataflow")
 CATALOG = os.path.join(ROOT, "examples", "istat-dataflows-2020.xml")
+WORK = os.path.join(HERE, "data", "serve")
 
 
-def start(extra_env=None):
-    cfg = tempfile.mkdtemp()
+def start(extra_env=None, limit=30):
+    cfg = os.path.join(WORK, "empty-config")
+    os.makedirs(cfg, exist_ok=True)
     env = dict(os.environ)
     env.update({"DATAFLOW_CONFIG_DIR": cfg, "DATAFLOW_SECRETS_DIR": cfg,
                 "DATAFLOW_UPSTREAM_BASE_URL": "http://127.0.0.1:1/rest",
@@ -25,6 +30,8 @@ def start(extra_env=None):
     p = subprocess.Popen([BIN, "serve", "--port", "0", "--metrics-port", "0", "--host", "127.0.0.1",
                           "--catalog", CATALOG, "--log-format", "json"],
                          stderr=subprocess.PIPE, env=env, text=True)
+    killer = threading.Timer(limit, p.kill)  # a server that never gets ready is killed
+    killer.start()
     port = None
     while port is None:
         line = p.stderr.readline()
@@ -34,6 +41,8 @@ def start(extra_env=None):
         if m:
             port = int(m.group(1))
     while True:
+        if p.poll() is not None:
+            sys.exit(f"serve exited ({p.returncode}) before /health/startup answered 200")
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             c.request("GET", "/health/startup")
@@ -42,6 +51,7 @@ def start(extra_env=None):
         except OSError:
             pass
     ready = time.perf_counter() - t0
+    killer.cancel()
     # Drain stderr so the server never blocks on a full pipe.
     subprocess.Popen(["cat"], stdin=p.stderr, stdout=subprocess.DEVNULL)
     return p, port, ready
@@ -49,7 +59,11 @@ def start(extra_env=None):
 
 def stop(p):
     p.terminate()
-    p.wait(timeout=30)
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 def rss(pid):
@@ -65,7 +79,7 @@ def wrk(url, duration, connections, script=None):
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
@@ -77,7 +91,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--starts", type=int, default=10)
+    ap.add_argument("--binary", default=BIN)
     a = ap.parse_args()
+    globals()["BIN"] = a.binary
 
     readies = []
     for _ in range(a.starts):
@@ -104,7 +120,7 @@ def main():
     print(f"GET /health/live, 64 connections, server.threads 64, median of 3 runs: {rps:.0f} req/s, "
           f"p99 {p99:.2f} ms (p99s {', '.join(f'{r[1]:.2f}' for r in runs)}), non-2xx {bad}")
     body = json.dumps({"xml_content": open(CATALOG, encoding="utf-8").read(), "include_tests": False})
-    tmp = tempfile.mkdtemp()
+    tmp = WORK
     with open(os.path.join(tmp, "body.json"), "w") as f:
         f.write(body)
     script = os.path.join(tmp, "post.lua")

@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
-"""Generate a large SDMX-ML 2.1 dataflow list shaped like ISTAT's live `dataflow/IT1` answer.
+"""Generate a large dataflow list shaped like ISTAT's live `dataflow/IT1` answer, as SDMX-ML 2.1
+(default) or as SDMX-JSON 2.0 (--format json): the same dataflows either way.
 
-CRLF line ends, the NSI comment, per-dataflow annotations (METADATA_URL with &amp;-escaped URLs,
-DDBDataflow, LAST_UPDATE in both ISTAT forms, LAYOUT_*, occasional NonProductionDataflow and
-DATAFLOW_CATALOG_TYPE=ONLY_FILE), it/en names. Names and descriptions cycle through a real ISTAT
-list (default: examples/istat-dataflows-2020.xml) so categorisation behaves as on real data.
-Deterministic for a given --seed.
+XML: CRLF line ends, the NSI comment, per-dataflow annotations (METADATA_URL with &amp;-escaped
+URLs, DDBDataflow, LAST_UPDATE in both ISTAT forms, LAYOUT_*, occasional NonProductionDataflow
+and DATAFLOW_CATALOG_TYPE=ONLY_FILE), it/en names. JSON: one line like ISTAT's
+`format=sdmx-json` answer (meta, then data.dataflows[] with links, annotations, name + names,
+descriptions, version, agencyID, isFinal, structure URN), holding the same ids, names,
+descriptions and annotations. Names and descriptions cycle through a real ISTAT list (default:
+examples/istat-dataflows-2020.xml) so categorisation behaves as on real data. Deterministic for a
+given --seed.
 
-    bench/gen_catalog.py --count 5000 > catalog-5k.xml     # ~12 MB
+    bench/gen_catalog.py --count 5000 > catalog-5k.xml                 # ~12 MB
+    bench/gen_catalog.py --count 5000 --format json > catalog-5k.json  # same 5,000 dataflows
 """
 import argparse
+import json
 import os
 import random
 import sys
@@ -21,6 +27,8 @@ SOURCE = os.path.join(HERE, "..", "examples", "istat-dataflows-2020.xml")
 NS_S = "{http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure}"
 NS_C = "{http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+JSON_SCHEMA = ("https://raw.githubusercontent.com/sdmx-twg/sdmx-json/develop/structure-message/"
+               "tools/schemas/2.0.0/sdmx-json-structure-schema.json")
 
 
 def real_flows(path):
@@ -31,6 +39,37 @@ def real_flows(path):
         descs = [(d.get(XML_LANG, ""), d.text or "") for d in df.findall(NS_C + "Description")]
         flows.append((df.get("id"), names, descs))
     return flows
+
+
+def dataflows(count, seed, source):
+    """The generated dataflows as dicts; the random draws are the same for every output format."""
+    rnd = random.Random(seed)
+    flows = real_flows(source)
+    for i in range(count):
+        src_id, names, descs = flows[i % len(flows)]
+        fid = src_id if i < len(flows) else f"{src_id}_DF_{i}"
+        dsd = "DCIS_" + fid.upper()
+        url = ("https://esploradati.istat.it/RefMeta/template/GenericMetadataTemplate.html?nodeId=DW"
+               f"&metadataSetId=MS_ISTAT_TOPMETA2&reportId={dsd}&lang={{}}&BaseUrlMDA=https://esploradati.istat.it/METADATA_API")
+        # (id, title, [(lang, text)]) in document order
+        anns = [("METADATA_URL", "METADATA_URL", [(lang, url.format(lang)) for lang in ("en", "it")]),
+                ("DDBDataflow", "%032X" % rnd.getrandbits(128), [])]
+        if rnd.random() < 0.9:
+            y, m, d = rnd.randint(2014, 2026), rnd.randint(1, 12), rnd.randint(1, 28)
+            if rnd.random() < 0.7:
+                stamp = f"{y}-{m:02d}-{d:02d}T{rnd.randint(0, 23):02d}:15:51.591Z"
+            else:
+                stamp = f"{d:02d}/{m:02d}/{y} 16:15:51"
+            anns.append(("LAST_UPDATE", stamp, []))
+        if rnd.random() < 0.75:
+            anns += [("LAYOUT_ROW", "TIME_PERIOD", []), ("LAYOUT_COLUMN", "REF_AREA", []),
+                     ("LAYOUT_FILTER", "FREQ,DATA_TYPE", [])]
+        if rnd.random() < 0.1:
+            anns.append(("NonProductionDataflow", "true", []))
+        if rnd.random() < 0.07:
+            anns.append(("DATAFLOW_CATALOG_TYPE", "ONLY_FILE", []))
+        yield {"id": fid, "dsd": dsd, "version": f"1.{i % 5}", "final": bool(i % 4),
+               "annotations": anns, "names": names, "descs": descs}
 
 
 def annotation(aid, title=None, texts=()):
@@ -44,15 +83,7 @@ def annotation(aid, title=None, texts=()):
     return lines
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--count", type=int, default=5000)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--source", default=SOURCE)
-    args = ap.parse_args()
-    rnd = random.Random(args.seed)
-    flows = real_flows(args.source)
-    out = sys.stdout.buffer
+def write_xml(flows, out):
     head = [
         '<?xml version="1.0" encoding="utf-8"?>',
         "<!--NSI Web Service v9.11.0.0-->",
@@ -65,43 +96,67 @@ def main():
         "  <message:Structures>", "    <structure:Dataflows>",
     ]
     out.write(("\r\n".join(head) + "\r\n").encode())
-    for i in range(args.count):
-        src_id, names, descs = flows[i % len(flows)]
-        fid = src_id if i < len(flows) else f"{src_id}_DF_{i}"
-        dsd = "DCIS_" + fid.upper()
-        lines = [f'      <structure:Dataflow id={quoteattr(fid)} agencyID="IT1" version="1.{i % 5}" isFinal="{"true" if i % 4 else "false"}">',
+    for f in flows:
+        lines = [f'      <structure:Dataflow id={quoteattr(f["id"])} agencyID="IT1" version="{f["version"]}" '
+                 f'isFinal="{"true" if f["final"] else "false"}">',
                  "        <common:Annotations>"]
-        url = ("https://esploradati.istat.it/RefMeta/template/GenericMetadataTemplate.html?nodeId=DW"
-               f"&metadataSetId=MS_ISTAT_TOPMETA2&reportId={dsd}&lang={{}}&BaseUrlMDA=https://esploradati.istat.it/METADATA_API")
-        lines += annotation("METADATA_URL", "METADATA_URL", [(lang, url.format(lang)) for lang in ("en", "it")])
-        lines += annotation("DDBDataflow", "%032X" % rnd.getrandbits(128))
-        if rnd.random() < 0.9:
-            y, m, d = rnd.randint(2014, 2026), rnd.randint(1, 12), rnd.randint(1, 28)
-            if rnd.random() < 0.7:
-                stamp = f"{y}-{m:02d}-{d:02d}T{rnd.randint(0, 23):02d}:15:51.591Z"
-            else:
-                stamp = f"{d:02d}/{m:02d}/{y} 16:15:51"
-            lines += annotation("LAST_UPDATE", stamp)
-        if rnd.random() < 0.75:
-            lines += annotation("LAYOUT_ROW", "TIME_PERIOD")
-            lines += annotation("LAYOUT_COLUMN", "REF_AREA")
-            lines += annotation("LAYOUT_FILTER", "FREQ,DATA_TYPE")
-        if rnd.random() < 0.1:
-            lines += annotation("NonProductionDataflow", "true")
-        if rnd.random() < 0.07:
-            lines += annotation("DATAFLOW_CATALOG_TYPE", "ONLY_FILE")
+        for aid, title, texts in f["annotations"]:
+            lines += annotation(aid, title, texts)
         lines.append("        </common:Annotations>")
-        for lang, text in names:
+        for lang, text in f["names"]:
             attr = f' xml:lang="{lang}"' if lang else ""
             lines.append(f"        <common:Name{attr}>{escape(text)}</common:Name>")
-        for lang, text in descs:
+        for lang, text in f["descs"]:
             attr = f' xml:lang="{lang}"' if lang else ""
             lines.append(f"        <common:Description{attr}>{escape(text)}</common:Description>")
         lines += ["        <structure:Structure>",
-                  f'          <Ref id={quoteattr(dsd)} version="1.0" agencyID="IT1" package="datastructure" class="DataStructure" />',
+                  f'          <Ref id={quoteattr(f["dsd"])} version="1.0" agencyID="IT1" package="datastructure" class="DataStructure" />',
                   "        </structure:Structure>", "      </structure:Dataflow>"]
         out.write(("\r\n".join(lines) + "\r\n").encode())
     out.write(b"    </structure:Dataflows>\r\n  </message:Structures>\r\n</message:Structure>\r\n")
+
+
+def json_texts(pairs):
+    """(single, multi) SDMX-JSON fields: `name` in the first content language, `names` by language."""
+    multi = {lang or "it": text for lang, text in pairs}
+    single = multi.get("en", next(iter(multi.values()))) if multi else None
+    return single, multi
+
+
+def write_json(flows, out):
+    """One line, as ISTAT sends it; the dataflows are written one at a time (no list in memory)."""
+    meta = {"id": "IDREF1", "test": False, "schema": JSON_SCHEMA, "prepared": "2026-11-01T10:00:00+01:00",
+            "contentLanguages": ["en", "it"], "sender": {"id": "Unknown"}, "receivers": [{"id": "Unknown"}]}
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    out.write(('{"meta":' + dumps(meta) + ',"data":{"dataflows":[').encode())
+    for n, f in enumerate(flows):
+        urn = f"urn:sdmx:org.sdmx.infomodel.datastructure.Dataflow=IT1:{f['id']}({f['version']})"
+        obj = {"links": [{"rel": "self", "type": "dataflow", "uri": JSON_SCHEMA, "urn": urn}],
+               "id": f["id"], "annotations": []}
+        for aid, title, texts in f["annotations"]:
+            ann = {"id": aid, "title": title, "type": aid}
+            if texts:
+                ann["text"], ann["texts"] = json_texts(texts)
+            obj["annotations"].append(ann)
+        obj["name"], obj["names"] = json_texts(f["names"])
+        if f["descs"]:
+            obj["description"], obj["descriptions"] = json_texts(f["descs"])
+        obj.update({"version": f["version"], "agencyID": "IT1", "isExternalReference": False,
+                    "isFinal": f["final"],
+                    "structure": f"urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=IT1:{f['dsd']}(1.0)"})
+        out.write(((b"," if n else b"") + dumps(obj).encode()))
+    out.write(b"]}}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--count", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--source", default=SOURCE)
+    ap.add_argument("--format", choices=("xml", "json"), default="xml")
+    args = ap.parse_args()
+    flows = dataflows(args.count, args.seed, args.source)
+    (write_json if args.format == "json" else write_xml)(flows, sys.stdout.buffer)
 
 
 if __name__ == "__main__":
