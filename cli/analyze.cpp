@@ -228,8 +228,8 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
         cache_age = fetched->age_seconds;
     } else {
         auto source = sdmx::make_local_source(args.source);
-        // The heap peaks at about 3.4x the input (bench/README.md); stdin: assume a large
-        // catalogue.
+        // Peak RSS is about 4x the input (bench/bench_analyze.py prints it); stdin: assume a
+        // large catalogue.
         auto hint = source->size_hint();
         prepare_heap(std::max<std::size_t>(64 * mib, hint <= max_bytes ? hint * 4 : 0));
         payload = source->fetch(sdmx::ReadLimits{

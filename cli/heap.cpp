@@ -1,5 +1,5 @@
-// `dataflow analyze` is a short batch process that builds a large tree (a 12 MB catalogue
-// makes ~45 MB of heap, 3.4x the input) and exits. With 4 KiB pages about a third of its CPU
+// `dataflow analyze` is a short batch process that builds a large tree (peak RSS is about 4x
+// the input: bench/bench_analyze.py prints it) and exits. With 4 KiB pages about a third of its CPU
 // time went to page faults, and on a 117 MB catalogue the faults made the run grow faster than
 // the input (bench/README.md). Serving every allocation from one heap region with transparent
 // huge pages keeps the cost per byte flat.
