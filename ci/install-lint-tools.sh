@@ -3,7 +3,8 @@
 # kubernetes-types, typescript, dockerfile-utils, yaml) into ci/node_modules with `npm ci`.
 # Called by scripts/install-deps.sh. Idempotent: does nothing when ci/node_modules already
 # matches the lock file. Needs Node.js 18+ and npm; after the install nothing needs the network.
-# DATAFLOW_SKIP_LINT_TOOLS=1 skips it (the Docker build stage).
+# DATAFLOW_SKIP_LINT_TOOLS=1 skips it (a machine that only builds; install-deps.sh --build-only
+# never calls it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,21 +1,45 @@
 #!/usr/bin/env bash
 # Installs every build, test and benchmark dependency of dataflow from Debian 12 packages
 # (prometheus for promtool, which checks the /metrics output in the tests; wrk for bench/;
-# shellcheck, zsh, fish, mandoc and yamllint check the completions, man pages and manifests).
+# zsh, fish, shellcheck, mandoc and yamllint check the completions, man pages and manifests;
+# podman, runc, the CNI plugins, iptables, mmdebstrap and curl build and run the container
+# image in tests/image, see scripts/build-image.sh).
 # Idempotent: packages already present are left alone. Must run as root (or via sudo).
+#
+#   scripts/install-deps.sh               everything, and the CI lint tools from npm
+#   scripts/install-deps.sh --build-only  only what compiling the binary needs (the Dockerfile's
+#                                         build stage): no test, lint, bench or image tools
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build pkg-config ccache git
+build_only=0
+case "${1:-}" in
+  "") ;;
+  --build-only) build_only=1 ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "install-deps: unknown option $1 (--build-only, --help)" >&2; exit 2 ;;
+esac
+
+# What `cmake -DDATAFLOW_BUILD_TESTS=OFF` and the build need: the compiler, CMake, Ninja and
+# the libraries' development packages (ccache is picked up by CMakeLists.txt when present).
+build_packages=(
+  g++ cmake ninja-build pkg-config ccache
   libcli11-dev libcpp-httplib-dev libhiredis-dev libtomlplusplus-dev
-  libspdlog-dev libfmt-dev doctest-dev libpugixml-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev
   libssl-dev zlib1g-dev
   libicu-dev
-  redis-server python3 hyperfine clang-format
-  prometheus wrk
-  shellcheck zsh fish mandoc yamllint
-  clang-14 libclang-rt-14-dev strace
 )
+
+packages=("${build_packages[@]}")
+if [ "$build_only" = 0 ]; then
+  packages+=(
+    build-essential git doctest-dev
+    redis-server python3 hyperfine clang-format
+    prometheus wrk
+    shellcheck zsh fish mandoc yamllint
+    clang-14 libclang-rt-14-dev strace
+    podman runc containernetworking-plugins iptables mmdebstrap curl
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,6 +59,10 @@ else
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$build_only" = 1 ]; then
+  exit 0
 fi
 
 # CI-only lint tools from the npm registry (pinned in ci/package-lock.json), for the manifest

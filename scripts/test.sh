@@ -45,3 +45,5 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_
 cmake --build build-fuzz --target fuzz_targets
 ctest --test-dir build-fuzz --output-on-failure -j "$(nproc)" -L fuzz
 
+echo "== container image: built from the Dockerfile with podman, run as Kubernetes runs it"
+ctest --test-dir build --output-on-failure -L '^image$'
