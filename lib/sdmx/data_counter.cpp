@@ -1,5 +1,7 @@
 #include "sdmx/data_counter.hpp"
 
+#include "util/strings.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -73,23 +75,6 @@ std::string decode_entities(std::string_view s) {
             continue;
         }
         i = semi;
-    }
-    return out;
-}
-
-std::string collapse_spaces(std::string_view s) {
-    std::string out;
-    bool space = false;
-    for (char c : s) {
-        if (is_space(c)) {
-            space = !out.empty();
-            continue;
-        }
-        if (space) {
-            out += ' ';
-            space = false;
-        }
-        out += c;
     }
     return out;
 }
@@ -286,10 +271,7 @@ private:
                 fail("an attribute without a value");
                 return false;
             }
-            auto name = rest.substr(i, eq - i);
-            while (!name.empty() && is_space(name.back())) {
-                name.remove_suffix(1);
-            }
+            auto name = util::trim_right(rest.substr(i, eq - i), util::k_space_tab_crlf);
             auto q = eq + 1;
             while (q < rest.size() && is_space(rest[q])) {
                 ++q;
@@ -417,9 +399,7 @@ private:
     }
 
     bool on_end_tag(std::string_view tag) {
-        while (!tag.empty() && is_space(tag.back())) {
-            tag.remove_suffix(1);
-        }
+        tag = util::trim_right(tag, util::k_space_tab_crlf);
         if (m_names.empty()) {
             fail("an end tag </" + std::string(tag) + "> without a start tag");
             return false;
@@ -434,7 +414,7 @@ private:
     bool close_element() {
         std::size_t depth = m_names.size(); // 1-based depth of the element being closed
         if (m_capture_depth == depth) {
-            auto text = collapse_spaces(decode_entities(m_text));
+            auto text = util::collapse_ws(decode_entities(m_text));
             if (m_kind == Kind::error) {
                 if (!m_counts.sdmx_error_text.empty()) {
                     m_counts.sdmx_error_text += " ";
@@ -790,10 +770,7 @@ private:
 
 DataCounter::DataCounter() = default;
 
-DataCounter::~DataCounter() {
-    delete m_xml;
-    delete m_json;
-}
+DataCounter::~DataCounter() = default; // here, where Xml and Json are complete
 
 bool DataCounter::feed(std::string_view chunk) {
     if (m_failed) {
@@ -821,9 +798,9 @@ bool DataCounter::feed(std::string_view chunk) {
         }
         m_started = true;
         if (*p == '<') {
-            m_xml = new Xml(m_counts);
+            m_xml = std::make_unique<Xml>(m_counts);
         } else if (*p == '{') {
-            m_json = new Json(m_counts);
+            m_json = std::make_unique<Json>(m_counts);
         } else {
             m_counts.error =
                 "neither XML nor JSON (the body starts with '" + std::string(1, *p) + "')";

@@ -5,6 +5,7 @@
 /// footers (Eurostat's "the answer is too large" notes) and documents that stop half-way.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,8 +46,8 @@ private:
     class Xml;
     class Json;
     DataCounts m_counts;
-    Xml* m_xml = nullptr;
-    Json* m_json = nullptr;
+    std::unique_ptr<Xml> m_xml; ///< the reader for the kind of document seen, once started
+    std::unique_ptr<Json> m_json;
     bool m_started = false;
     bool m_failed = false;
     int m_bom = 0;
