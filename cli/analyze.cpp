@@ -13,8 +13,8 @@
 #include "upstream/sdmx_rest.hpp"
 #include "upstream/setup.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
-#include "util/utf8.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -126,11 +126,7 @@ void write_stdout(const std::string& text) {
 }
 
 bool is_url(const std::string& s) {
-    auto lower = s.substr(0, 8);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
-        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    });
-    return lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0;
+    return util::starts_with_ci(s, "http://") || util::starts_with_ci(s, "https://");
 }
 
 } // namespace

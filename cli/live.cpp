@@ -157,13 +157,11 @@ analysis::ProbeResult probe_cached(upstream::Prober& prober, const std::string& 
         measured = prober.probe(flow);
         fresh_measure = true;
         // Only measurements are worth keeping; failures of ours (budget, Ctrl-C) are not.
-        bool keep = measured.outcome != "rate_limited" && measured.outcome != "cancelled" &&
-                    measured.outcome != "breaker_open";
         return cache::Computed{analysis::probe_to_json(measured),
                                "application/json",
                                !measured.is_successful(),
                                {"probe"},
-                               keep};
+                               analysis::worth_caching(measured.outcome)};
     });
     if (fresh_measure && !fetched.cache_hit) {
         return measured;
@@ -201,7 +199,7 @@ analysis::ProbeResults probe_all(upstream::Upstream& up, upstream::Prober& probe
         }
         bool from_cache = false;
         auto p = probe_cached(prober, flows[i], cache, from_cache);
-        if (p.outcome == "cancelled") {
+        if (p.outcome == analysis::ProbeOutcome::cancelled) {
             break;
         }
         if (from_cache) {
@@ -226,9 +224,12 @@ int probe_exit_code(const analysis::ProbeResults& results) {
     bool limited = false;
     bool unavailable = false;
     for (const auto& [id, p] : results) {
-        limited = limited || p.outcome == "rate_limited";
-        unavailable = unavailable || p.outcome == "timeout" || p.outcome == "network" ||
-                      p.outcome == "server_error" || p.outcome == "breaker_open";
+        using analysis::ProbeOutcome;
+        limited = limited || p.outcome == ProbeOutcome::rate_limited;
+        unavailable = unavailable || p.outcome == ProbeOutcome::timeout ||
+                      p.outcome == ProbeOutcome::network ||
+                      p.outcome == ProbeOutcome::server_error ||
+                      p.outcome == ProbeOutcome::breaker_open;
     }
     if (limited) {
         return static_cast<int>(ExitCode::rate_limited);

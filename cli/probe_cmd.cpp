@@ -107,7 +107,8 @@ int run_probe(const ProbeArgs& args, const config::Config& config, const Termina
                 quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
             }
             quoted += "\"";
-            out += fmt::format("{},{},{},{},{},{},{},{},{:.3f},{},{}\r\n", p.dataflow_id, p.outcome,
+            out += fmt::format("{},{},{},{},{},{},{},{},{:.3f},{},{}\r\n", p.dataflow_id,
+                               analysis::to_string(p.outcome),
                                p.status_code ? std::to_string(*p.status_code) : "",
                                p.data_access_success, p.series_count, p.observations_count,
                                p.size_bytes, p.wire_bytes, p.duration_seconds,
@@ -122,11 +123,12 @@ int run_probe(const ProbeArgs& args, const config::Config& config, const Termina
                           "TIME", "RESULT");
         for (const auto& t : report.test_results) {
             const auto& p = t.probe;
-            out += fmt::format(
-                "{:<{}}  {:<12}  {:>6}  {:>7.1f}s  {}\n", p.dataflow_id, w, p.outcome,
-                p.status_code ? std::to_string(*p.status_code) : std::string("-"),
-                p.duration_seconds,
-                p.error_message ? util::printable(*p.error_message) : analysis::probe_summary(p));
+            out += fmt::format("{:<{}}  {:<12}  {:>6}  {:>7.1f}s  {}\n", p.dataflow_id, w,
+                               analysis::to_string(p.outcome),
+                               p.status_code ? std::to_string(*p.status_code) : std::string("-"),
+                               p.duration_seconds,
+                               p.error_message ? util::printable(*p.error_message)
+                                               : analysis::probe_summary(p));
         }
         out += fmt::format("\n{} probed, {} with usable data.\n", report.test_results.size(),
                            report.tableau_ready_count);

@@ -4,7 +4,9 @@
 # zsh, fish, shellcheck, mandoc and yamllint check the completions, man pages and manifests;
 # podman, runc, the CNI plugins, iptables, mmdebstrap and curl build and run the container
 # image in tests/image, see scripts/build-image.sh).
-# Idempotent: packages already present are left alone. Must run as root (or via sudo).
+# Idempotent: packages already present are left alone, and when none is missing it needs
+# neither root nor the network (nor sudo or apt): any user can run it. Otherwise it installs the
+# missing ones with apt-get, as root or through sudo.
 #
 #   scripts/install-deps.sh               everything, and the CI lint tools from npm
 #   scripts/install-deps.sh --build-only  only what compiling the binary needs (the Dockerfile's
@@ -15,7 +17,7 @@ build_only=0
 case "${1:-}" in
   "") ;;
   --build-only) build_only=1 ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install-deps: unknown option $1 (--build-only, --help)" >&2; exit 2 ;;
 esac
 
@@ -53,6 +55,11 @@ if [ ${#missing[@]} -eq 0 ]; then
 else
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "install-deps: ${#missing[@]} package(s) missing: ${missing[*]}" >&2
+      echo "install-deps: run this script as root (or install sudo) to install them" >&2
+      exit 1
+    fi
     SUDO="sudo"
   fi
   echo "install-deps: installing ${missing[*]}"

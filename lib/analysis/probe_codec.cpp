@@ -14,7 +14,7 @@ std::string probe_to_json(const ProbeResult& p) {
         {"parse_error", p.parse_error},
         {"error_message", p.error_message ? nlohmann::json(*p.error_message) : nullptr},
         {"tested_at", p.tested_at},
-        {"outcome", p.outcome},
+        {"outcome", std::string(to_string(p.outcome))},
         {"series_count", p.series_count},
         {"wire_bytes", p.wire_bytes},
         {"duration_seconds", p.duration_seconds},
@@ -44,7 +44,11 @@ std::optional<ProbeResult> probe_from_json(std::string_view text) {
             p.error_message = j.at("error_message").get<std::string>();
         }
         p.tested_at = j.at("tested_at").get<std::string>();
-        p.outcome = j.at("outcome").get<std::string>();
+        auto outcome = parse_probe_outcome(j.at("outcome").get<std::string>());
+        if (!outcome) {
+            return std::nullopt;
+        }
+        p.outcome = *outcome;
         p.series_count = j.at("series_count").get<std::uint64_t>();
         p.wire_bytes = j.at("wire_bytes").get<std::uint64_t>();
         p.duration_seconds = j.at("duration_seconds").get<double>();

@@ -28,6 +28,53 @@ std::string_view to_string(RefreshFrequency f) {
     return "quarterly";
 }
 
+std::string_view to_string(ProbeOutcome o) {
+    switch (o) {
+    case ProbeOutcome::none:
+        break;
+    case ProbeOutcome::success:
+        return "success";
+    case ProbeOutcome::no_data:
+        return "no_data";
+    case ProbeOutcome::client_error:
+        return "client_error";
+    case ProbeOutcome::rate_limited:
+        return "rate_limited";
+    case ProbeOutcome::server_error:
+        return "server_error";
+    case ProbeOutcome::timeout:
+        return "timeout";
+    case ProbeOutcome::network:
+        return "network";
+    case ProbeOutcome::bad_payload:
+        return "bad_payload";
+    case ProbeOutcome::too_large:
+        return "too_large";
+    case ProbeOutcome::breaker_open:
+        return "breaker_open";
+    case ProbeOutcome::cancelled:
+        return "cancelled";
+    case ProbeOutcome::not_requested:
+        return "not_requested";
+    }
+    return "";
+}
+
+std::optional<ProbeOutcome> parse_probe_outcome(std::string_view name) {
+    for (int i = 0; i <= static_cast<int>(ProbeOutcome::not_requested); ++i) {
+        auto o = static_cast<ProbeOutcome>(i);
+        if (to_string(o) == name) {
+            return o;
+        }
+    }
+    return std::nullopt;
+}
+
+bool worth_caching(ProbeOutcome o) {
+    return o != ProbeOutcome::rate_limited && o != ProbeOutcome::cancelled &&
+           o != ProbeOutcome::breaker_open;
+}
+
 ConnectionType suggest_connection(double size_mib) {
     if (size_mib > 50.0) {
         return ConnectionType::bigquery_extract;

@@ -15,6 +15,31 @@ enum class RefreshFrequency { monthly, quarterly, yearly };
 std::string_view to_string(ConnectionType c);
 std::string_view to_string(RefreshFrequency f);
 
+/// How a probe ended: the upstream call's outcome (upstream::Outcome, same names), or why there
+/// was no call. to_string gives the "outcome" text of reports, cache entries, metrics and logs.
+enum class ProbeOutcome {
+    none, ///< "": no probe result (a default ProbeResult)
+    success,
+    no_data,
+    client_error,
+    rate_limited,
+    server_error,
+    timeout,
+    network,
+    bad_payload,
+    too_large,
+    breaker_open,
+    cancelled,
+    not_requested, ///< the request did not ask for probes; keep last (parse_probe_outcome)
+};
+
+std::string_view to_string(ProbeOutcome o);
+/// The outcome to_string names `name` ("" included); nullopt for any other text.
+std::optional<ProbeOutcome> parse_probe_outcome(std::string_view name);
+/// False for failures of ours rather than measurements of the upstream (the request budget,
+/// the open breaker, a cancel): such results are not worth caching.
+bool worth_caching(ProbeOutcome o);
+
 /// What probing one dataflow's data found (filled by the upstream probe).
 struct ProbeResult {
     std::string dataflow_id;
@@ -27,7 +52,7 @@ struct ProbeResult {
     std::string tested_at; ///< UTC RFC 3339
     bool pending = false;  ///< scheduled, not measured yet
     // Measured by the probe beyond the reference fields.
-    std::string outcome; ///< upstream::Outcome name ("success", "no_data", "timeout", ...)
+    ProbeOutcome outcome = ProbeOutcome::none;
     std::uint64_t series_count = 0;
     std::uint64_t wire_bytes = 0; ///< as received (compressed)
     double duration_seconds = 0.0;

@@ -2,6 +2,7 @@
 
 #include "sdmx/source.hpp"
 #include "util/json_writer.hpp"
+#include "util/strings.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
@@ -119,7 +120,7 @@ void write_test(JsonWriter& w, const TestResult& t, std::string_view category) {
     w.field("error_message", p.error_message);
     w.field("tested_at", p.tested_at);
     w.field("series_count", static_cast<std::int64_t>(p.series_count));
-    w.field("outcome", p.pending ? std::string("pending") : p.outcome);
+    w.field("outcome", p.pending ? std::string_view("pending") : to_string(p.outcome));
     w.field("duration_seconds", p.duration_seconds);
     w.field("time_to_first_byte_seconds", p.time_to_first_byte_seconds);
     w.field("wire_bytes", static_cast<std::int64_t>(p.wire_bytes));
@@ -289,7 +290,7 @@ std::string render_csv(const Report& report) {
             if (auto t = tests.find(d.id); t != tests.end()) {
                 const auto& p = t->second->probe;
                 out += ',';
-                csv_field(out, p.pending ? "pending" : p.outcome);
+                csv_field(out, p.pending ? std::string_view("pending") : to_string(p.outcome));
                 out += fmt::format(",{},{},{},{}", p.observations_count, p.series_count,
                                    p.size_bytes, t->second->readiness.tableau_ready);
             } else {
@@ -331,22 +332,7 @@ std::string pad_left(std::string_view s, std::size_t width) {
 /// Agencies leave double and trailing spaces and line breaks in names: one space each, for tables,
 /// and no control characters (escape sequences) from the input reach the terminal.
 std::string single_line(std::string_view text) {
-    std::string clean = util::printable(text);
-    std::string_view s = clean;
-    std::string out;
-    bool space = false;
-    for (char c : util::trim(s)) {
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-            space = true;
-            continue;
-        }
-        if (space) {
-            out += ' ';
-            space = false;
-        }
-        out += c;
-    }
-    return out;
+    return util::collapse_ws(util::trim(util::printable(text)));
 }
 
 } // namespace
@@ -355,14 +341,15 @@ std::string probe_summary(const ProbeResult& p) {
     if (p.pending) {
         return "pending";
     }
-    if (p.outcome == "success" || p.outcome == "too_large") {
+    if (p.outcome == ProbeOutcome::success || p.outcome == ProbeOutcome::too_large) {
         return fmt::format("{}{} obs, {} series, {}", p.truncated ? ">=" : "", p.observations_count,
                            p.series_count, sdmx::format_bytes(p.size_bytes));
     }
-    if (p.outcome == "no_data") {
+    if (p.outcome == ProbeOutcome::no_data) {
         return "no data";
     }
-    return p.outcome.empty() ? std::string("failed") : p.outcome;
+    return p.outcome == ProbeOutcome::none ? std::string("failed")
+                                           : std::string(to_string(p.outcome));
 }
 
 std::string render_table(const Report& report, const TableOptions& options) {

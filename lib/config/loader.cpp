@@ -4,6 +4,7 @@
 #include "analysis/rules_toml.hpp"
 #include "sdmx/source.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>

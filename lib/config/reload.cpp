@@ -172,7 +172,7 @@ ConfigWatcher::~ConfigWatcher() {
 }
 
 void ConfigWatcher::start() {
-    if (m_thread.joinable()) {
+    if (m_thread.running()) {
         return;
     }
     m_wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -184,19 +184,13 @@ void ConfigWatcher::start() {
     } else {
         add_watches();
     }
-    m_stop = false;
     // Taken before start() returns, so a change made right after it is seen.
     m_last_fingerprint = fingerprint();
-    m_thread = std::thread([this] { run(); });
+    m_thread.start([this] { run(); });
 }
 
 void ConfigWatcher::stop() {
-    if (m_thread.joinable()) {
-        m_stop = true;
-        std::uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(m_wake_fd, &one, sizeof one);
-        m_thread.join();
-    }
+    m_thread.stop(); // run()'s stop callback wakes its poll()
     if (m_inotify_fd >= 0) {
         ::close(m_inotify_fd);
         m_inotify_fd = -1;
@@ -321,7 +315,13 @@ std::string ConfigWatcher::fingerprint() const {
 void ConfigWatcher::run() {
     auto last = m_last_fingerprint;
     auto next_recheck = std::chrono::steady_clock::now() + m_options.recheck_interval;
-    while (!m_stop) {
+    // poll() waits on file descriptors, not on the thread's condition variable: a stop wakes
+    // it through the eventfd.
+    std::stop_callback wake_on_stop(m_thread.stop_token(), [this] {
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(m_wake_fd, &one, sizeof one);
+    });
+    while (!m_thread.stop_requested()) {
         auto now = std::chrono::steady_clock::now();
         auto wake = next_recheck;
         if (m_reloader.due()) {
@@ -333,7 +333,7 @@ void ConfigWatcher::run() {
             std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count(), 0, INT_MAX));
         pollfd fds[2] = {{m_wake_fd, POLLIN, 0}, {m_inotify_fd, POLLIN, 0}};
         int n = ::poll(fds, m_inotify_fd >= 0 ? 2 : 1, timeout);
-        if (m_stop) {
+        if (m_thread.stop_requested()) {
             break;
         }
         if (n > 0 && (fds[0].revents & POLLIN) != 0) {

@@ -4,6 +4,7 @@
 /// notices changes in the config and secrets directories (inotify, plus a periodic re-check).
 
 #include "config/loader.hpp"
+#include "util/background.hpp"
 #include "util/clock.hpp"
 
 #include <atomic>
@@ -15,7 +16,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace dataflow::config {
@@ -135,9 +135,8 @@ private:
     int m_wake_fd = -1;
     std::map<int, std::set<std::string>> m_watches; ///< wd -> names ("" = all)
     std::string m_last_fingerprint;
-    std::atomic<bool> m_stop{false};
     std::atomic<bool> m_triggered{false};
-    std::thread m_thread;
+    util::BackgroundThread m_thread; ///< last: stopped before the state it reads goes
 };
 
 } // namespace dataflow::config

@@ -1,6 +1,7 @@
 #include "config/schema.hpp"
 
 #include "resilience/rate_limiter.hpp"
+#include "util/strings.hpp"
 #include "util/units.hpp"
 #include "util/url.hpp"
 
@@ -333,24 +334,6 @@ const Alias k_aliases[] = {
 // clang-format on
 #pragma GCC diagnostic pop
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 std::vector<std::string_view> split(std::string_view s, char sep) {
     std::vector<std::string_view> out;
     while (true) {
@@ -383,16 +366,6 @@ Choices choices_of(const KeyDef& key) {
         }
     }
     return c;
-}
-
-bool is_sdmx_id(std::string_view s) {
-    if (s.empty() || s.size() > 255) {
-        return false;
-    }
-    return std::all_of(s.begin(), s.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '@' || c == '$' ||
-               c == '-';
-    });
 }
 
 bool is_host(std::string_view s) {
@@ -462,10 +435,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     for (std::size_t i = 1; i <= a.size(); ++i) {
         cur[0] = i;
         for (std::size_t j = 1; j <= b.size(); ++j) {
-            std::size_t cost = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                                       std::tolower(static_cast<unsigned char>(b[j - 1]))
-                                   ? 0
-                                   : 1;
+            std::size_t cost = util::ascii_lower(a[i - 1]) == util::ascii_lower(b[j - 1]) ? 0 : 1;
             cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
         }
         std::swap(prev, cur);
@@ -615,10 +585,10 @@ std::string check_value(const KeyDef& key, const Value& value) {
             return why.empty() ? why : fmt::format("\"{}\" {}", v, why);
         }
         case Check::sdmx_id:
-            return is_sdmx_id(v) ? std::string()
-                                 : fmt::format("\"{}\" is not an SDMX identifier (letters, "
-                                               "digits, _ @ $ -)",
-                                               v);
+            return util::is_sdmx_id(v) ? std::string()
+                                       : fmt::format("\"{}\" is not an SDMX identifier (letters, "
+                                                     "digits, _ @ $ -)",
+                                                     v);
         case Check::host:
             return is_host(v) ? std::string()
                               : fmt::format("\"{}\" is not a host name or IP address (no "
@@ -677,7 +647,7 @@ ParseResult parse_value(const KeyDef& key, std::string_view text) {
         return fmt::format("\"{}\"{}", s, text.size() > 80 ? "..." : "");
     };
     Value value;
-    auto t = trim(text);
+    auto t = util::trim(text);
     switch (key.type) {
     case KeyType::string:
         value = std::string(text);
@@ -707,7 +677,7 @@ ParseResult parse_value(const KeyDef& key, std::string_view text) {
         break;
     }
     case KeyType::boolean: {
-        auto v = lower(t);
+        auto v = util::ascii_lower(t);
         if (v == "true" || v == "yes" || v == "on" || v == "1") {
             value = true;
         } else if (v == "false" || v == "no" || v == "off" || v == "0") {
@@ -744,7 +714,7 @@ ParseResult parse_value(const KeyDef& key, std::string_view text) {
         break;
     }
     case KeyType::enumeration: {
-        auto v = lower(t);
+        auto v = util::ascii_lower(t);
         auto c = choices_of(key);
         for (const auto& [from, to] : c.aliases) {
             if (v == from) {
@@ -758,7 +728,7 @@ ParseResult parse_value(const KeyDef& key, std::string_view text) {
         std::vector<std::string> items;
         if (!t.empty()) {
             for (auto item : split(t, ',')) {
-                item = trim(item);
+                item = util::trim(item);
                 if (!item.empty()) {
                     items.emplace_back(item);
                 }
@@ -811,7 +781,8 @@ std::string closest(std::string_view name, const std::vector<std::string>& candi
     for (const auto& c : candidates) {
         auto d = edit_distance(name, c);
         // A candidate that extends the name ("cache.ttl" -> "cache.fresh_ttl") is also close.
-        bool contains = name.size() >= 4 && lower(c).find(lower(name)) != std::string::npos;
+        bool contains = name.size() >= 4 &&
+                        util::ascii_lower(c).find(util::ascii_lower(name)) != std::string::npos;
         if (contains) {
             d = std::min(d, std::size_t{2});
         }

@@ -1,7 +1,7 @@
 #include "sdmx/catalog.hpp"
 
+#include "util/strings.hpp"
 #include "util/time.hpp"
-#include "util/utf8.hpp"
 
 namespace dataflow::sdmx {
 

@@ -1,29 +1,16 @@
 #include "sdmx/reader.hpp"
 
 #include "util/error.hpp"
+#include "util/strings.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cctype>
 #include <utility>
 
 namespace dataflow::sdmx {
 
 namespace {
-
-bool starts_with_ci(std::string_view text, std::string_view prefix) {
-    if (text.size() < prefix.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) {
-            return false;
-        }
-    }
-    return true;
-}
 
 /// Skips the XML declaration, comments, processing instructions and whitespace.
 std::string_view skip_xml_prolog(std::string_view s) {
@@ -50,9 +37,7 @@ std::string_view skip_xml_prolog(std::string_view s) {
 [[noreturn]] void html_page(std::string_view name, std::string_view text) {
     std::string title;
     auto head = text.substr(0, 64 * 1024);
-    std::string lower(head);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto lower = util::ascii_lower(head);
     auto t = lower.find("<title");
     if (t != std::string::npos) {
         auto gt = lower.find('>', t);
@@ -128,7 +113,7 @@ Catalog read_catalog(std::string& bytes, std::string_view source_name, const Rea
             source_name, first));
     }
     auto root = skip_xml_prolog(body);
-    if (starts_with_ci(root, "<!doctype html") || starts_with_ci(root, "<html")) {
+    if (util::starts_with_ci(root, "<!doctype html") || util::starts_with_ci(root, "<html")) {
         html_page(source_name, body);
     }
     return read_catalog_xml(bytes, source_name, options);

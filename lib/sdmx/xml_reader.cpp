@@ -3,6 +3,7 @@
 
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
@@ -26,43 +27,24 @@ struct Ns {
     bool sdmx() const { return version != 0; }
 };
 
-bool iequals_prefix(std::string_view s, std::string_view lower_prefix) {
-    if (s.size() < lower_prefix.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c + 32);
-        }
-        if (c != lower_prefix[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /// SDMX 2.0 spells its URIs with capitals (http://www.SDMX.org/...), so compare ignoring case.
 Ns classify_uri(std::string_view uri) {
     constexpr std::string_view base = "http://www.sdmx.org/resources/sdmxml/schemas/v";
-    if (!iequals_prefix(uri, base)) {
+    if (!util::starts_with_ci(uri, base)) {
         return {NsKind::other, 0};
     }
     auto rest = uri.substr(base.size());
     Ns ns;
-    if (iequals_prefix(rest, "2_0/")) {
+    if (util::starts_with_ci(rest, "2_0/")) {
         ns.version = 20;
-    } else if (iequals_prefix(rest, "2_1/")) {
+    } else if (util::starts_with_ci(rest, "2_1/")) {
         ns.version = 21;
-    } else if (iequals_prefix(rest, "3_0/")) {
+    } else if (util::starts_with_ci(rest, "3_0/")) {
         ns.version = 30;
     } else {
         return {NsKind::other, 0};
     }
-    std::string tail;
-    for (char c : rest.substr(4)) {
-        tail += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
+    std::string tail = util::ascii_lower(rest.substr(4));
     while (!tail.empty() && tail.back() == '/') {
         tail.pop_back();
     }
@@ -508,23 +490,6 @@ void XmlCatalogReader::read_structure_ref(pugi::xml_node node, Dataflow& flow,
     }
 }
 
-std::string collapse_ws(std::string_view s) {
-    std::string out;
-    bool space = false;
-    for (char c : util::trim(s)) {
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-            space = true;
-            continue;
-        }
-        if (space && !out.empty()) {
-            out += ' ';
-        }
-        space = false;
-        out += c;
-    }
-    return out;
-}
-
 void collect_texts(pugi::xml_node node, std::string_view wanted, std::vector<std::string>& out,
                    std::size_t depth = 0) {
     if (depth > 8) {
@@ -535,7 +500,7 @@ void collect_texts(pugi::xml_node node, std::string_view wanted, std::vector<std
             continue;
         }
         if (local_name(c.name()) == wanted) {
-            auto t = collapse_ws(text_of(c));
+            auto t = util::collapse_ws(util::trim(text_of(c)));
             if (!t.empty()) {
                 out.push_back(std::move(t));
             }

@@ -1,5 +1,7 @@
 #include "service/auth.hpp"
 
+#include "util/strings.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -93,9 +95,7 @@ AuthResult authenticate(const AuthSettings& s, std::string_view authorization, s
     constexpr std::string_view bearer = "Bearer ";
     // `scheme` followed by a space or the end of the header, in any case.
     auto has_scheme = [&authorization](std::string_view scheme) {
-        return authorization.size() >= scheme.size() &&
-               std::equal(scheme.begin(), scheme.end(), authorization.begin(),
-                          [](char a, char b) { return std::tolower(a) == std::tolower(b); }) &&
+        return util::starts_with_ci(authorization, scheme) &&
                (authorization.size() == scheme.size() || authorization[scheme.size()] == ' ');
     };
     if (authorization.empty()) {

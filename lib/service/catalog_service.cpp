@@ -83,19 +83,11 @@ void CatalogService::start() {
         spdlog::info("catalogue: {} dataflows from {}", current()->catalog->dataflows.size(), file);
         return;
     }
-    m_stop = false;
-    m_thread = std::thread([this] { run(); });
+    m_refresher.start([this] { run(); });
 }
 
 void CatalogService::stop() {
-    {
-        std::lock_guard lock(m_mutex);
-        m_stop = true;
-    }
-    m_cv.notify_all();
-    if (m_thread.joinable()) {
-        m_thread.join();
-    }
+    m_refresher.stop();
 }
 
 void CatalogService::refresh_soon() {
@@ -103,7 +95,7 @@ void CatalogService::refresh_soon() {
         std::lock_guard lock(m_mutex);
         m_refresh_requested = true;
     }
-    m_cv.notify_all();
+    m_refresher.wake();
 }
 
 void CatalogService::refresh_once(bool force) {
@@ -164,8 +156,7 @@ void CatalogService::run() {
         std::unique_lock lock(m_mutex);
         // Retry sooner while we have nothing to serve.
         auto wait = m_state ? m_interval : std::min(m_interval, std::chrono::milliseconds(60'000));
-        m_cv.wait_for(lock, wait, [this] { return m_stop || m_refresh_requested; });
-        if (m_stop) {
+        if (!m_refresher.wait_for(lock, wait, [this] { return m_refresh_requested; })) {
             return;
         }
         force = m_refresh_requested;

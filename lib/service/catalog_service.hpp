@@ -9,14 +9,13 @@
 #include "config/config.hpp"
 #include "sdmx/catalog.hpp"
 #include "upstream/setup.hpp"
+#include "util/background.hpp"
 #include "util/clock.hpp"
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 namespace dataflow::service {
 
@@ -56,7 +55,6 @@ private:
     const util::Clock& m_clock;
     cache::CachedComputer m_computer;
     mutable std::mutex m_mutex;
-    std::condition_variable m_cv;
     std::shared_ptr<const CatalogState> m_state;
     std::string m_mode = "upstream";
     std::string m_file;
@@ -65,8 +63,7 @@ private:
     cache::Policy m_policy;
     std::chrono::milliseconds m_interval{6 * 3600 * 1000};
     bool m_refresh_requested = false;
-    bool m_stop = false;
-    std::thread m_thread;
+    util::BackgroundThread m_refresher; ///< last: stopped before the state it reads goes
 };
 
 } // namespace dataflow::service

@@ -27,19 +27,11 @@ void ProbeScheduler::configure(const config::Config& c) {
 }
 
 void ProbeScheduler::start() {
-    m_stop = false;
-    m_thread = std::thread([this] { run(); });
+    m_worker.start([this] { run(); });
 }
 
 void ProbeScheduler::stop() {
-    {
-        std::lock_guard lock(m_mutex);
-        m_stop = true;
-    }
-    m_cv.notify_all();
-    if (m_thread.joinable()) {
-        m_thread.join();
-    }
+    m_worker.stop();
 }
 
 std::size_t ProbeScheduler::queued() const {
@@ -58,7 +50,7 @@ analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std:
         if (!upstream::is_flow_ref(id)) {
             analysis::ProbeResult p; // not an id a URL can carry: never probed
             p.dataflow_id = id;
-            p.outcome = "client_error";
+            p.outcome = analysis::ProbeOutcome::client_error;
             p.error_message = "not an SDMX dataflow id; cannot be probed";
             out[id] = p;
             continue;
@@ -93,7 +85,7 @@ analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std:
                 m_queued.insert(id);
             }
         }
-        m_cv.notify_all();
+        m_worker.wake();
     }
     return out;
 }
@@ -103,8 +95,7 @@ void ProbeScheduler::run() {
         std::string id;
         {
             std::unique_lock lock(m_mutex);
-            m_cv.wait(lock, [this] { return m_stop || !m_queue.empty(); });
-            if (m_stop) {
+            if (!m_worker.wait(lock, [this] { return !m_queue.empty(); })) {
                 return;
             }
             id = m_queue.front();
@@ -138,9 +129,7 @@ void ProbeScheduler::probe_one(const std::string& id) {
                 prober = m_prober;
             }
             p = prober->probe(id);
-            bool keep = p.outcome != "rate_limited" && p.outcome != "cancelled" &&
-                        p.outcome != "breaker_open";
-            if (keep) {
+            if (analysis::worth_caching(p.outcome)) {
                 cache::Entry e;
                 e.value = analysis::probe_to_json(p);
                 e.content_type = "application/json";
@@ -155,7 +144,7 @@ void ProbeScheduler::probe_one(const std::string& id) {
                 e.stale_until_ms = now + std::max(ttl, policy.stale_ttl).count();
                 m_cache.set(key, e);
             }
-            spdlog::info("probe {}: {}", id, p.outcome);
+            spdlog::info("probe {}: {}", id, analysis::to_string(p.outcome));
         }
     }
 }

@@ -7,12 +7,11 @@
 #include "cache/single_flight.hpp"
 #include "config/config.hpp"
 #include "upstream/setup.hpp"
+#include "util/background.hpp"
 
-#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <set>
-#include <thread>
 
 namespace dataflow::service {
 
@@ -37,13 +36,11 @@ private:
     cache::Cache& m_cache;
     upstream::Upstream& m_upstream;
     mutable std::mutex m_mutex;
-    std::condition_variable m_cv;
     std::deque<std::string> m_queue;
     std::set<std::string> m_queued;
     std::shared_ptr<upstream::Prober> m_prober;
     cache::Policy m_policy;
-    bool m_stop = false;
-    std::thread m_thread;
+    util::BackgroundThread m_worker; ///< last: stopped before the state it reads goes
 };
 
 } // namespace dataflow::service

@@ -1,7 +1,7 @@
 #include "service/requests.hpp"
 
-#include "upstream/sdmx_rest.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,7 +20,7 @@ UsageError field_error(std::string_view name, std::string_view what) {
 /// Why a body that must be a JSON object is not one: empty, not JSON at all, or JSON of another
 /// type. `parsed` is `text` parsed without exceptions.
 std::string not_an_object(std::string_view text, const nlohmann::json& parsed) {
-    if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    if (util::trim(text, util::k_space_tab_crlf).empty()) {
         return "the body is empty";
     }
     if (parsed.is_discarded()) {
@@ -148,7 +148,7 @@ BulkBody parse_bulk_body(std::string_view text) {
         throw field_error("max_concurrent", "an integer");
     }
     for (const auto& id : ids) {
-        if (!id.is_string() || !upstream::is_sdmx_id(id.get<std::string>())) {
+        if (!id.is_string() || !util::is_sdmx_id(id.get<std::string>())) {
             throw UsageError("dataflow_ids: every id must be an SDMX identifier (letters, "
                              "digits, _ @ $ -)");
         }

@@ -15,6 +15,8 @@
 #include "util/error.hpp"
 #include "util/json_writer.hpp"
 #include "util/log.hpp"
+#include "util/revision.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 #include "util/utf8.hpp"
 
@@ -276,7 +278,7 @@ Service::Service(ServiceParts parts)
     apply_config(*config);
     m_config_subscription = m_parts.config.subscribe(
         [this](const std::shared_ptr<const config::Config>& c) { apply_config(*c); });
-    m_instruments->build_info.set({DATAFLOW_VERSION, DATAFLOW_REVISION}, 1);
+    m_instruments->build_info.set({DATAFLOW_VERSION, util::build_revision()}, 1);
     m_parts.upstream.client().set_observer([this](const std::string& host, upstream::OpClass op,
                                                   const upstream::Response& r) {
         auto op_name = std::string(upstream::to_string(op));
@@ -412,7 +414,7 @@ void Service::start() {
     }
     m_probes->start();
     if (dynamic_cast<cache::RedisCache*>(&m_parts.cache) != nullptr) {
-        m_redis_monitor = std::thread([this] { monitor_redis(); });
+        m_redis_monitor.start([this] { monitor_redis(); });
     }
     try {
         m_catalog->start();
@@ -425,7 +427,7 @@ void Service::start() {
 void Service::monitor_redis() {
     auto* redis = dynamic_cast<cache::RedisCache*>(&m_parts.cache);
     std::unique_lock lock(m_redis_mutex);
-    while (!m_redis_stop) {
+    while (!m_redis_monitor.stop_requested()) {
         lock.unlock();
         std::string why;
         bool ok = redis->ping(why);
@@ -439,7 +441,7 @@ void Service::monitor_redis() {
             }
         }
         m_redis_health = {true, ok, why};
-        m_redis_cv.wait_for(lock, interval, [this] { return m_redis_stop; });
+        m_redis_monitor.wait_for(lock, interval);
     }
 }
 
@@ -466,14 +468,7 @@ bool Service::stop(std::chrono::milliseconds timeout) {
     m_parts.upstream.client().cancel();
     m_probes->stop();
     m_catalog->stop();
-    {
-        std::lock_guard lock(m_redis_mutex);
-        m_redis_stop = true;
-    }
-    m_redis_cv.notify_all();
-    if (m_redis_monitor.joinable()) {
-        m_redis_monitor.join();
-    }
+    m_redis_monitor.stop();
     // The listener returns once its workers are done (a slow upload may still be reading):
     // wait for it only until the deadline.
     if (clean) {
@@ -1144,7 +1139,7 @@ void Service::setup_routes() {
                  for (const auto& id : requested) {
                      analysis::ProbeResult p;
                      p.dataflow_id = id;
-                     p.outcome = "not_requested";
+                     p.outcome = analysis::ProbeOutcome::not_requested;
                      probes[id] = p;
                  }
              }

@@ -9,10 +9,10 @@
 #include "service/health.hpp"
 #include "service/metrics.hpp"
 #include "upstream/setup.hpp"
+#include "util/background.hpp"
 #include "util/clock.hpp"
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -92,11 +92,9 @@ private:
         std::string why;
     };
     void monitor_redis();
-    std::thread m_redis_monitor;
     std::mutex m_redis_mutex;
-    std::condition_variable m_redis_cv;
-    bool m_redis_stop = false;
     RedisHealth m_redis_health;
+    util::BackgroundThread m_redis_monitor; ///< after what it reads: stopped before it goes
     HealthChecks m_ready_checks;
     HealthChecks m_status_checks;
 };

@@ -1,17 +1,17 @@
 #include "upstream/client.hpp"
 
 #include "sdmx/data_counter.hpp"
+#include "util/background.hpp"
+#include "util/strings.hpp"
 #include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <ctime>
 #include <httplib.h>
 #include <random>
-#include <thread>
 #include <zlib.h>
 
 namespace dataflow::upstream {
@@ -20,32 +20,37 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using std::chrono::system_clock;
 
-std::string_view to_string(Outcome outcome) {
+analysis::ProbeOutcome probe_outcome(Outcome outcome) {
+    using analysis::ProbeOutcome;
     switch (outcome) {
     case Outcome::success:
-        return "success";
+        return ProbeOutcome::success;
     case Outcome::no_data:
-        return "no_data";
+        return ProbeOutcome::no_data;
     case Outcome::client_error:
-        return "client_error";
+        return ProbeOutcome::client_error;
     case Outcome::rate_limited:
-        return "rate_limited";
+        return ProbeOutcome::rate_limited;
     case Outcome::server_error:
-        return "server_error";
+        return ProbeOutcome::server_error;
     case Outcome::timeout:
-        return "timeout";
+        return ProbeOutcome::timeout;
     case Outcome::network:
-        return "network";
+        return ProbeOutcome::network;
     case Outcome::bad_payload:
-        return "bad_payload";
+        return ProbeOutcome::bad_payload;
     case Outcome::too_large:
-        return "too_large";
+        return ProbeOutcome::too_large;
     case Outcome::breaker_open:
-        return "breaker_open";
+        return ProbeOutcome::breaker_open;
     case Outcome::cancelled:
-        return "cancelled";
+        return ProbeOutcome::cancelled;
     }
-    return "?";
+    return ProbeOutcome::none;
+}
+
+std::string_view to_string(Outcome outcome) {
+    return analysis::to_string(probe_outcome(outcome));
 }
 
 bool retryable(Outcome outcome) {
@@ -74,12 +79,7 @@ std::string_view to_string(OpClass op) {
 
 std::optional<milliseconds> parse_retry_after(std::string_view value,
                                               system_clock::time_point now) {
-    while (!value.empty() && value.front() == ' ') {
-        value.remove_prefix(1);
-    }
-    while (!value.empty() && value.back() == ' ') {
-        value.remove_suffix(1);
-    }
+    value = util::trim(value, " ");
     if (value.empty()) {
         return std::nullopt;
     }
@@ -125,13 +125,6 @@ std::string seconds_text(std::chrono::nanoseconds d) {
         ms = 0;
     }
     return util::format_duration_ms(ms < 1000 ? ms : (ms + 500) / 1000 * 1000);
-}
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](char c) {
-        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    });
-    return s;
 }
 
 /// Streaming gzip/deflate decompression (zlib detects which).
@@ -190,25 +183,19 @@ private:
 class Watchdog {
 public:
     Watchdog(httplib::Client& client, steady_clock::time_point deadline,
-             const std::atomic<bool>& cancel)
-        : m_thread([this, &client, deadline, &cancel] {
-              std::unique_lock lock(m_mutex);
-              while (!m_done) {
-                  if (cancel.load() || steady_clock::now() >= deadline) {
-                      m_fired = true;
-                      client.stop();
-                  }
-                  m_cv.wait_for(lock, milliseconds(20));
-              }
-          }) {}
-    ~Watchdog() {
-        {
-            std::lock_guard lock(m_mutex);
-            m_done = true;
-        }
-        m_cv.notify_all();
-        m_thread.join();
+             const std::atomic<bool>& cancel) {
+        m_thread.start([this, &client, deadline, &cancel] {
+            std::unique_lock lock(m_mutex);
+            while (!m_thread.stop_requested()) {
+                if (cancel.load() || steady_clock::now() >= deadline) {
+                    m_fired = true;
+                    client.stop();
+                }
+                m_thread.wait_for(lock, milliseconds(20));
+            }
+        });
     }
+    ~Watchdog() { m_thread.stop(); }
     bool fired() {
         std::lock_guard lock(m_mutex);
         return m_fired;
@@ -216,10 +203,8 @@ public:
 
 private:
     std::mutex m_mutex;
-    std::condition_variable m_cv;
-    bool m_done = false;
     bool m_fired = false;
-    std::thread m_thread;
+    util::BackgroundThread m_thread; ///< last: stopped before the state it reads goes
 };
 
 std::string host_key(const util::Url& url) {
@@ -509,7 +494,7 @@ Response Client::exchange(const util::Url& url, const ClientSettings& s, const T
                     }
                 }
                 success_status = response.status >= 200 && response.status < 300;
-                auto encoding = lower(response.get_header_value("Content-Encoding"));
+                auto encoding = util::ascii_lower(response.get_header_value("Content-Encoding"));
                 if (encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate") {
                     inflater.start();
                 } else if (!encoding.empty() && encoding != "identity") {

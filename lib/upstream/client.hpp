@@ -4,6 +4,7 @@
 /// size cap, redirects limited and kept on https) and honest about what happened (one outcome
 /// per call).
 
+#include "analysis/readiness.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/rate_limiter.hpp"
 #include "util/clock.hpp"
@@ -36,7 +37,10 @@ enum class Outcome {
     cancelled,
 };
 
+/// The outcome's name: its probe outcome's (one table for metrics labels, reports and logs).
 std::string_view to_string(Outcome outcome);
+/// The probe outcome of the same name.
+analysis::ProbeOutcome probe_outcome(Outcome outcome);
 /// timeout, network and server_error: worth another attempt.
 bool retryable(Outcome outcome);
 /// The error kind (exit code, HTTP status) of a failed outcome.

@@ -72,7 +72,7 @@ analysis::ProbeResult Prober::probe(const std::string& flow) {
     // The probe's byte cap, not the catalogue's.
     m_last = m_client.get(url, OpClass::data, sink, k_data_accept, m_settings.max_bytes);
     const auto& r = m_last;
-    p.outcome = std::string(to_string(r.outcome));
+    p.outcome = probe_outcome(r.outcome);
     if (r.status != 0) {
         p.status_code = r.status;
     }

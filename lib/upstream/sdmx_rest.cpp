@@ -1,6 +1,7 @@
 #include "upstream/sdmx_rest.hpp"
 
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -8,11 +9,6 @@
 namespace dataflow::upstream {
 
 namespace {
-
-bool id_char(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '@' || c == '$' ||
-           c == '-';
-}
 
 std::string path_of(const util::Url& base) {
     auto p = base.target.substr(0, base.target.find('?'));
@@ -30,12 +26,8 @@ util::Url with_target(const util::Url& base, std::string target) {
 
 } // namespace
 
-bool is_sdmx_id(std::string_view id) {
-    return !id.empty() && id.size() <= 255 && std::all_of(id.begin(), id.end(), id_char);
-}
-
 bool is_flow_ref(std::string_view ref) {
-    if (is_sdmx_id(ref)) {
+    if (util::is_sdmx_id(ref)) {
         return true;
     }
     auto c1 = ref.find(',');
@@ -46,7 +38,7 @@ bool is_flow_ref(std::string_view ref) {
     auto rest = ref.substr(c1 + 1);
     auto c2 = rest.find(',');
     auto id = rest.substr(0, c2);
-    if (!is_sdmx_id(agency) || !is_sdmx_id(id)) {
+    if (!util::is_sdmx_id(agency) || !util::is_sdmx_id(id)) {
         return false;
     }
     if (c2 == std::string_view::npos) {
@@ -68,11 +60,11 @@ bool is_sdmx_key(std::string_view key) {
         return false;
     }
     return std::all_of(key.begin(), key.end(),
-                       [](char c) { return id_char(c) || c == '.' || c == '+'; });
+                       [](char c) { return util::is_sdmx_id_char(c) || c == '.' || c == '+'; });
 }
 
 util::Url catalogue_url(const util::Url& base, std::string_view agency) {
-    if (!is_sdmx_id(agency)) {
+    if (!util::is_sdmx_id(agency)) {
         throw UsageError("'" + std::string(agency) +
                          "' is not an SDMX agency id (letters, digits, _ @ $ -)");
     }
@@ -80,10 +72,10 @@ util::Url catalogue_url(const util::Url& base, std::string_view agency) {
 }
 
 util::Url dataflow_url(const util::Url& base, std::string_view agency, std::string_view flow) {
-    if (!is_sdmx_id(agency)) {
+    if (!util::is_sdmx_id(agency)) {
         throw UsageError("'" + std::string(agency) + "' is not an SDMX agency id");
     }
-    if (!is_sdmx_id(flow)) {
+    if (!util::is_sdmx_id(flow)) {
         throw UsageError("'" + std::string(flow) +
                          "' is not an SDMX dataflow id (letters, digits, _ @ $ -)");
     }

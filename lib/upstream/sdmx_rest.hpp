@@ -17,9 +17,7 @@ inline constexpr std::string_view k_data_accept =
     "application/vnd.sdmx.structurespecificdata+xml;version=2.1;q=0.9, application/xml;q=0.8, "
     "application/vnd.sdmx.data+json;q=0.7, */*;q=0.5";
 
-/// An SDMX identifier: letters, digits, _ @ $ - (1..255 characters).
-bool is_sdmx_id(std::string_view id);
-/// A dataflow reference: ID, or AGENCY,ID[,VERSION].
+/// A dataflow reference: ID, or AGENCY,ID[,VERSION] (ID and AGENCY: util::is_sdmx_id).
 bool is_flow_ref(std::string_view ref);
 /// A series key: dimension values separated by '.', each empty or ids joined by '+'; or "all".
 bool is_sdmx_key(std::string_view key);

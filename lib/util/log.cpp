@@ -1,6 +1,7 @@
 #include "util/log.hpp"
 
 #include "util/json_writer.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 #include "util/utf8.hpp"
 
@@ -145,10 +146,7 @@ void configure_logging(const LogOptions& options) {
 }
 
 std::optional<spdlog::level::level_enum> parse_log_level(std::string_view name) {
-    std::string lower;
-    for (char c : name) {
-        lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    }
+    auto lower = ascii_lower(name);
     if (lower == "trace") {
         return spdlog::level::trace;
     }

@@ -1,5 +1,7 @@
 #include "util/time.hpp"
 
+#include "util/strings.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -86,7 +88,7 @@ DateOrder detect_date_order(const std::vector<std::string_view>& samples) {
     bool day_first_seen = false;
     bool month_first_seen = false;
     for (auto s : samples) {
-        s = s.substr(std::min(s.find_first_not_of(" \t\r\n"), s.size()));
+        s = trim_left(s, k_space_tab_crlf);
         if (s.size() < 10 || s[2] != '/' || s[5] != '/') {
             continue;
         }
@@ -99,12 +101,7 @@ DateOrder detect_date_order(const std::vector<std::string_view>& samples) {
 }
 
 std::optional<SysMillis> parse_timestamp(std::string_view text, DateOrder order) {
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-        text.remove_prefix(1);
-    }
-    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-        text.remove_suffix(1);
-    }
+    text = trim(text);
     Cursor c{text};
     int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, ms = 0;
     if (text.size() >= 10 && text[2] == '/' && text[5] == '/') {

@@ -1,5 +1,7 @@
 #include "util/units.hpp"
 
+#include "util/strings.hpp"
+
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -7,14 +9,6 @@
 namespace dataflow::util {
 
 namespace {
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
 
 /// Reads "123" or "1.25" at the front of `text`; advances it.
 std::optional<double> read_number(std::string_view& text) {
@@ -44,25 +38,15 @@ std::optional<double> read_number(std::string_view& text) {
     return value;
 }
 
-std::string_view trim_spaces(std::string_view s) {
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 } // namespace
 
 std::optional<std::uint64_t> parse_size(std::string_view text) {
-    text = trim_spaces(text);
+    text = trim(text);
     auto number = read_number(text);
     if (!number) {
         return std::nullopt;
     }
-    auto unit = lower(trim_spaces(text));
+    auto unit = ascii_lower(trim(text));
     double mult = 0;
     if (unit.empty() || unit == "b") {
         mult = 1;
@@ -105,7 +89,7 @@ std::string format_size(std::uint64_t bytes) {
 }
 
 std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
-    text = trim_spaces(text);
+    text = trim(text);
     if (text.empty()) {
         return std::nullopt;
     }
@@ -120,7 +104,7 @@ std::optional<std::int64_t> parse_duration_ms(std::string_view text) {
         while (u < text.size() && std::isalpha(static_cast<unsigned char>(text[u]))) {
             ++u;
         }
-        auto unit = lower(text.substr(0, u));
+        auto unit = ascii_lower(text.substr(0, u));
         text.remove_prefix(u);
         double mult = 0;
         if (unit.empty()) {

@@ -1,5 +1,7 @@
 #include "util/url.hpp"
 
+#include "util/strings.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -37,15 +39,11 @@ UrlResult parse_url(std::string_view s, bool allow_query) {
     UrlResult r;
     Url u;
     std::string_view rest;
-    if (s.size() >= 8 && std::equal(s.begin(), s.begin() + 8, "https://", [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) == b;
-        })) {
+    if (starts_with_ci(s, "https://")) {
         u.scheme = "https";
         u.port = 443;
         rest = s.substr(8);
-    } else if (s.size() >= 7 && std::equal(s.begin(), s.begin() + 7, "http://", [](char a, char b) {
-                   return std::tolower(static_cast<unsigned char>(a)) == b;
-               })) {
+    } else if (starts_with_ci(s, "http://")) {
         u.scheme = "http";
         u.port = 80;
         rest = s.substr(7);
@@ -129,10 +127,7 @@ UrlResult parse_url(std::string_view s, bool allow_query) {
         }
         u.port = p;
     }
-    u.host = std::string(host);
-    std::transform(u.host.begin(), u.host.end(), u.host.begin(), [](char c) {
-        return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    });
+    u.host = ascii_lower(host);
     r.url = std::move(u);
     return r;
 }

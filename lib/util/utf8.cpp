@@ -1,5 +1,7 @@
 #include "util/utf8.hpp"
 
+#include "util/strings.hpp"
+
 #include <unicode/uchar.h>
 
 #include <cstring>
@@ -139,7 +141,7 @@ std::string to_lower(std::string_view text) {
     while (i < text.size()) {
         auto c = static_cast<unsigned char>(text[i]);
         if (c < 0x80) {
-            out += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            out += ascii_lower(static_cast<char>(c));
             ++i;
             continue;
         }
@@ -221,16 +223,6 @@ TextPosition position_of(std::string_view text, std::size_t offset) noexcept {
         }
     }
     return pos;
-}
-
-std::string_view trim(std::string_view text) noexcept {
-    constexpr std::string_view ws = " \t\r\n\f\v";
-    auto b = text.find_first_not_of(ws);
-    if (b == std::string_view::npos) {
-        return {};
-    }
-    auto e = text.find_last_not_of(ws);
-    return text.substr(b, e - b + 1);
 }
 
 std::string printable(std::string_view text) {

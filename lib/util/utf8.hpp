@@ -41,9 +41,6 @@ struct TextPosition {
 };
 TextPosition position_of(std::string_view text, std::size_t offset) noexcept;
 
-/// Strips leading and trailing ASCII whitespace.
-std::string_view trim(std::string_view text) noexcept;
-
 /// Text safe to print on a terminal: tabs and line breaks become spaces, other control
 /// characters (C0, DEL, C1 — escape sequences could rewrite the screen) become U+FFFD.
 std::string printable(std::string_view text);

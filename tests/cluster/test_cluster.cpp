@@ -175,15 +175,18 @@ TEST_SUITE("cluster") {
             REQUIRE(cluster.wait_for_catalogue(i, 15s));
         }
         auto before = cluster.catalogue_requests();
+        // The fetch is slow enough (3 s, under cache.lock_wait's 5 s) that all three refresh
+        // requests reach their replicas while the first holds the lock, even on a loaded
+        // sanitizer run; a refresh asked after the fetch ended would rightly fetch again.
         Faults slow;
-        slow.latency = 1500ms;
+        slow.latency = 3000ms;
         cluster.upstream.set_faults(slow);
         for (std::size_t i = 0; i < 3; ++i) {
             cluster.refresh(i);
         }
         // All three asked at once; one fetched while the others waited on the lock.
         CHECK(eventually([&] { return cluster.catalogue_requests() > before; }, 5s));
-        std::this_thread::sleep_for(3s);
+        std::this_thread::sleep_for(4500ms);
         CHECK(cluster.upstream.max_concurrent() == 1);
         CHECK(cluster.catalogue_requests() == before + 1);
     }

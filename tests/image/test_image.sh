@@ -40,7 +40,9 @@ pass() { echo "ok      $*"; }
 fail() { echo "FAILED  $*" >&2; failures=$((failures + 1)); }
 fatal() { echo "FAILED  $*" >&2; exit 1; }
 
-# ---- prerequisites: a missing tool is a failure, never a skip
+# ---- prerequisites: run directly, a missing tool is a failure (CTest runs this script through
+# tests/support/need-tools.sh, which skips with the reason first, except in CI and under
+# scripts/test.sh)
 for tool in podman runc mmdebstrap curl; do
   command -v "$tool" >/dev/null ||
     fatal "$tool is not installed: run scripts/install-deps.sh (as root), which installs" \

@@ -1,5 +1,6 @@
 // The SDMX REST client, breaker, limiter and probes against the fake upstream on 127.0.0.1.
 
+#include "analysis/probe_codec.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/rate_limiter.hpp"
 #include "support/fake_upstream.hpp"
@@ -408,7 +409,7 @@ TEST_SUITE("probes") {
                               Golden{"22_289", 2, 8}, Golden{"FOOTER", 0, 0}}) {
             CAPTURE(g.flow);
             auto p = prober.probe(g.flow);
-            CHECK(p.outcome == "success");
+            CHECK(p.outcome == analysis::ProbeOutcome::success);
             CHECK(p.data_access_success);
             CHECK_FALSE(p.parse_error);
             CHECK(p.status_code == 200);
@@ -429,7 +430,7 @@ TEST_SUITE("probes") {
         rig.fake.set_faults(f);
         upstream::Prober prober(rig.client, *util::parse_url(rig.fake.base()).url, {});
         auto p = prober.probe("124_1157");
-        CHECK(p.outcome == "success");
+        CHECK(p.outcome == analysis::ProbeOutcome::success);
         CHECK(p.observations_count == 140);
     }
 
@@ -438,7 +439,7 @@ TEST_SUITE("probes") {
         upstream::Prober prober(rig.client, *util::parse_url(rig.fake.base()).url,
                                 {1, "dataonly", 100'000});
         auto none = prober.probe("MISSING");
-        CHECK(none.outcome == "no_data");
+        CHECK(none.outcome == analysis::ProbeOutcome::no_data);
         CHECK_FALSE(none.data_access_success);
         CHECK(rig.fake.requests().back().target ==
               "/rest/data/MISSING?lastNObservations=1&detail=dataonly");
@@ -446,14 +447,14 @@ TEST_SUITE("probes") {
         rig.fake.route("/rest/data/HTML",
                        {200, "<html><body>maintenance</body></html>", "text/html", {}, {}});
         auto html = prober.probe("HTML");
-        CHECK(html.outcome == "bad_payload");
+        CHECK(html.outcome == analysis::ProbeOutcome::bad_payload);
         CHECK(html.parse_error);
 
         Faults f;
         f.truncate_at = 3000;
         rig.fake.set_faults(f);
         auto cut = prober.probe("124_1157");
-        CHECK(cut.outcome == "bad_payload");
+        CHECK(cut.outcome == analysis::ProbeOutcome::bad_payload);
         CHECK(cut.error_message->find("stopped after 3000 bytes") != std::string::npos);
         CHECK(cut.error_message->find("the document stops inside") != std::string::npos);
 
@@ -462,14 +463,14 @@ TEST_SUITE("probes") {
         f.truncate_at = 3000;
         rig.fake.set_faults(f);
         auto cut2 = prober.probe("124_1157");
-        CHECK(cut2.outcome == "bad_payload");
+        CHECK(cut2.outcome == analysis::ProbeOutcome::bad_payload);
         CHECK(cut2.error_message->find("the document stops inside") != std::string::npos);
 
         f = Faults{};
         f.gzip = true;
         rig.fake.set_faults(f);
         auto gz = prober.probe("124_1157");
-        CHECK(gz.outcome == "success");
+        CHECK(gz.outcome == analysis::ProbeOutcome::success);
         CHECK(gz.observations_count == 140);
         CHECK(gz.wire_bytes < gz.size_bytes);
 
@@ -477,10 +478,59 @@ TEST_SUITE("probes") {
                                {0, "full", 2000});
         rig.fake.set_faults(Faults{});
         auto big = small.probe("124_1157");
-        CHECK(big.outcome == "too_large");
+        CHECK(big.outcome == analysis::ProbeOutcome::too_large);
         CHECK(big.truncated);
         CHECK(big.data_access_success);
         CHECK(big.size_bytes == 2000);
+    }
+
+    TEST_CASE("probe outcomes keep the names of the client outcomes they come from") {
+        using analysis::ProbeOutcome;
+        const std::pair<Outcome, std::string_view> names[] = {
+            {Outcome::success, "success"},           {Outcome::no_data, "no_data"},
+            {Outcome::client_error, "client_error"}, {Outcome::rate_limited, "rate_limited"},
+            {Outcome::server_error, "server_error"}, {Outcome::timeout, "timeout"},
+            {Outcome::network, "network"},           {Outcome::bad_payload, "bad_payload"},
+            {Outcome::too_large, "too_large"},       {Outcome::breaker_open, "breaker_open"},
+            {Outcome::cancelled, "cancelled"}};
+        for (const auto& [outcome, name] : names) {
+            CAPTURE(name);
+            CHECK(upstream::to_string(outcome) == name); // the metrics label
+            CHECK(analysis::to_string(upstream::probe_outcome(outcome)) == name);
+            CHECK(analysis::parse_probe_outcome(name) == upstream::probe_outcome(outcome));
+        }
+        CHECK(analysis::to_string(ProbeOutcome::none).empty());
+        CHECK(analysis::parse_probe_outcome("") == ProbeOutcome::none);
+        CHECK(analysis::to_string(ProbeOutcome::not_requested) == "not_requested");
+        CHECK(analysis::parse_probe_outcome("not_requested") == ProbeOutcome::not_requested);
+        CHECK_FALSE(analysis::parse_probe_outcome("pending")); // a flag of its own, not stored
+        CHECK_FALSE(analysis::parse_probe_outcome("Success"));
+        CHECK_FALSE(analysis::parse_probe_outcome("ok"));
+        CHECK_FALSE(analysis::worth_caching(ProbeOutcome::rate_limited));
+        CHECK_FALSE(analysis::worth_caching(ProbeOutcome::cancelled));
+        CHECK_FALSE(analysis::worth_caching(ProbeOutcome::breaker_open));
+        CHECK(analysis::worth_caching(ProbeOutcome::success));
+        CHECK(analysis::worth_caching(ProbeOutcome::no_data));
+        CHECK(analysis::worth_caching(ProbeOutcome::timeout));
+    }
+
+    TEST_CASE("a cached probe result decodes and encodes again to the same bytes") {
+        // As probe_to_json wrote it before outcomes were an enum.
+        const std::string cached =
+            R"({"data_access_success":false,"dataflow_id":"22_289","duration_seconds":0.5,)"
+            R"("error_message":"GET http://x/data/22_289: 503","format":"","observations_count":0,)"
+            R"("outcome":"server_error","parse_error":false,"query":"http://x/data/22_289",)"
+            R"("series_count":0,"size_bytes":0,"status_code":503,)"
+            R"("tested_at":"2025-01-02T03:04:05Z","time_to_first_byte_seconds":0.25,)"
+            R"("truncated":false,"wire_bytes":12})";
+        auto p = analysis::probe_from_json(cached);
+        REQUIRE(p);
+        CHECK(p->outcome == analysis::ProbeOutcome::server_error);
+        CHECK(p->status_code == 503);
+        CHECK(analysis::probe_to_json(*p) == cached);
+        auto unknown = cached;
+        unknown.replace(unknown.find("server_error"), 12, "server_gone!");
+        CHECK_FALSE(analysis::probe_from_json(unknown)); // not written by us: a miss
     }
 }
 

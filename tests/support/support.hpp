@@ -11,7 +11,8 @@ namespace dataflow::test {
 
 /// Path of a file under tests/fixtures/samples/ (the real SDMX messages).
 std::string sample(const std::string& relative);
-/// The bundled catalogue examples/istat-dataflows-2020.xml.
+/// The bundled catalogue examples/istat-dataflows-2020.xml: also the real sample
+/// ondata__guida-api-istat/rawdata/dataflow.xml, kept only there (tests/fixtures/PROVENANCE.md).
 std::string bundled_catalog();
 
 std::string read_file(const std::string& path);

@@ -27,9 +27,9 @@ std::vector<std::string> keywords(const Categorization& r) {
     return {r.matched_keywords.begin(), r.matched_keywords.end()};
 }
 
-std::vector<std::size_t> counts_for(const std::string& sample_path) {
-    auto bytes = test::read_file(test::sample(sample_path));
-    auto catalog = sdmx::read_catalog(bytes, sample_path);
+std::vector<std::size_t> counts_for(const std::string& path) {
+    auto bytes = test::read_file(path);
+    auto catalog = sdmx::read_catalog(bytes, path);
     Categorizer cat = substring_categorizer();
     auto report = analyze(catalog, cat, AnalysisOptions{});
     std::vector<std::size_t> counts;
@@ -107,11 +107,11 @@ TEST_SUITE("analysis") {
     }
 
     TEST_CASE("catalogue goldens: counts per category in rule order, altri last") {
-        CHECK(counts_for("ondata__guida-api-istat/rawdata/dataflow.xml") ==
+        CHECK(counts_for(test::bundled_catalog()) ==
               std::vector<std::size_t>{44, 45, 57, 7, 15, 9, 279});
-        CHECK(counts_for("khaeru__sdmx-test-data/INSEE/dataflow.xml") ==
+        CHECK(counts_for(test::sample("khaeru__sdmx-test-data/INSEE/dataflow.xml")) ==
               std::vector<std::size_t>{9, 180, 32, 4, 3, 7, 428});
-        CHECK(counts_for("fditraglia__claude-checks-ft/dataflows.xml") ==
+        CHECK(counts_for(test::sample("fditraglia__claude-checks-ft/dataflows.xml")) ==
               std::vector<std::size_t>{53, 30, 3, 25, 1, 1, 3});
     }
 

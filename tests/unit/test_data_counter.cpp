@@ -101,8 +101,7 @@ TEST_SUITE("data counter") {
         CHECK(ss.series == 1); // an empty <Series/>: StatCan sent no observations
         CHECK(ss.observations == 0);
         CHECK(has(ss.format, "StructureSpecificData"));
-        auto structure = count(
-            dataflow::test::read_file(sample("ondata__guida-api-istat/rawdata/dataflow.xml")));
+        auto structure = count(dataflow::test::read_file(dataflow::test::bundled_catalog()));
         CHECK(structure.error == "a structure message, not data");
         auto error = count(
             dataflow::test::read_file(sample("bis-med-it__pysdmx/tests/io/samples/error.xml")));

@@ -18,6 +18,11 @@ Catalog read_sample(const std::string& rel) {
     return read_catalog(bytes, rel);
 }
 
+Catalog read_bundled() {
+    auto bytes = test::read_file(test::bundled_catalog());
+    return read_catalog(bytes, "istat-dataflows-2020.xml");
+}
+
 Catalog read_text(std::string text) {
     return read_catalog(text, "doc.xml");
 }
@@ -53,7 +58,7 @@ const std::string k_tail21 = "</s:Dataflows></m:Structures></m:Structure>";
 
 TEST_SUITE("sdmx") {
     TEST_CASE("ISTAT 2020 list: 456 dataflows with every field kept") {
-        auto c = read_sample("ondata__guida-api-istat/rawdata/dataflow.xml");
+        auto c = read_bundled(); // ondata/guida-api-istat rawdata/dataflow.xml
         CHECK(c.format == "SDMX-ML 2.1");
         REQUIRE(c.dataflows.size() == 456);
         const auto& d = c.dataflows.front();

@@ -1,10 +1,20 @@
+#include "util/background.hpp"
 #include "util/error.hpp"
 #include "util/json_writer.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
 #include "util/utf8.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
 
 using namespace dataflow;
 using namespace dataflow::util;
@@ -126,5 +136,185 @@ TEST_SUITE("util") {
         CHECK(error_info(ErrorKind::unavailable).exit_code == ExitCode::unavailable);
         CHECK(error_info(ErrorKind::rate_limited).exit_code == ExitCode::rate_limited);
         CHECK(error_info(ErrorKind::rate_limited).http_status == 429);
+    }
+
+    TEST_CASE("ascii_lower lowers A to Z only and leaves other bytes as they are") {
+        CHECK(ascii_lower("").empty());
+        CHECK(ascii_lower("Content-Encoding: GZIP @[`{") == "content-encoding: gzip @[`{");
+        CHECK(ascii_lower("\xC3\x80TTIVIT\xC3\x80") == "\xC3\x80ttivit\xC3\x80"); // ÀTTIVITÀ
+        CHECK(ascii_lower("\xC3\x89") == "\xC3\x89"); // É stays: Unicode case is to_lower's job
+        CHECK(ascii_lower('Q') == 'q');
+        CHECK(ascii_lower('\xC0') == '\xC0');
+        CHECK(ascii_lower('@') == '@'); // the byte before 'A'
+        CHECK(ascii_lower('[') == '['); // the byte after 'Z'
+    }
+
+    TEST_CASE("starts_with_ci compares a prefix ignoring ASCII case only") {
+        CHECK(starts_with_ci("HTTPS://example.org", "https://"));
+        CHECK(starts_with_ci("bearer abc", "Bearer"));
+        CHECK(starts_with_ci("anything", ""));
+        CHECK(starts_with_ci("", ""));
+        CHECK_FALSE(starts_with_ci("http:", "http://"));
+        CHECK_FALSE(starts_with_ci("", "h"));
+        CHECK_FALSE(starts_with_ci("ftp://x", "http://"));
+        CHECK_FALSE(starts_with_ci("\xC3\x89T\xC3\x89", "\xC3\xA9t\xC3\xA9")); // ÉTÉ vs été
+    }
+
+    TEST_CASE("trim strips ASCII whitespace at both ends and nothing inside") {
+        CHECK(trim("").empty());
+        CHECK(trim(" \t\n\v\f\r").empty());
+        CHECK(trim("  a \t b\n") == "a \t b");
+        CHECK(trim("x") == "x");
+        CHECK(trim("\xC2\xA0x\xC2\xA0") == "\xC2\xA0x\xC2\xA0"); // no-break space is not ASCII
+        CHECK(trim_left("\t a b ") == "a b ");
+        CHECK(trim_right("\t a b \r\n") == "\t a b");
+        CHECK(trim_left("   ").empty());
+        CHECK(trim_right("   ").empty());
+    }
+
+    TEST_CASE("trim with a set of characters strips only those") {
+        CHECK(trim("  3600 \t", " ") == "3600 \t"); // Retry-After: spaces only
+        CHECK(trim("\f\v x \f", k_space_tab_crlf) == "\f\v x \f");
+        CHECK(trim(" \r\n\t", k_space_tab_crlf).empty());
+        CHECK(trim_left(" \f01/02/2020", k_space_tab_crlf) == "\f01/02/2020");
+        CHECK(trim("xxaxx", "x") == "a");
+    }
+
+    TEST_CASE("an all-space text trims to an empty view at the same place") {
+        std::string_view text = "ab   ";
+        auto rest = text.substr(2);
+        CHECK(trim(rest).data() == rest.data() + rest.size());
+        CHECK(trim_right(rest).data() == rest.data());
+    }
+
+    TEST_CASE("collapse_ws makes one line of space tab CR and LF runs") {
+        CHECK(collapse_ws("").empty());
+        CHECK(collapse_ws(" \t\r\n ").empty());
+        CHECK(collapse_ws("  Popolazione \r\n\t residente  ") == "Popolazione residente");
+        CHECK(collapse_ws("a  b   c") == "a b c");
+        CHECK(collapse_ws("\fa\vb") == "\fa\vb"); // form feed and vertical tab are kept
+        CHECK(collapse_ws("citt\xC3\xA0\n \xC2\xA0x") == "citt\xC3\xA0 \xC2\xA0x");
+        CHECK(collapse_ws(trim("\f a \n b \v")) == "a b");
+    }
+
+    TEST_CASE("is_sdmx_id accepts letters digits and _ @ $ - up to 255 characters") {
+        CHECK(is_sdmx_id("DF_1"));
+        CHECK(is_sdmx_id("150_938"));
+        CHECK(is_sdmx_id("IT1-x"));
+        CHECK(is_sdmx_id("a@b"));
+        CHECK(is_sdmx_id("$x"));
+        CHECK(is_sdmx_id("-"));
+        CHECK(is_sdmx_id(std::string(255, 'a')));
+        CHECK_FALSE(is_sdmx_id(std::string(256, 'a')));
+        CHECK_FALSE(is_sdmx_id(""));
+        CHECK_FALSE(is_sdmx_id("DF.1"));
+        CHECK_FALSE(is_sdmx_id("IT1,DF"));
+        CHECK_FALSE(is_sdmx_id("a b"));
+        CHECK_FALSE(is_sdmx_id("../etc"));
+        CHECK_FALSE(is_sdmx_id("citt\xC3\xA0"));
+        CHECK_FALSE(is_sdmx_id(std::string_view("a\0b", 3)));
+    }
+
+    TEST_CASE("BackgroundThread stop interrupts a long wait at once") {
+        BackgroundThread thread;
+        std::mutex mutex;
+        std::atomic<bool> waiting{false};
+        std::atomic<int> result{-1};
+        thread.start([&] {
+            std::unique_lock lock(mutex);
+            waiting = true;
+            result = thread.wait_for(lock, std::chrono::hours(1)) ? 1 : 0;
+        });
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!waiting && std::chrono::steady_clock::now() < until) {
+            std::this_thread::yield();
+        }
+        REQUIRE(waiting);
+        auto before = std::chrono::steady_clock::now();
+        thread.stop();
+        CHECK(std::chrono::steady_clock::now() - before < std::chrono::seconds(10));
+        CHECK_FALSE(thread.running());
+        CHECK(result == 0); // the wait reported the stop
+    }
+
+    TEST_CASE("BackgroundThread wake makes a waiting body see new work") {
+        BackgroundThread thread;
+        std::mutex mutex;
+        std::deque<int> queue;
+        std::atomic<int> done{0};
+        thread.start([&] {
+            std::unique_lock lock(mutex);
+            while (thread.wait(lock, [&] { return !queue.empty(); })) {
+                queue.pop_front();
+                ++done;
+            }
+        });
+        for (int i = 0; i < 3; ++i) {
+            {
+                std::lock_guard lock(mutex);
+                queue.push_back(i);
+            }
+            thread.wake();
+        }
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (done < 3 && std::chrono::steady_clock::now() < until) {
+            std::this_thread::yield();
+        }
+        CHECK(done == 3);
+        thread.stop();
+        CHECK_FALSE(thread.running());
+    }
+
+    TEST_CASE("BackgroundThread wait reports a stop even when its predicate holds") {
+        BackgroundThread thread;
+        std::mutex mutex;
+        std::atomic<int> result{-1};
+        std::atomic<bool> go{false};
+        thread.start([&] {
+            while (!go) {
+                std::this_thread::yield();
+            }
+            std::unique_lock lock(mutex);
+            result = thread.wait(lock, [] { return true; }) ? 1 : 0;
+        });
+        std::thread stopper([&] { thread.stop(); });
+        auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!thread.stop_requested() && std::chrono::steady_clock::now() < until) {
+            std::this_thread::yield();
+        }
+        go = true;
+        stopper.join();
+        CHECK(result == 0);
+    }
+
+    TEST_CASE("BackgroundThread stop runs stop callbacks and can start again") {
+        BackgroundThread thread;
+        thread.stop(); // never started: nothing to do
+        CHECK_FALSE(thread.running());
+        std::atomic<int> woken{0};
+        std::atomic<bool> registered{false};
+        std::atomic<int> runs{0};
+        auto body = [&] {
+            std::stop_callback on_stop(thread.stop_token(), [&] { ++woken; });
+            registered = true;
+            while (!thread.stop_requested()) {
+                std::this_thread::yield();
+            }
+            ++runs;
+        };
+        for (int round = 1; round <= 2; ++round) {
+            registered = false;
+            thread.start(body);
+            CHECK(thread.running());
+            auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (!registered && std::chrono::steady_clock::now() < until) {
+                std::this_thread::yield();
+            }
+            thread.stop();
+            thread.stop(); // idempotent
+            CHECK_FALSE(thread.running());
+            CHECK(woken == round);
+            CHECK(runs == round);
+        }
     }
 }
