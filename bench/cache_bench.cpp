@@ -3,6 +3,7 @@
 
 #include "cache/memory_cache.hpp"
 #include "cache/redis_cache.hpp"
+#include "redis/pool.hpp"
 #include "util/clock.hpp"
 
 #include <algorithm>
@@ -64,11 +65,11 @@ int main(int argc, char** argv) {
     if (argc < 2) {
         return 0;
     }
-    cache::RedisSettings s;
+    redis::Settings s;
     s.host = "127.0.0.1";
     s.port = std::atoi(argv[1]);
     s.pool_size = 1;
-    cache::RedisPool pool(s, clock);
+    redis::Pool pool(s, clock);
     pool.command({"SET", "bench:ping", "x"});
     double ping = median_rate(5, 20000, [&](int) { pool.command({"PING"}); });
     double raw_get = median_rate(5, 20000, [&](int) { pool.command({"GET", "bench:ping"}); });

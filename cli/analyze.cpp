@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -129,6 +130,173 @@ bool is_url(const std::string& s) {
     return util::starts_with_ci(s, "http://") || util::starts_with_ci(s, "https://");
 }
 
+analysis::AnalysisOptions analysis_options(const AnalyzeArgs& args, const config::Config& config) {
+    analysis::AnalysisOptions options;
+    for (const auto& c : args.categories) {
+        options.categories.emplace_back(util::trim(c));
+    }
+    options.min_score = static_cast<int>(config.integer("analysis.min_score"));
+    options.limit = static_cast<std::size_t>(config.integer("analysis.limit"));
+    options.sort = analysis::parse_sort_key(args.sort).value_or(analysis::SortKey::score);
+    options.only_ready = args.only_ready;
+    return options;
+}
+
+/// Refuses a URL of another scheme (ftp://, s3://) rather than reading it as a file name.
+void check_source_scheme(const std::string& source) {
+    if (auto scheme = source.find("://");
+        scheme != std::string::npos && scheme > 0 && !is_url(source) &&
+        std::all_of(
+            source.begin(), source.begin() + static_cast<long>(scheme),
+            [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '.' || c == '-'; })) {
+        throw UsageError(source + ": unsupported URL scheme '" + source.substr(0, scheme) +
+                         "'; give an http:// or https:// URL, a file path, or - for standard "
+                         "input");
+    }
+}
+
+/// The shared cache (Redis) when configured, and the upstream, made when first needed.
+class Live {
+public:
+    Live(const AnalyzeArgs& args, const config::Config& config) : m_config(config) {
+        // The shared cache serves live catalogues and probe results across runs and replicas;
+        // a per-process memory cache would only cost memory here.
+        if (config.str("cache.backend") == "redis" && !args.no_cache) {
+            m_cache = cache::make_cache(config, util::SystemClock::instance());
+            m_computer =
+                std::make_unique<cache::CachedComputer>(*m_cache, util::SystemClock::instance());
+            m_cache_use = CacheUse{m_cache.get(), m_computer.get(), cache::policy(config),
+                                   cache::probe_policy(config), !args.refresh};
+        }
+    }
+
+    const CacheUse& cache_use() const { return m_cache_use; }
+
+    upstream::Upstream& upstream() {
+        if (!m_upstream) {
+            m_upstream = std::make_unique<upstream::Upstream>(
+                m_config, util::SystemClock::instance(), m_cache ? m_cache->redis_pool() : nullptr);
+        }
+        return *m_upstream;
+    }
+
+    /// Probes the data of `flows` (Ctrl-C stops them: `interrupted` tells).
+    analysis::ProbeResults probe(const std::vector<std::string>& flows, const util::Url& data_root,
+                                 const Terminal& terminal, bool quiet, bool& interrupted) {
+        auto& up = upstream();
+        upstream::Prober prober(up.client(), data_root, upstream::probe_settings(m_config));
+        InterruptGuard guard(up.client());
+        auto results = probe_all(up, prober, flows, terminal, quiet, m_cache_use);
+        interrupted = InterruptGuard::interrupted();
+        return results;
+    }
+
+private:
+    const config::Config& m_config;
+    std::unique_ptr<cache::Cache> m_cache;
+    std::unique_ptr<cache::CachedComputer> m_computer;
+    CacheUse m_cache_use;
+    std::unique_ptr<upstream::Upstream> m_upstream;
+};
+
+/// The catalogue's bytes and where they came from.
+struct Input {
+    sdmx::Payload payload;
+    std::optional<util::Url> data_root; ///< the service root to probe, when known
+    bool cache_hit = false;
+    bool cache_stale = false;
+    std::optional<double> cache_age;
+};
+
+constexpr std::size_t mib = 1024 * 1024;
+
+/// The catalogue at an http(s) URL, or the configured upstream's when `source` is empty,
+/// through the cache. nullopt when interrupted.
+std::optional<Input> fetch_input(const std::string& source, const config::Config& config,
+                                 Live& live, std::uint64_t max_bytes) {
+    Input input;
+    util::Url url;
+    if (source.empty()) {
+        input.data_root = upstream::base_url(config);
+        url = upstream::catalogue_url(*input.data_root, config.str("upstream.agency"));
+    } else {
+        auto parsed = util::parse_url(source);
+        if (!parsed.url) {
+            throw UsageError("source '" + source + "' " + parsed.error);
+        }
+        url = *parsed.url;
+        input.data_root = service_root(url);
+    }
+    prepare_heap(64 * mib);
+    InterruptGuard guard(live.upstream().client());
+    auto fetched =
+        fetch_catalogue_cached(live.upstream().client(), url, max_bytes, live.cache_use());
+    if (!fetched) {
+        spdlog::error("interrupted while fetching {}", url.str());
+        return std::nullopt;
+    }
+    input.payload.bytes = std::move(fetched->body);
+    input.payload.name = url.str();
+    input.cache_hit = fetched->cache_hit;
+    input.cache_stale = fetched->stale;
+    input.cache_age = fetched->age_seconds;
+    return input;
+}
+
+/// A catalogue file, or standard input for "-".
+Input read_local_input(const std::string& source, std::uint64_t max_bytes) {
+    Input input;
+    auto local = sdmx::make_local_source(source);
+    // Peak RSS is about 4x the input (bench/bench_analyze.py prints it); stdin: assume a
+    // large catalogue.
+    auto hint = local->size_hint();
+    prepare_heap(std::max<std::size_t>(64 * mib, hint <= max_bytes ? hint * 4 : 0));
+    input.payload = local->fetch(
+        sdmx::ReadLimits{static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    return input;
+}
+
+void log_read_warnings(const sdmx::Catalog& catalog, const AnalyzeArgs& args) {
+    for (std::size_t i = 0; i < catalog.warnings.size() && i < 10; ++i) {
+        spdlog::warn("{}", catalog.warnings[i]);
+    }
+    if (catalog.warnings.size() > 10) {
+        spdlog::warn("... and {} more warnings", catalog.warnings.size() - 10);
+    }
+    if (args.only_ready && args.probe == 0) {
+        spdlog::warn("--only-ready: no dataflow has been probed (see --probe), so none is known "
+                     "to be ready; the report lists none");
+    }
+}
+
+/// The ids of the `count` best-scoring dataflows, ranked without --only-ready.
+std::vector<std::string> best_flows(const sdmx::Catalog& catalog,
+                                    const analysis::Categorizer& categorizer,
+                                    const analysis::AnalysisOptions& options, int count) {
+    auto ranking_options = options;
+    ranking_options.only_ready = false;
+    auto ranked = analysis::analyze(catalog, categorizer, ranking_options);
+    return analysis::top_ids(ranked, static_cast<std::size_t>(count));
+}
+
+std::string render(const analysis::Report& report, const AnalyzeArgs& args,
+                   const Terminal& terminal) {
+    if (args.output == "json") {
+        return analysis::render_json(report);
+    }
+    if (args.output == "csv") {
+        return analysis::render_csv(report);
+    }
+    if (args.output == "summary") {
+        return analysis::render_summary(report);
+    }
+    analysis::TableOptions t;
+    t.width = terminal.width;
+    t.color = args.color == "always" ||
+              (args.color == "auto" && terminal.stdout_tty && !terminal.no_color);
+    return analysis::render_table(report, t);
+}
+
 } // namespace
 
 int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
@@ -142,26 +310,10 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
                                           ? analysis::MatchMode::word
                                           : analysis::MatchMode::substring,
                                       config.list("analysis.languages"));
-    analysis::AnalysisOptions options;
-    for (const auto& c : args.categories) {
-        options.categories.emplace_back(util::trim(c));
-    }
-    options.min_score = static_cast<int>(config.integer("analysis.min_score"));
-    options.limit = static_cast<std::size_t>(config.integer("analysis.limit"));
-    options.sort = analysis::parse_sort_key(args.sort).value_or(analysis::SortKey::score);
-    options.only_ready = args.only_ready;
+    auto options = analysis_options(args, config);
     // Check the categories before reading a possibly large input.
     analysis::check_categories(*rules, options.categories);
-    if (auto scheme = args.source.find("://");
-        scheme != std::string::npos && scheme > 0 && !is_url(args.source) &&
-        std::all_of(
-            args.source.begin(), args.source.begin() + static_cast<long>(scheme),
-            [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '.' || c == '-'; })) {
-        throw UsageError(args.source + ": unsupported URL scheme '" +
-                         args.source.substr(0, scheme) +
-                         "'; give an http:// or https:// URL, a file path, or - for standard "
-                         "input");
-    }
+    check_source_scheme(args.source);
 
     auto phase = std::chrono::steady_clock::now();
     auto lap = [&phase](const char* what) {
@@ -170,131 +322,45 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
                       std::chrono::duration<double, std::milli>(now - phase).count());
         phase = now;
     };
-    // The shared cache (Redis) serves live catalogues and probe results across runs and
-    // replicas; a per-process memory cache would only cost memory here.
-    std::unique_ptr<cache::Cache> shared_cache;
-    std::unique_ptr<cache::CachedComputer> computer;
-    CacheUse cache_use;
-    if (config.str("cache.backend") == "redis" && !args.no_cache) {
-        shared_cache = cache::make_cache(config, util::SystemClock::instance());
-        computer =
-            std::make_unique<cache::CachedComputer>(*shared_cache, util::SystemClock::instance());
-        cache_use = CacheUse{shared_cache.get(), computer.get(), cache::policy(config),
-                             cache::probe_policy(config), !args.refresh};
-    }
-    std::unique_ptr<upstream::Upstream> live;
-    auto get_live = [&]() -> upstream::Upstream& {
-        if (!live) {
-            auto* redis = dynamic_cast<cache::RedisCache*>(shared_cache.get());
-            live = std::make_unique<upstream::Upstream>(config, util::SystemClock::instance(),
-                                                        redis ? &redis->pool() : nullptr);
-        }
-        return *live;
-    };
-    bool cache_hit = false;
-    bool cache_stale = false;
-    std::optional<double> cache_age;
-    std::optional<util::Url> data_root;
-    sdmx::Payload payload;
-    constexpr std::size_t mib = 1024 * 1024;
-    if (args.source.empty() || is_url(args.source)) {
-        util::Url url;
-        if (args.source.empty()) {
-            data_root = upstream::base_url(config);
-            url = upstream::catalogue_url(*data_root, config.str("upstream.agency"));
-        } else {
-            auto parsed = util::parse_url(args.source);
-            if (!parsed.url) {
-                throw UsageError("source '" + args.source + "' " + parsed.error);
-            }
-            url = *parsed.url;
-            data_root = service_root(url);
-        }
-        prepare_heap(64 * mib);
-        InterruptGuard guard(get_live().client());
-        auto fetched = fetch_catalogue_cached(get_live().client(), url, max_bytes, cache_use);
-        if (!fetched) {
-            spdlog::error("interrupted while fetching {}", url.str());
-            return k_exit_interrupted;
-        }
-        payload.bytes = std::move(fetched->body);
-        payload.name = url.str();
-        cache_hit = fetched->cache_hit;
-        cache_stale = fetched->stale;
-        cache_age = fetched->age_seconds;
-    } else {
-        auto source = sdmx::make_local_source(args.source);
-        // Peak RSS is about 4x the input (bench/bench_analyze.py prints it); stdin: assume a
-        // large catalogue.
-        auto hint = source->size_hint();
-        prepare_heap(std::max<std::size_t>(64 * mib, hint <= max_bytes ? hint * 4 : 0));
-        payload = source->fetch(sdmx::ReadLimits{
-            static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    Live live(args, config);
+    auto input = args.source.empty() || is_url(args.source)
+                     ? fetch_input(args.source, config, live, max_bytes)
+                     : read_local_input(args.source, max_bytes);
+    if (!input) {
+        return k_exit_interrupted;
     }
     lap("read");
-    auto catalog = sdmx::read_catalog(payload.bytes, payload.name);
+    auto catalog = sdmx::read_catalog(input->payload.bytes, input->payload.name);
     lap("parse");
     // The raw bytes are no longer needed; give the memory back before rendering.
-    std::string().swap(payload.bytes);
-    for (std::size_t i = 0; i < catalog.warnings.size() && i < 10; ++i) {
-        spdlog::warn("{}", catalog.warnings[i]);
-    }
-    if (catalog.warnings.size() > 10) {
-        spdlog::warn("... and {} more warnings", catalog.warnings.size() - 10);
-    }
-    if (args.only_ready && args.probe == 0) {
-        spdlog::warn("--only-ready: no dataflow has been probed (see --probe), so none is known "
-                     "to be ready; the report lists none");
-    }
+    std::string().swap(input->payload.bytes);
+    log_read_warnings(catalog, args);
 
     auto report = analysis::analyze(catalog, categorizer, options);
     lap("analyze");
     bool interrupted = false;
     if (args.probe > 0) {
         // Rank first (without --only-ready), probe the best N, then report with the results.
-        auto ranking_options = options;
-        ranking_options.only_ready = false;
-        auto ranked = analysis::analyze(catalog, categorizer, ranking_options);
-        auto flows = analysis::top_ids(ranked, static_cast<std::size_t>(args.probe));
-        if (!data_root) {
-            data_root = upstream::base_url(config);
+        auto flows = best_flows(catalog, categorizer, options, args.probe);
+        if (!input->data_root) {
+            input->data_root = upstream::base_url(config);
         }
-        auto& up = get_live();
-        upstream::Prober prober(up.client(), *data_root, upstream::probe_settings(config));
-        analysis::ProbeResults results;
-        {
-            InterruptGuard guard(up.client());
-            results = probe_all(up, prober, flows, terminal, quiet, cache_use);
-            interrupted = InterruptGuard::interrupted();
-        }
+        auto results = live.probe(flows, *input->data_root, terminal, quiet, interrupted);
         report = analysis::analyze(catalog, categorizer, options, results);
         lap("probe");
     }
-    report.source_name = payload.name;
-    report.cache_hit = cache_hit;
-    report.cache_stale = cache_stale;
-    report.cache_age_seconds = cache_age;
+    report.source_name = input->payload.name;
+    report.cache_hit = input->cache_hit;
+    report.cache_stale = input->cache_stale;
+    report.cache_age_seconds = input->cache_age;
     report.source_format = catalog.format;
     report.analysis_timestamp = util::format_rfc3339(std::chrono::system_clock::now());
     report.analysis_duration_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     spdlog::debug("analysed {} dataflows from {} ({}) in {:.3f} s", report.total_analyzed,
-                  payload.name, catalog.format, report.analysis_duration_seconds);
+                  input->payload.name, catalog.format, report.analysis_duration_seconds);
 
-    std::string out;
-    if (args.output == "json") {
-        out = analysis::render_json(report);
-    } else if (args.output == "csv") {
-        out = analysis::render_csv(report);
-    } else if (args.output == "summary") {
-        out = analysis::render_summary(report);
-    } else {
-        analysis::TableOptions t;
-        t.width = terminal.width;
-        t.color = args.color == "always" ||
-                  (args.color == "auto" && terminal.stdout_tty && !terminal.no_color);
-        out = analysis::render_table(report, t);
-    }
+    auto out = render(report, args, terminal);
     lap("render");
     write_stdout(out);
     lap("write");

@@ -137,11 +137,7 @@ std::optional<std::string> unknown_command(const CLI::App& app, int argc, char**
     return std::nullopt;
 }
 
-} // namespace
-
-int run(int argc, char** argv) {
-    CLI::App app{"dataflow: analyse SDMX dataflow catalogues of official statistics agencies",
-                 "dataflow"};
+void add_global_options(CLI::App& app, GlobalArgs& global) {
     app.set_version_flag("--version", version_text(), "Print the version and exit");
     app.require_subcommand(1);
     app.footer("Exit codes: 0 success, 1 input or analysis error, 2 usage error, 69 upstream "
@@ -149,7 +145,6 @@ int run(int argc, char** argv) {
                "interrupted (Ctrl-C). 'dataflow health' exits only 0 or 1.\n"
                "See 'man dataflow' and https://sdmx.org for SDMX itself.");
 
-    GlobalArgs global;
     app.add_option("--log-level", global.log_level, "Log threshold on stderr (default: log.level)")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     app.add_option("--log-format", global.log_format, "Log format on stderr (default: log.format)")
@@ -166,153 +161,203 @@ int run(int argc, char** argv) {
                    "Directory of secret files, e.g. a mounted Secret (default: "
                    "$DATAFLOW_SECRETS_DIR, else /etc/secrets if it exists)")
         ->type_name("DIR");
+}
 
-    AnalyzeArgs analyze;
-    auto* analyze_cmd = add_analyze_command(app, analyze);
-    analyze_cmd->fallthrough();
-    ProbeArgs probe;
-    auto* probe_cmd = add_probe_command(app, probe);
-    probe_cmd->fallthrough();
-    ServeArgs serve;
-    auto* serve_cmd = add_serve_command(app, serve);
-    serve_cmd->fallthrough();
-    HealthArgs health;
-    auto* health_cmd = add_health_command(app, health);
-    health_cmd->fallthrough();
+/// The subcommands and the arguments they parse into (CLI11 keeps pointers to both).
+struct Commands {
+    AnalyzeArgs analyze_args;
+    CLI::App* analyze = nullptr;
+    ProbeArgs probe_args;
+    CLI::App* probe = nullptr;
+    ServeArgs serve_args;
+    CLI::App* serve = nullptr;
+    HealthArgs health_args;
+    CLI::App* health = nullptr;
     CacheArgs cache_args;
-    auto* cache_cmd = add_cache_command(app, cache_args);
-    cache_cmd->fallthrough();
+    CLI::App* cache = nullptr;
     ConfigArgs config_args;
-    auto* config_cmd = add_config_command(app, config_args);
-    config_cmd->fallthrough();
+    CLI::App* config = nullptr;
     std::string completion_format;
-    auto* completion_cmd = app.add_subcommand(
+    CLI::App* completion = nullptr;
+};
+
+void add_commands(CLI::App& app, Commands& cmds) {
+    cmds.analyze = add_analyze_command(app, cmds.analyze_args);
+    cmds.analyze->fallthrough();
+    cmds.probe = add_probe_command(app, cmds.probe_args);
+    cmds.probe->fallthrough();
+    cmds.serve = add_serve_command(app, cmds.serve_args);
+    cmds.serve->fallthrough();
+    cmds.health = add_health_command(app, cmds.health_args);
+    cmds.health->fallthrough();
+    cmds.cache = add_cache_command(app, cmds.cache_args);
+    cmds.cache->fallthrough();
+    cmds.config = add_config_command(app, cmds.config_args);
+    cmds.config->fallthrough();
+    cmds.completion = app.add_subcommand(
         "completion", "Print a shell completion script (bash, zsh, fish) or the command tree as "
                       "JSON; see dataflow-completion(1)");
-    completion_cmd
-        ->add_option("shell", completion_format, "bash, zsh, fish, or json (the command tree)")
+    cmds.completion
+        ->add_option("shell", cmds.completion_format, "bash, zsh, fish, or json (the command tree)")
         ->check(CLI::IsMember({"bash", "zsh", "fish", "json"}))
         ->required();
-    completion_cmd->fallthrough();
+    cmds.completion->fallthrough();
+}
+
+/// Says that `typo` names no command, with the closest one; returns the usage exit code.
+int report_unknown_command(const CLI::App& app, const std::string& typo) {
+    std::vector<std::string> names;
+    for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        names.push_back(sub->get_name());
+    }
+    auto suggestion = config::closest(typo, names);
+    std::string list;
+    for (const auto& n : names) {
+        list += (list.empty() ? "" : ", ") + n;
+    }
+    std::fprintf(
+        stderr, "dataflow: error: unknown command '%s'%s (commands: %s; see 'dataflow --help')\n",
+        typo.c_str(), suggestion.empty() ? "" : ("; did you mean '" + suggestion + "'?").c_str(),
+        list.c_str());
+    return static_cast<int>(ExitCode::usage);
+}
+
+/// Prints CLI11's message (or --help, --version) and returns the exit code.
+int parse_error_exit(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+    int rc = app.exit(e, std::cout, std::cerr);
+    // `health` exits 0 or 1, nothing else: Docker's HEALTHCHECK reserves 2.
+    bool health_probe = false;
+    for (int i = 1; i < argc; ++i) {
+        health_probe = health_probe || std::string_view(argv[i]) == "health";
+    }
+    if (rc != 0 && health_probe) {
+        return 1;
+    }
+    return rc == 0 ? 0 : static_cast<int>(ExitCode::usage);
+}
+
+int print_completion(const CLI::App& app, const std::string& format) {
+    std::string script = completion_script(describe(app), format);
+    std::fwrite(script.data(), 1, script.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : static_cast<int>(ExitCode::failure);
+}
+
+/// Where the configuration comes from: the environment and the global options' files.
+config::LoadOptions load_options(const GlobalArgs& global) {
+    config::LoadOptions options;
+    options.env = config::environment_from(environ);
+    if (!global.config_file.empty()) {
+        options.config_file = global.config_file;
+    }
+    if (!global.config_dir.empty()) {
+        options.config_dir = global.config_dir;
+    }
+    if (!global.secrets_dir.empty()) {
+        options.secrets_dir = global.secrets_dir;
+    }
+    return options;
+}
+
+/// The configuration's log settings apply unless a flag said otherwise.
+void apply_log_config(const CLI::App& app, const GlobalArgs& global, const config::Config& config,
+                      const Terminal& terminal, bool serving) {
+    bool level_flag = app.count("--log-level") > 0 || global.quiet;
+    bool format_flag = app.count("--log-format") > 0;
+    // A service whose stderr is not a terminal logs JSON lines unless told otherwise.
+    std::string default_format = config.str("log.format");
+    if (serving && !terminal.stderr_tty &&
+        config.origin("log.format").kind == config::SourceKind::default_value) {
+        default_format = "json";
+    }
+    if (!level_flag || !format_flag) {
+        util::configure_logging(log_options(level_flag ? global.log_level : config.str("log.level"),
+                                            format_flag ? global.log_format : default_format,
+                                            global.quiet, terminal));
+    }
+}
+
+/// Loads the configuration (with the command's flags) and runs the parsed command.
+int run_command(const CLI::App& app, const GlobalArgs& global, Commands& cmds,
+                const Terminal& terminal) {
+    auto options = load_options(global);
+    if (cmds.config->parsed()) {
+        if (cmds.config->got_subcommand("schema")) {
+            return run_config_schema(cmds.config_args);
+        }
+        if (cmds.config->got_subcommand("validate")) {
+            return run_config_validate(cmds.config_args, options);
+        }
+    }
+    if (cmds.analyze->parsed()) {
+        options.flags = analyze_flags(*cmds.analyze, cmds.analyze_args);
+    }
+    if (cmds.probe->parsed()) {
+        options.flags = probe_flags(*cmds.probe, cmds.probe_args);
+    }
+    if (cmds.serve->parsed()) {
+        options.flags = serve_flags(*cmds.serve, cmds.serve_args);
+    }
+
+    auto loaded = config::load(options);
+    if (int rc = report_findings(loaded); rc != 0) {
+        return cmds.health->parsed() ? 1 : rc;
+    }
+    const auto& config = *loaded.config;
+    apply_log_config(app, global, config, terminal, cmds.serve->parsed());
+
+    if (cmds.analyze->parsed()) {
+        return run_analyze(cmds.analyze_args, config, terminal, global.quiet);
+    }
+    if (cmds.probe->parsed()) {
+        return run_probe(cmds.probe_args, config, terminal, global.quiet);
+    }
+    if (cmds.cache->parsed()) {
+        return run_cache(*cmds.cache, cmds.cache_args, config, terminal);
+    }
+    if (cmds.serve->parsed()) {
+        return run_serve(options, loaded);
+    }
+    if (cmds.health->parsed()) {
+        return run_health(cmds.health_args, config);
+    }
+    if (cmds.config->got_subcommand("show")) {
+        return run_config_show(cmds.config_args, config);
+    }
+    return static_cast<int>(ExitCode::usage);
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+    CLI::App app{"dataflow: analyse SDMX dataflow catalogues of official statistics agencies",
+                 "dataflow"};
+    GlobalArgs global;
+    add_global_options(app, global);
+    Commands cmds;
+    add_commands(app, cmds);
 
     // A mistyped command would otherwise read as "A subcommand is required".
     if (auto typo = unknown_command(app, argc, argv)) {
-        std::vector<std::string> names;
-        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
-            names.push_back(sub->get_name());
-        }
-        auto suggestion = config::closest(*typo, names);
-        std::string list;
-        for (const auto& n : names) {
-            list += (list.empty() ? "" : ", ") + n;
-        }
-        std::fprintf(
-            stderr,
-            "dataflow: error: unknown command '%s'%s (commands: %s; see 'dataflow --help')\n",
-            typo->c_str(),
-            suggestion.empty() ? "" : ("; did you mean '" + suggestion + "'?").c_str(),
-            list.c_str());
-        return static_cast<int>(ExitCode::usage);
+        return report_unknown_command(app, *typo);
     }
-
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        int rc = app.exit(e, std::cout, std::cerr);
-        // `health` exits 0 or 1, nothing else: Docker's HEALTHCHECK reserves 2.
-        bool health_probe = false;
-        for (int i = 1; i < argc; ++i) {
-            health_probe = health_probe || std::string_view(argv[i]) == "health";
-        }
-        if (rc != 0 && health_probe) {
-            return 1;
-        }
-        return rc == 0 ? 0 : static_cast<int>(ExitCode::usage);
+        return parse_error_exit(app, e, argc, argv);
     }
-
-    if (completion_cmd->parsed()) {
+    if (cmds.completion->parsed()) {
         // Needs no configuration: runs before it is loaded.
-        std::string script = completion_script(describe(app), completion_format);
-        std::fwrite(script.data(), 1, script.size(), stdout);
-        return std::fflush(stdout) == 0 ? 0 : static_cast<int>(ExitCode::failure);
+        return print_completion(app, cmds.completion_format);
     }
 
     Terminal terminal = Terminal::detect();
     util::configure_logging(
         log_options(global.log_level, global.log_format, global.quiet, terminal));
-
     try {
-        config::LoadOptions options;
-        options.env = config::environment_from(environ);
-        if (!global.config_file.empty()) {
-            options.config_file = global.config_file;
-        }
-        if (!global.config_dir.empty()) {
-            options.config_dir = global.config_dir;
-        }
-        if (!global.secrets_dir.empty()) {
-            options.secrets_dir = global.secrets_dir;
-        }
-        if (config_cmd->parsed()) {
-            if (config_cmd->got_subcommand("schema")) {
-                return run_config_schema(config_args);
-            }
-            if (config_cmd->got_subcommand("validate")) {
-                return run_config_validate(config_args, options);
-            }
-        }
-        if (analyze_cmd->parsed()) {
-            options.flags = analyze_flags(*analyze_cmd, analyze);
-        }
-        if (probe_cmd->parsed()) {
-            options.flags = probe_flags(*probe_cmd, probe);
-        }
-        if (serve_cmd->parsed()) {
-            options.flags = serve_flags(*serve_cmd, serve);
-        }
-
-        auto loaded = config::load(options);
-        if (int rc = report_findings(loaded); rc != 0) {
-            return health_cmd->parsed() ? 1 : rc;
-        }
-        const auto& config = *loaded.config;
-        // The configuration's log settings apply unless a flag said otherwise.
-        bool level_flag = app.count("--log-level") > 0 || global.quiet;
-        bool format_flag = app.count("--log-format") > 0;
-        // A service whose stderr is not a terminal logs JSON lines unless told otherwise.
-        std::string default_format = config.str("log.format");
-        if (serve_cmd->parsed() && !terminal.stderr_tty &&
-            config.origin("log.format").kind == config::SourceKind::default_value) {
-            default_format = "json";
-        }
-        if (!level_flag || !format_flag) {
-            util::configure_logging(log_options(
-                level_flag ? global.log_level : config.str("log.level"),
-                format_flag ? global.log_format : default_format, global.quiet, terminal));
-        }
-
-        if (analyze_cmd->parsed()) {
-            return run_analyze(analyze, config, terminal, global.quiet);
-        }
-        if (probe_cmd->parsed()) {
-            return run_probe(probe, config, terminal, global.quiet);
-        }
-        if (cache_cmd->parsed()) {
-            return run_cache(*cache_cmd, cache_args, config, terminal);
-        }
-        if (serve_cmd->parsed()) {
-            return run_serve(options, loaded);
-        }
-        if (health_cmd->parsed()) {
-            return run_health(health, config);
-        }
-        if (config_cmd->got_subcommand("show")) {
-            return run_config_show(config_args, config);
-        }
-        return static_cast<int>(ExitCode::usage);
+        return run_command(app, global, cmds, terminal);
     } catch (const Error& e) {
         spdlog::error("{}", e.what());
-        if (health_cmd->parsed()) {
+        if (cmds.health->parsed()) {
             return 1;
         }
         if (e.kind() == ErrorKind::usage) {

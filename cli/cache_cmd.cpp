@@ -2,6 +2,7 @@
 
 #include "cache/setup.hpp"
 #include "commands.hpp"
+#include "redis/pool.hpp"
 #include "util/error.hpp"
 #include "util/json_writer.hpp"
 #include "util/units.hpp"
@@ -145,7 +146,7 @@ int run_cache(const CLI::App& cmd, const CacheArgs& args, const config::Config& 
                 exact = exact && r.exact;
             }
         }
-    } catch (const cache::RedisError& e) {
+    } catch (const redis::Error& e) {
         throw UnavailableError(std::string(e.what()) + "; nothing was flushed");
     }
     if (!exact && !args.tags.empty()) {

@@ -52,16 +52,20 @@ std::vector<config::FlagValue> serve_flags(const CLI::App& cmd, const ServeArgs&
     return flags;
 }
 
-int run_serve(const config::LoadOptions& options, const config::LoadResult& loaded) {
-    auto started = std::chrono::steady_clock::now();
-    // Memory returns to the system after large uploads: buffers of 1 MiB and more are mapped
-    // (and unmapped when freed), and two arenas bound the per-thread pools of 16+ workers.
-    // GLIBC_TUNABLES, when set, was applied before this and is kept.
+namespace {
+
+/// Memory returns to the system after large uploads: buffers of 1 MiB and more are mapped (and
+/// unmapped when freed), and two arenas bound the per-thread pools of 16+ workers.
+/// GLIBC_TUNABLES, when set, was applied before this and is kept.
+void tune_malloc() {
     if (std::getenv("GLIBC_TUNABLES") == nullptr) {
         mallopt(M_MMAP_THRESHOLD, 1 << 20);
         mallopt(M_ARENA_MAX, 2);
     }
-    // Signals are handled by this thread alone: block them before any thread starts.
+}
+
+/// Signals are handled by this thread alone: blocks them before any thread starts.
+sigset_t block_signals() {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
@@ -69,6 +73,74 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
+    return signals;
+}
+
+/// Watches the configuration's files and directories when reload.enabled and there are any.
+std::unique_ptr<config::ConfigWatcher> make_watcher(const config::Config& config,
+                                                    const config::LoadResult& loaded,
+                                                    config::Reloader& reloader) {
+    if (!config.flag("reload.enabled")) {
+        return nullptr;
+    }
+    config::ConfigWatcher::Options w;
+    if (loaded.config_dir) {
+        w.dirs.push_back(*loaded.config_dir);
+    }
+    if (loaded.secrets_dir) {
+        w.dirs.push_back(*loaded.secrets_dir);
+    }
+    if (loaded.config_file) {
+        w.files.push_back(*loaded.config_file);
+    }
+    w.recheck_interval = config.duration("reload.recheck_interval");
+    if (w.dirs.empty() && w.files.empty()) {
+        return nullptr;
+    }
+    return std::make_unique<config::ConfigWatcher>(reloader, w);
+}
+
+/// Reloads on SIGHUP until SIGTERM or SIGINT, which it returns.
+int wait_for_stop(const sigset_t& signals, config::ConfigWatcher* watcher,
+                  config::Reloader& reloader) {
+    while (true) {
+        timespec tick{0, 200'000'000};
+        int sig = sigtimedwait(&signals, nullptr, &tick);
+        if (sig == SIGHUP) {
+            spdlog::info("SIGHUP: reloading the configuration");
+            if (watcher) {
+                watcher->trigger();
+            } else {
+                reloader.reload();
+            }
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT) {
+            return sig;
+        }
+    }
+}
+
+/// Keeps serving for `drain` while endpoints are removed; a second SIGINT shortens the wait.
+void wait_while_draining(const sigset_t& signals, std::chrono::milliseconds drain) {
+    auto until = std::chrono::steady_clock::now() + drain;
+    while (std::chrono::steady_clock::now() < until) {
+        auto left = until - std::chrono::steady_clock::now();
+        auto ms = std::min<long long>(
+            200, std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
+        timespec wait{0, static_cast<long>(std::max<long long>(ms, 1)) * 1'000'000};
+        if (sigtimedwait(&signals, nullptr, &wait) == SIGINT) {
+            break;
+        }
+    }
+}
+
+} // namespace
+
+int run_serve(const config::LoadOptions& options, const config::LoadResult& loaded) {
+    auto started = std::chrono::steady_clock::now();
+    tune_malloc();
+    sigset_t signals = block_signals();
 
     const auto& clock = util::SystemClock::instance();
     config::ConfigStore store(loaded.config);
@@ -76,27 +148,10 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     config::Reloader reloader(
         store, [options] { return config::load(options); }, clock,
         config.duration("reload.debounce"), config.duration("reload.debounce") * 10);
-    std::unique_ptr<config::ConfigWatcher> watcher;
-    if (config.flag("reload.enabled")) {
-        config::ConfigWatcher::Options w;
-        if (loaded.config_dir) {
-            w.dirs.push_back(*loaded.config_dir);
-        }
-        if (loaded.secrets_dir) {
-            w.dirs.push_back(*loaded.secrets_dir);
-        }
-        if (loaded.config_file) {
-            w.files.push_back(*loaded.config_file);
-        }
-        w.recheck_interval = config.duration("reload.recheck_interval");
-        if (!w.dirs.empty() || !w.files.empty()) {
-            watcher = std::make_unique<config::ConfigWatcher>(reloader, w);
-        }
-    }
+    auto watcher = make_watcher(config, loaded, reloader);
 
     auto cache = cache::make_cache(config, clock);
-    auto* redis = dynamic_cast<cache::RedisCache*>(cache.get());
-    upstream::Upstream up(config, clock, redis != nullptr ? &redis->pool() : nullptr);
+    upstream::Upstream up(config, clock, cache->redis_pool());
     service::Registry metrics;
     service::Service service({store, &reloader, *cache, up, metrics, clock});
     auto metrics_port = static_cast<int>(config.integer("server.metrics_port"));
@@ -112,41 +167,14 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     spdlog::info("listening on http://{}:{} (metrics on port {}); ready in {:.1f} ms",
                  config.str("server.host"), service.api_port(), service.metrics_port(), ready_ms);
 
-    // Wait for a signal.
-    int sig = 0;
-    while (true) {
-        timespec tick{0, 200'000'000};
-        sig = sigtimedwait(&signals, nullptr, &tick);
-        if (sig == SIGHUP) {
-            spdlog::info("SIGHUP: reloading the configuration");
-            if (watcher) {
-                watcher->trigger();
-            } else {
-                reloader.reload();
-            }
-            continue;
-        }
-        if (sig == SIGTERM || sig == SIGINT) {
-            break;
-        }
-    }
+    int sig = wait_for_stop(signals, watcher.get(), reloader);
     auto current = store.current();
     auto drain = current->duration("server.drain_delay");
     auto timeout = current->duration("server.shutdown_timeout");
     spdlog::info("{}: draining for {} ms (readiness now fails), then stopping",
                  sig == SIGTERM ? "SIGTERM" : "SIGINT", drain.count());
     service.begin_drain();
-    // Keep serving while endpoints are removed; a second signal shortens the wait.
-    auto until = std::chrono::steady_clock::now() + drain;
-    while (std::chrono::steady_clock::now() < until) {
-        auto left = until - std::chrono::steady_clock::now();
-        auto ms = std::min<long long>(
-            200, std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
-        timespec wait{0, static_cast<long>(std::max<long long>(ms, 1)) * 1'000'000};
-        if (sigtimedwait(&signals, nullptr, &wait) == SIGINT) {
-            break;
-        }
-    }
+    wait_while_draining(signals, drain);
     if (watcher) {
         watcher->stop();
     }

@@ -4,12 +4,18 @@
 /// hard TTL (may be served stale while one caller refreshes, or when the refresh fails).
 /// Negative entries ("no data", a probe that timed out) have their own, shorter lifetime.
 
+#include "resilience/circuit_breaker.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace dataflow::redis {
+class Pool;
+} // namespace dataflow::redis
 
 namespace dataflow::cache {
 
@@ -84,6 +90,17 @@ public:
     virtual std::optional<std::string> try_lock(const std::string& key,
                                                 std::chrono::milliseconds ttl) = 0;
     virtual void unlock(const std::string& key, const std::string& token) = 0;
+
+    /// Whether the backend answers (Redis: a PING through its breaker); false with the reason
+    /// when it does not. An in-process backend always does.
+    virtual bool ping(std::string& /*error*/) { return true; }
+    /// The Redis pool behind a shared backend, for the others that use the same Redis (the
+    /// cluster-wide rate limiter); nullptr for an in-process backend.
+    virtual redis::Pool* redis_pool() { return nullptr; }
+    /// The circuit breaker guarding a remote backend; nullopt when there is none.
+    virtual std::optional<resilience::BreakerSnapshot> breaker_snapshot() const {
+        return std::nullopt;
+    }
 };
 
 /// A cache key stable across processes, hosts and versions: "<kind>:<sha256 of the parts>".

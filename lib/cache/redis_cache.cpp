@@ -8,10 +8,11 @@
 
 namespace dataflow::cache {
 
-using Type = RedisValue::Type;
+using Type = redis::Value::Type;
 
-RedisCache::RedisCache(RedisSettings settings, std::string prefix, std::uint64_t near_budget_bytes,
-                       resilience::BreakerSettings breaker, const util::Clock& clock)
+RedisCache::RedisCache(redis::Settings settings, std::string prefix,
+                       std::uint64_t near_budget_bytes, resilience::BreakerSettings breaker,
+                       const util::Clock& clock)
     : m_pool(settings, clock), m_root(prefix + ":v" + std::to_string(k_schema_version) + ":"),
       m_near(near_budget_bytes, clock),
       m_breaker("redis/" + settings.host + ":" + std::to_string(settings.port), breaker, clock),
@@ -149,7 +150,7 @@ void RedisCache::set(const std::string& key, const Entry& entry) {
         auto replies = m_pool.pipeline(cmds);
         for (const auto& r : replies) {
             if (r.is_error()) {
-                throw RedisError("Redis " + m_pool.endpoint() + ": " + r.str);
+                throw redis::Error("Redis " + m_pool.endpoint() + ": " + r.str);
             }
         }
         std::lock_guard lock(m_mutex);
@@ -165,7 +166,7 @@ FlushResult RedisCache::invalidate_tag(const std::string& tag, bool dry_run) {
         do {
             auto v = m_pool.command({"SSCAN", t, cursor, "COUNT", "500"});
             if (v.type != Type::array || v.elements.size() != 2) {
-                throw RedisError("Redis " + m_pool.endpoint() + ": unexpected SSCAN reply");
+                throw redis::Error("Redis " + m_pool.endpoint() + ": unexpected SSCAN reply");
             }
             cursor = v.elements[0].str;
             std::vector<std::string> del{"UNLINK"};
@@ -199,7 +200,7 @@ FlushResult RedisCache::scan_count(const std::string& pattern, int max_batches) 
     do {
         auto v = m_pool.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
         if (v.type != Type::array || v.elements.size() != 2) {
-            throw RedisError("Redis " + m_pool.endpoint() + ": unexpected SCAN reply");
+            throw redis::Error("Redis " + m_pool.endpoint() + ": unexpected SCAN reply");
         }
         cursor = v.elements[0].str;
         r.entries += v.elements[1].elements.size();
@@ -221,7 +222,7 @@ FlushResult RedisCache::flush(bool dry_run) {
         }
     });
     if (!ok) {
-        throw RedisError("Redis " + m_pool.endpoint() + " is unavailable; nothing was flushed");
+        throw redis::Error("Redis " + m_pool.endpoint() + " is unavailable; nothing was flushed");
     }
     if (!dry_run) {
         m_near.flush(false);
@@ -246,7 +247,7 @@ Stats RedisCache::stats() {
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count();
         if (pong.is_error()) {
-            throw RedisError(pong.str);
+            throw redis::Error(pong.str);
         }
         auto info = m_pool.command({"INFO", "memory"});
         auto at = info.str.find("used_memory:");
@@ -261,7 +262,7 @@ Stats RedisCache::stats() {
         auto count = scan_count(m_root + "*", 100);
         s.entries = count.entries;
         s.entries_exact = count.exact;
-    } catch (const RedisError& e) {
+    } catch (const redis::Error& e) {
         s.reachable = false;
         s.error = e.what();
     }
@@ -272,7 +273,7 @@ bool RedisCache::ping(std::string& error) {
     bool ok = guarded([&] {
         auto v = m_pool.command({"PING"});
         if (v.is_error()) {
-            throw RedisError("Redis " + m_pool.endpoint() + ": " + v.str);
+            throw redis::Error("Redis " + m_pool.endpoint() + ": " + v.str);
         }
     });
     if (!ok) {

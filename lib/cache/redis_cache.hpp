@@ -7,7 +7,7 @@
 /// serving what this process has seen.
 
 #include "cache/memory_cache.hpp"
-#include "cache/redis_pool.hpp"
+#include "redis/pool.hpp"
 #include "resilience/circuit_breaker.hpp"
 
 #include <atomic>
@@ -20,7 +20,7 @@ inline constexpr int k_schema_version = 1;
 
 class RedisCache final : public Cache {
 public:
-    RedisCache(RedisSettings settings, std::string prefix, std::uint64_t near_budget_bytes,
+    RedisCache(redis::Settings settings, std::string prefix, std::uint64_t near_budget_bytes,
                resilience::BreakerSettings breaker, const util::Clock& clock);
 
     Lookup get(const std::string& key) override;
@@ -33,8 +33,12 @@ public:
     void unlock(const std::string& key, const std::string& token) override;
 
     /// PING through the breaker; false (with the reason) when Redis is unavailable.
-    bool ping(std::string& error);
-    RedisPool& pool() { return m_pool; }
+    bool ping(std::string& error) override;
+    redis::Pool* redis_pool() override { return &m_pool; }
+    std::optional<resilience::BreakerSnapshot> breaker_snapshot() const override {
+        return m_breaker.snapshot();
+    }
+    redis::Pool& pool() { return m_pool; }
     resilience::CircuitBreaker& breaker() { return m_breaker; }
     /// "<prefix>:v1:" — every key of ours starts with it.
     const std::string& root() const { return m_root; }
@@ -51,7 +55,7 @@ private:
     /// Counts keys matching `pattern` with SCAN, at most `max_batches` batches.
     FlushResult scan_count(const std::string& pattern, int max_batches);
 
-    RedisPool m_pool;
+    redis::Pool m_pool;
     std::string m_root;
     MemoryCache m_near;
     resilience::CircuitBreaker m_breaker;

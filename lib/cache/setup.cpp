@@ -4,8 +4,8 @@
 
 namespace dataflow::cache {
 
-RedisSettings redis_settings(const config::Config& c) {
-    RedisSettings s;
+redis::Settings redis_settings(const config::Config& c) {
+    redis::Settings s;
     s.host = c.str("redis.host");
     s.port = static_cast<int>(c.integer("redis.port"));
     s.db = static_cast<int>(c.integer("redis.db"));

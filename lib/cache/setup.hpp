@@ -10,7 +10,7 @@
 
 namespace dataflow::cache {
 
-RedisSettings redis_settings(const config::Config& config);
+redis::Settings redis_settings(const config::Config& config);
 Policy policy(const config::Config& config);
 /// The probe-result policy (cache.probe_ttl for results, cache.negative_ttl for failures).
 Policy probe_policy(const config::Config& config);

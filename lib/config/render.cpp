@@ -453,8 +453,8 @@ std::string render_reference_markdown(const std::vector<std::string>& selectors)
            "log a warning.\n\n";
     out += "| Name | Sets | Note |\n|---|---|---|\n";
     for (const auto& a : aliases()) {
-        std::string target = a.key.empty() ? std::string("nothing (ignored)")
-                                            : fmt::format("`{}`", a.key);
+        std::string target =
+            a.key.empty() ? std::string("nothing (ignored)") : fmt::format("`{}`", a.key);
         if (a.backend_flag) {
             target += " (`true` → `redis`, `false` → `memory`)";
         }

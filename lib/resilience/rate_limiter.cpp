@@ -27,6 +27,11 @@ void LocalRateLimiter::configure(RateLimit default_limit,
     }
 }
 
+void LocalRateLimiter::configure(RateLimit default_limit, std::map<std::string, RateLimit> per_host,
+                                 int /*replicas*/) {
+    configure(default_limit, std::move(per_host));
+}
+
 void LocalRateLimiter::refill_locked(Bucket& b, steady_clock::time_point now) const {
     if (now > b.updated) {
         double elapsed = std::chrono::duration<double>(now - b.updated).count();

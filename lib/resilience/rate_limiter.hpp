@@ -47,6 +47,10 @@ public:
     /// Sends nothing to `host` for `duration` (a 429 or 503 with Retry-After).
     virtual void back_off(std::string_view host, std::chrono::milliseconds duration) = 0;
     virtual std::vector<HostLimitStatus> status() const = 0;
+    /// New limits (a reload); counters and back-offs are kept. `replicas` sizes the share a
+    /// cluster-wide limiter falls back to without Redis; a local limiter has no share to size.
+    virtual void configure(RateLimit default_limit, std::map<std::string, RateLimit> per_host,
+                           int replicas) = 0;
 };
 
 /// The in-process limiter (one replica's view).
@@ -59,6 +63,9 @@ public:
     Reservation reserve(std::string_view host, std::chrono::milliseconds max_wait) override;
     void back_off(std::string_view host, std::chrono::milliseconds duration) override;
     std::vector<HostLimitStatus> status() const override;
+    /// Ignores `replicas`: this limiter is one replica's own.
+    void configure(RateLimit default_limit, std::map<std::string, RateLimit> per_host,
+                   int replicas) override;
     void configure(RateLimit default_limit, std::map<std::string, RateLimit> per_host);
 
 private:

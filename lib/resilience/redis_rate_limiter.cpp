@@ -63,13 +63,13 @@ BreakerSettings fallback_breaker() {
 
 } // namespace
 
-RedisRateLimiter::RedisRateLimiter(cache::RedisPool& pool, std::string prefix,
-                                   RateLimit default_limit,
+RedisRateLimiter::RedisRateLimiter(redis::Pool& pool, std::string prefix, RateLimit default_limit,
                                    std::map<std::string, RateLimit> per_host, int replicas,
                                    const util::Clock& clock)
     : m_pool(pool), m_root(prefix + ":v1:ratelimit:"), m_clock(clock), m_default(default_limit),
       m_per_host(std::move(per_host)), m_replicas(std::max(1, replicas)),
-      m_breaker("redis-limiter/" + pool.endpoint(), fallback_breaker(), clock) {
+      m_breaker("redis-limiter/" + pool.endpoint(), fallback_breaker(), clock),
+      m_reserve_script(k_reserve), m_backoff_script(k_backoff) {
     configure(m_default, m_per_host, m_replicas);
 }
 
@@ -104,50 +104,23 @@ bool RedisRateLimiter::degraded() const {
     return m_degraded;
 }
 
-cache::RedisValue RedisRateLimiter::eval(const std::string& sha, const std::string& script,
-                                         std::vector<std::string> args) {
-    if (!sha.empty()) {
-        std::vector<std::string> cmd{"EVALSHA", sha};
-        cmd.insert(cmd.end(), args.begin(), args.end());
-        auto v = m_pool.command(cmd);
-        if (!(v.is_error() && v.str.rfind("NOSCRIPT", 0) == 0)) {
-            return v;
-        }
-    }
-    // Load once (and again after a Redis restart lost the script cache).
-    auto loaded = m_pool.command({"SCRIPT", "LOAD", script});
-    if (loaded.type != cache::RedisValue::Type::string) {
-        throw cache::RedisError("Redis " + m_pool.endpoint() +
-                                ": SCRIPT LOAD failed: " + loaded.str);
-    }
-    {
-        std::lock_guard lock(m_mutex);
-        (&sha == &m_reserve_sha ? m_reserve_sha : m_backoff_sha) = loaded.str;
-    }
-    std::vector<std::string> cmd{"EVALSHA", loaded.str};
-    cmd.insert(cmd.end(), args.begin(), args.end());
-    return m_pool.command(cmd);
-}
-
 Reservation RedisRateLimiter::reserve(std::string_view host, std::chrono::milliseconds max_wait) {
     RateLimit limit;
-    std::string sha;
     {
         std::lock_guard lock(m_mutex);
         limit = limit_for(host);
-        sha = m_reserve_sha;
     }
     auto permit = m_breaker.acquire();
     if (permit.allowed) {
         try {
             auto key = m_root + std::string(host);
-            auto v = eval(m_reserve_sha, k_reserve,
-                          {"2", key, key + ":backoff",
-                           fmt::format("{:.12f}", limit.per_minute / 60000.0),
-                           std::to_string(limit.burst), std::to_string(max_wait.count())});
-            if (v.type != cache::RedisValue::Type::array || v.elements.size() != 3) {
-                throw cache::RedisError("Redis " + m_pool.endpoint() +
-                                        ": unexpected rate-limit script reply " + v.str);
+            auto v = m_reserve_script.run(m_pool, {key, key + ":backoff"},
+                                          {fmt::format("{:.12f}", limit.per_minute / 60000.0),
+                                           std::to_string(limit.burst),
+                                           std::to_string(max_wait.count())});
+            if (v.type != redis::Value::Type::array || v.elements.size() != 3) {
+                throw redis::Error("Redis " + m_pool.endpoint() +
+                                   ": unexpected rate-limit script reply " + v.str);
             }
             m_breaker.record(permit, CallResult::success, std::chrono::milliseconds(0));
             {
@@ -164,7 +137,7 @@ Reservation RedisRateLimiter::reserve(std::string_view host, std::chrono::millis
                 return Reservation{true, now + wait, {}, false};
             }
             return Reservation{false, {}, now + wait, v.elements[2].integer == 1};
-        } catch (const cache::RedisError& e) {
+        } catch (const redis::Error& e) {
             m_breaker.record(permit, CallResult::failure, std::chrono::milliseconds(0));
             std::lock_guard lock(m_mutex);
             if (!m_degraded) {
@@ -189,13 +162,13 @@ void RedisRateLimiter::back_off(std::string_view host, std::chrono::milliseconds
     }
     try {
         auto key = m_root + std::string(host);
-        auto v = eval(m_backoff_sha, k_backoff,
-                      {"2", key, key + ":backoff", std::to_string(duration.count())});
+        auto v = m_backoff_script.run(m_pool, {key, key + ":backoff"},
+                                      {std::to_string(duration.count())});
         if (v.is_error()) {
-            throw cache::RedisError("Redis " + m_pool.endpoint() + ": " + v.str);
+            throw redis::Error("Redis " + m_pool.endpoint() + ": " + v.str);
         }
         m_breaker.record(permit, CallResult::success, std::chrono::milliseconds(0));
-    } catch (const cache::RedisError& e) {
+    } catch (const redis::Error& e) {
         m_breaker.record(permit, CallResult::failure, std::chrono::milliseconds(0));
         spdlog::warn("rate limiter: cannot share the back-off for {}: {}", host, e.what());
     }

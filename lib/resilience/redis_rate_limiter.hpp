@@ -5,7 +5,8 @@
 /// is unreachable each replica falls back to a local limiter at its share of the budget
 /// (budget / upstream.replicas).
 
-#include "cache/redis_pool.hpp"
+#include "redis/pool.hpp"
+#include "redis/script.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/rate_limiter.hpp"
 
@@ -19,7 +20,7 @@ namespace dataflow::resilience {
 class RedisRateLimiter final : public RateLimiter {
 public:
     /// `pool` must outlive the limiter. `replicas` sizes the fallback share.
-    RedisRateLimiter(cache::RedisPool& pool, std::string prefix, RateLimit default_limit,
+    RedisRateLimiter(redis::Pool& pool, std::string prefix, RateLimit default_limit,
                      std::map<std::string, RateLimit> per_host, int replicas,
                      const util::Clock& clock);
 
@@ -27,16 +28,14 @@ public:
     void back_off(std::string_view host, std::chrono::milliseconds duration) override;
     std::vector<HostLimitStatus> status() const override;
     void configure(RateLimit default_limit, std::map<std::string, RateLimit> per_host,
-                   int replicas);
+                   int replicas) override;
     /// True after the last call had to use the local fallback.
     bool degraded() const;
 
 private:
     RateLimit limit_for(std::string_view host) const;
-    cache::RedisValue eval(const std::string& sha, const std::string& script,
-                           std::vector<std::string> args);
 
-    cache::RedisPool& m_pool;
+    redis::Pool& m_pool;
     std::string m_root;
     const util::Clock& m_clock;
     mutable std::mutex m_mutex;
@@ -45,8 +44,8 @@ private:
     int m_replicas;
     std::unique_ptr<LocalRateLimiter> m_fallback;
     CircuitBreaker m_breaker;
-    std::string m_reserve_sha;
-    std::string m_backoff_sha;
+    redis::Script m_reserve_script;
+    redis::Script m_backoff_script;
     bool m_degraded = false;
 };
 

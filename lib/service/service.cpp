@@ -3,8 +3,8 @@
 #include "analysis/probe_codec.hpp"
 #include "analysis/render.hpp"
 #include "analysis/report.hpp"
-#include "cache/redis_cache.hpp"
 #include "cache/single_flight.hpp"
+#include "redis/pool.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "service/catalog_service.hpp"
@@ -296,11 +296,10 @@ Service::Service(ServiceParts parts)
                                            : b.state == resilience::BreakerState::half_open ? 1
                                                                                             : 2);
         }
-        if (auto* redis = dynamic_cast<cache::RedisCache*>(&m_parts.cache)) {
-            auto s = redis->breaker().snapshot();
-            in.breaker_state.set({s.name}, s.state == resilience::BreakerState::closed      ? 0
-                                           : s.state == resilience::BreakerState::half_open ? 1
-                                                                                            : 2);
+        if (auto s = m_parts.cache.breaker_snapshot()) {
+            in.breaker_state.set({s->name}, s->state == resilience::BreakerState::closed      ? 0
+                                            : s->state == resilience::BreakerState::half_open ? 1
+                                                                                              : 2);
         }
         in.limiter_tokens.clear();
         for (const auto& h : m_parts.upstream.limiter().status()) {
@@ -413,7 +412,7 @@ void Service::start() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     m_probes->start();
-    if (dynamic_cast<cache::RedisCache*>(&m_parts.cache) != nullptr) {
+    if (m_parts.cache.redis_pool() != nullptr) {
         m_redis_monitor.start([this] { monitor_redis(); });
     }
     try {
@@ -425,12 +424,11 @@ void Service::start() {
 }
 
 void Service::monitor_redis() {
-    auto* redis = dynamic_cast<cache::RedisCache*>(&m_parts.cache);
     std::unique_lock lock(m_redis_mutex);
     while (!m_redis_monitor.stop_requested()) {
         lock.unlock();
         std::string why;
-        bool ok = redis->ping(why);
+        bool ok = m_parts.cache.ping(why);
         auto interval = m_parts.config.current()->duration("health.redis_check_interval");
         lock.lock();
         if (ok != m_redis_health.ok || !m_redis_health.checked) {
@@ -757,8 +755,7 @@ void Service::setup_routes() {
     });
     m_ready_checks.add("redis", false, [this] {
         CheckResult r;
-        auto* redis = dynamic_cast<cache::RedisCache*>(&m_parts.cache);
-        if (redis == nullptr) {
+        if (m_parts.cache.redis_pool() == nullptr) {
             r.message = "not used (cache.backend = memory)";
             return r;
         }
@@ -1205,7 +1202,7 @@ void Service::setup_routes() {
             r = c.req.has_param("tag")
                     ? m_parts.cache.invalidate_tag(c.req.get_param_value("tag"), false)
                     : m_parts.cache.flush(false);
-        } catch (const cache::RedisError& e) {
+        } catch (const redis::Error& e) {
             throw UnavailableError(e.what());
         }
         c.res.set_content(fmt::format("{{\"success\": true, \"invalidated\": {}, \"exact\": {}}}\n",

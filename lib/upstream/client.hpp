@@ -137,6 +137,16 @@ public:
     void set_observer(Observer observer);
 
 private:
+    struct Call; ///< one get(): what its attempts share
+
+    /// The breaker's and the rate limiter's leave for the next attempt (after waiting for its
+    /// slot): nullopt to go ahead, else the answer to give.
+    std::optional<Response> admit(Call& call, resilience::CircuitBreaker::Permit& permit);
+    void notify_observer(const std::string& host, OpClass op, const Response& response);
+    /// After a 429 (or 503 with Retry-After): backs the host off for as long as it asked.
+    void honour_retry_after(Call& call);
+    /// Whether to try again, after the backoff delay; false leaves the last answer final.
+    bool pause_before_retry(Call& call);
     Response attempt(const util::Url& url, const ClientSettings& s, const Timeouts& t,
                      BodySink& sink, std::string_view accept,
                      std::chrono::steady_clock::time_point deadline);

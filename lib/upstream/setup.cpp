@@ -69,7 +69,7 @@ util::Url base_url(const config::Config& c) {
 namespace {
 
 std::unique_ptr<resilience::RateLimiter>
-make_limiter(const config::Config& config, const util::Clock& clock, cache::RedisPool* redis) {
+make_limiter(const config::Config& config, const util::Clock& clock, redis::Pool* redis) {
     if (redis != nullptr) {
         return std::make_unique<resilience::RedisRateLimiter>(
             *redis, config.str("redis.key_prefix"), default_rate_limit(config),
@@ -81,19 +81,15 @@ make_limiter(const config::Config& config, const util::Clock& clock, cache::Redi
 
 } // namespace
 
-Upstream::Upstream(const config::Config& config, const util::Clock& clock, cache::RedisPool* redis)
+Upstream::Upstream(const config::Config& config, const util::Clock& clock, redis::Pool* redis)
     : m_limiter(make_limiter(config, clock, redis)), m_breakers(breaker_settings(config), clock),
       m_client(client_settings(config), *m_limiter, m_breakers, clock) {
     m_breakers.set_enabled(config.flag("breaker.enabled"));
 }
 
 void Upstream::reconfigure(const config::Config& config) {
-    if (auto* local = dynamic_cast<resilience::LocalRateLimiter*>(m_limiter.get())) {
-        local->configure(default_rate_limit(config), host_rate_limits(config));
-    } else if (auto* shared = dynamic_cast<resilience::RedisRateLimiter*>(m_limiter.get())) {
-        shared->configure(default_rate_limit(config), host_rate_limits(config),
-                          static_cast<int>(config.integer("upstream.replicas")));
-    }
+    m_limiter->configure(default_rate_limit(config), host_rate_limits(config),
+                         static_cast<int>(config.integer("upstream.replicas")));
     m_breakers.configure(breaker_settings(config));
     m_breakers.set_enabled(config.flag("breaker.enabled"));
     auto settings = client_settings(config);

@@ -3,6 +3,7 @@
 /// configuration, and re-applying it on reload.
 
 #include "config/config.hpp"
+#include "redis/pool.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/rate_limiter.hpp"
 #include "resilience/redis_rate_limiter.hpp"
@@ -27,8 +28,7 @@ util::Url base_url(const config::Config& config);
 /// is the cluster's, shared through Redis; otherwise this process's own.
 class Upstream {
 public:
-    Upstream(const config::Config& config, const util::Clock& clock,
-             cache::RedisPool* redis = nullptr);
+    Upstream(const config::Config& config, const util::Clock& clock, redis::Pool* redis = nullptr);
     void reconfigure(const config::Config& config);
 
     resilience::RateLimiter& limiter() { return *m_limiter; }

@@ -2,7 +2,7 @@
 // results across processes, serves stale copies when the upstream fails, `cache stats` and
 // `cache flush`.
 
-#include "cache/redis_pool.hpp"
+#include "redis/pool.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/redis_server.hpp"
 #include "support/support.hpp"
@@ -144,10 +144,10 @@ TEST_SUITE("cache cli") {
     TEST_CASE("cache stats and cache flush (our prefix only)") {
         Cluster c;
         c.run({"analyze", "--probe", "2", "-o", "summary"});
-        dataflow::cache::RedisSettings s;
+        dataflow::redis::Settings s;
         s.host = "127.0.0.1";
         s.port = c.redis.port();
-        dataflow::cache::RedisPool pool(s, dataflow::util::SystemClock::instance());
+        dataflow::redis::Pool pool(s, dataflow::util::SystemClock::instance());
         pool.command({"SET", "someone-else:key", "keep"});
 
         auto stats = c.run({"cache", "stats", "-o", "json"});

@@ -3,6 +3,7 @@
 
 #include "cache/redis_cache.hpp"
 #include "cache/single_flight.hpp"
+#include "redis/pool.hpp"
 #include "resilience/redis_rate_limiter.hpp"
 #include "support/redis_server.hpp"
 #include "util/clock.hpp"
@@ -15,13 +16,13 @@
 
 using namespace dataflow;
 using namespace std::chrono_literals;
-using cache::RedisValue;
 using cache::State;
+using redis::Value;
 
 namespace {
 
-cache::RedisSettings settings_for(const test::RedisServer& server) {
-    cache::RedisSettings s;
+redis::Settings settings_for(const test::RedisServer& server) {
+    redis::Settings s;
     s.host = "127.0.0.1";
     s.port = server.port();
     s.pool_size = 4;
@@ -115,8 +116,7 @@ TEST_SUITE("redis cache") {
         // Another replica, on a clock the test moves: it reads the generation before the flush
         // and keeps it for a second.
         util::ManualClock other_clock;
-        cache::RedisCache other(settings_for(server), "df", 1 << 20, quick_breaker(),
-                                other_clock);
+        cache::RedisCache other(settings_for(server), "df", 1 << 20, quick_breaker(), other_clock);
         c.pool().command({"SET", "other-tenant:key", "keep me"});
         c.pool().command({"SET", "dfx:v1:g0:k", "keep me too"});
         for (int i = 0; i < 3000; ++i) {
@@ -200,8 +200,8 @@ TEST_SUITE("redis cache") {
         CHECK(eventually([&] {
             c.set("after", entry("y", 1h, 1h));
             try {
-                return c.pool().command({"GET", "df:v1:g0:after"}).type == RedisValue::Type::string;
-            } catch (const cache::RedisError&) {
+                return c.pool().command({"GET", "df:v1:g0:after"}).type == Value::Type::string;
+            } catch (const redis::Error&) {
                 return false;
             }
         }));
@@ -284,7 +284,7 @@ TEST_SUITE("redis cache") {
 TEST_SUITE("cluster rate limiter") {
     TEST_CASE("three limiters on one Redis never exceed the shared budget") {
         test::RedisServer server;
-        cache::RedisPool pool(settings_for(server), util::SystemClock::instance());
+        redis::Pool pool(settings_for(server), util::SystemClock::instance());
         std::vector<std::unique_ptr<resilience::RedisRateLimiter>> limiters;
         for (int i = 0; i < 3; ++i) {
             limiters.push_back(std::make_unique<resilience::RedisRateLimiter>(
@@ -326,8 +326,7 @@ TEST_SUITE("cluster rate limiter") {
         }
         for (std::size_t i = 0; i < sent.size(); ++i) {
             auto in_window = std::count_if(sent.begin() + static_cast<std::ptrdiff_t>(i),
-                                           sent.end(),
-                                           [&](auto t) { return t - sent[i] < 1s; });
+                                           sent.end(), [&](auto t) { return t - sent[i] < 1s; });
             CHECK(in_window <= 11);
         }
         for (const auto& l : limiters) {
@@ -337,7 +336,7 @@ TEST_SUITE("cluster rate limiter") {
 
     TEST_CASE("a 429 seen by one replica stops all of them, without Redis, a local share") {
         test::RedisServer server;
-        cache::RedisPool pool(settings_for(server), util::SystemClock::instance());
+        redis::Pool pool(settings_for(server), util::SystemClock::instance());
         resilience::RedisRateLimiter a(pool, "df", {600, 5}, {}, 2, util::SystemClock::instance());
         resilience::RedisRateLimiter b(pool, "df", {600, 5}, {}, 2, util::SystemClock::instance());
         CHECK(a.reserve("h", 0ms).granted);

@@ -17,9 +17,9 @@
 namespace {
 
 struct RunState {
-    bool ran = false;            // a run (not a query such as --list-test-cases) ended
-    unsigned selected = 0;       // cases that passed the filters
-    std::string log_path;        // empty: no log
+    bool ran = false;      // a run (not a query such as --list-test-cases) ended
+    unsigned selected = 0; // cases that passed the filters
+    std::string log_path;  // empty: no log
 };
 
 RunState& state() {
@@ -38,7 +38,8 @@ public:
         state().selected = stats.numTestCasesPassingFilters;
     }
     void test_case_start(const doctest::TestCaseData& data) override {
-        if (state().log_path.empty()) return;
+        if (state().log_path.empty())
+            return;
         // Appended and closed at once, so a case that crashes the binary is still recorded.
         if (std::FILE* f = std::fopen(state().log_path.c_str(), "a")) {
             std::fprintf(f, "%s\n", data.m_name);
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
     }
     doctest::Context context(argc, argv);
     int rc = context.run();
-    if (context.shouldExit()) return rc;
+    if (context.shouldExit())
+        return rc;
     if (state().ran && state().selected == 0) {
         std::fprintf(stderr,
                      "error: the filters given select no test case, so nothing was tested.\n"

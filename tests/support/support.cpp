@@ -6,8 +6,8 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
-#include <grp.h>
 #include <fstream>
+#include <grp.h>
 #include <poll.h>
 #include <random>
 #include <spawn.h>

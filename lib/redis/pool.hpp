@@ -2,7 +2,8 @@
 /// A small Redis connection pool over hiredis 0.14: N contexts (hiredis contexts are not
 /// thread-safe), connect and command timeouts, AUTH and SELECT on connect, TCP keep-alive, and
 /// reconnection with exponential backoff. No TLS (Debian's hiredis 0.14 has none): encrypt with
-/// the platform (a sidecar or a service mesh).
+/// the platform (a sidecar or a service mesh). The Redis layer: below both cache/ (the Redis
+/// backend) and resilience/ (the cluster-wide rate limiter), which share one pool.
 
 #include "util/clock.hpp"
 
@@ -17,9 +18,9 @@
 
 struct redisContext;
 
-namespace dataflow::cache {
+namespace dataflow::redis {
 
-struct RedisSettings {
+struct Settings {
     std::string host = "localhost";
     int port = 6379;
     int db = 0;
@@ -31,35 +32,35 @@ struct RedisSettings {
 };
 
 /// A reply, copied out of hiredis.
-struct RedisValue {
+struct Value {
     enum class Type { nil, string, integer, array, status, error };
     Type type = Type::nil;
     std::string str; ///< string, status, error
     long long integer = 0;
-    std::vector<RedisValue> elements;
+    std::vector<Value> elements;
 
     bool is_error() const { return type == Type::error; }
     bool is_nil() const { return type == Type::nil; }
 };
 
 /// Redis could not be reached or answered garbage (not a Redis error reply).
-class RedisError : public std::runtime_error {
+class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
 
-class RedisPool {
+class Pool {
 public:
-    RedisPool(RedisSettings settings, const util::Clock& clock);
-    ~RedisPool();
-    RedisPool(const RedisPool&) = delete;
-    RedisPool& operator=(const RedisPool&) = delete;
+    Pool(Settings settings, const util::Clock& clock);
+    ~Pool();
+    Pool(const Pool&) = delete;
+    Pool& operator=(const Pool&) = delete;
 
-    /// Runs one command (binary-safe arguments). Throws RedisError when Redis is unreachable;
+    /// Runs one command (binary-safe arguments). Throws Error when Redis is unreachable;
     /// a Redis error reply comes back as a value of type error.
-    RedisValue command(const std::vector<std::string>& args);
+    Value command(const std::vector<std::string>& args);
     /// Runs several commands on one connection, in order (one round trip).
-    std::vector<RedisValue> pipeline(const std::vector<std::vector<std::string>>& commands);
+    std::vector<Value> pipeline(const std::vector<std::vector<std::string>>& commands);
 
     /// "host:port" (no credentials), for messages and metrics.
     std::string endpoint() const;
@@ -75,7 +76,7 @@ private:
     redisContext* connect_locked_free(); ///< connects outside the lock
     void backoff_locked(const std::string& why);
 
-    RedisSettings m_settings;
+    Settings m_settings;
     const util::Clock& m_clock;
     mutable std::mutex m_mutex;
     std::condition_variable m_cv;
@@ -86,4 +87,4 @@ private:
     std::uint64_t m_reconnects = 0;
 };
 
-} // namespace dataflow::cache
+} // namespace dataflow::redis

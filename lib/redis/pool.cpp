@@ -1,4 +1,4 @@
-#include "cache/redis_pool.hpp"
+#include "redis/pool.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <hiredis/hiredis.h>
 
-namespace dataflow::cache {
+namespace dataflow::redis {
 
 namespace {
 
@@ -17,30 +17,30 @@ timeval to_timeval(std::chrono::milliseconds ms) {
     return tv;
 }
 
-RedisValue convert(const redisReply* r) {
-    RedisValue v;
+Value convert(const redisReply* r) {
+    Value v;
     if (r == nullptr) {
         return v;
     }
     switch (r->type) {
     case REDIS_REPLY_STRING:
-        v.type = RedisValue::Type::string;
+        v.type = Value::Type::string;
         v.str.assign(r->str, r->len);
         break;
     case REDIS_REPLY_STATUS:
-        v.type = RedisValue::Type::status;
+        v.type = Value::Type::status;
         v.str.assign(r->str, r->len);
         break;
     case REDIS_REPLY_ERROR:
-        v.type = RedisValue::Type::error;
+        v.type = Value::Type::error;
         v.str.assign(r->str, r->len);
         break;
     case REDIS_REPLY_INTEGER:
-        v.type = RedisValue::Type::integer;
+        v.type = Value::Type::integer;
         v.integer = r->integer;
         break;
     case REDIS_REPLY_ARRAY:
-        v.type = RedisValue::Type::array;
+        v.type = Value::Type::array;
         for (std::size_t i = 0; i < r->elements; ++i) {
             v.elements.push_back(convert(r->element[i]));
         }
@@ -63,11 +63,11 @@ void append(redisContext* ctx, const std::vector<std::string>& args) {
 
 } // namespace
 
-RedisPool::RedisPool(RedisSettings settings, const util::Clock& clock)
+Pool::Pool(Settings settings, const util::Clock& clock)
     : m_settings(std::move(settings)), m_clock(clock),
       m_slots(static_cast<std::size_t>(std::max(1, m_settings.pool_size))) {}
 
-RedisPool::~RedisPool() {
+Pool::~Pool() {
     for (auto& s : m_slots) {
         if (s.ctx != nullptr) {
             redisFree(s.ctx);
@@ -75,16 +75,16 @@ RedisPool::~RedisPool() {
     }
 }
 
-std::string RedisPool::endpoint() const {
+std::string Pool::endpoint() const {
     return m_settings.host + ":" + std::to_string(m_settings.port);
 }
 
-std::uint64_t RedisPool::reconnects() const {
+std::uint64_t Pool::reconnects() const {
     std::lock_guard lock(m_mutex);
     return m_reconnects;
 }
 
-void RedisPool::backoff_locked(const std::string& why) {
+void Pool::backoff_locked(const std::string& why) {
     m_backoff = m_backoff.count() == 0 ? std::chrono::milliseconds(100)
                                        : std::min(m_backoff * 2, std::chrono::milliseconds(5000));
     m_retry_at = m_clock.steady() + m_backoff;
@@ -94,7 +94,7 @@ void RedisPool::backoff_locked(const std::string& why) {
     m_last_error = why;
 }
 
-std::size_t RedisPool::acquire() {
+std::size_t Pool::acquire() {
     std::unique_lock lock(m_mutex);
     auto deadline = std::chrono::steady_clock::now() + m_settings.command_timeout;
     while (true) {
@@ -107,13 +107,12 @@ std::size_t RedisPool::acquire() {
         for (std::size_t i = 0; i < m_slots.size(); ++i) {
             if (!m_slots[i].busy) {
                 if (m_clock.steady() < m_retry_at) {
-                    throw RedisError(
-                        fmt::format("Redis {} is unreachable ({}); next attempt in "
-                                    "{} ms",
-                                    endpoint(), m_last_error,
-                                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        m_retry_at - m_clock.steady())
-                                        .count()));
+                    throw Error(fmt::format("Redis {} is unreachable ({}); next attempt in "
+                                            "{} ms",
+                                            endpoint(), m_last_error,
+                                            std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                m_retry_at - m_clock.steady())
+                                                .count()));
                 }
                 m_slots[i].busy = true;
                 lock.unlock();
@@ -121,14 +120,14 @@ std::size_t RedisPool::acquire() {
                 std::string why;
                 try {
                     ctx = connect_locked_free();
-                } catch (const RedisError& e) {
+                } catch (const Error& e) {
                     why = e.what();
                 }
                 lock.lock();
                 if (ctx == nullptr) {
                     m_slots[i].busy = false;
                     backoff_locked(why);
-                    throw RedisError(fmt::format("Redis {}: {}", endpoint(), why));
+                    throw Error(fmt::format("Redis {}: {}", endpoint(), why));
                 }
                 m_slots[i].ctx = ctx;
                 if (m_backoff.count() != 0) {
@@ -141,22 +140,22 @@ std::size_t RedisPool::acquire() {
             }
         }
         if (m_cv.wait_until(lock, deadline) == std::cv_status::timeout) {
-            throw RedisError(fmt::format("Redis {}: all {} connections busy for {} ms", endpoint(),
-                                         m_slots.size(), m_settings.command_timeout.count()));
+            throw Error(fmt::format("Redis {}: all {} connections busy for {} ms", endpoint(),
+                                    m_slots.size(), m_settings.command_timeout.count()));
         }
     }
 }
 
-redisContext* RedisPool::connect_locked_free() {
+redisContext* Pool::connect_locked_free() {
     redisContext* ctx = redisConnectWithTimeout(m_settings.host.c_str(), m_settings.port,
                                                 to_timeval(m_settings.connect_timeout));
     if (ctx == nullptr) {
-        throw RedisError("cannot allocate a connection");
+        throw Error("cannot allocate a connection");
     }
     if (ctx->err != 0) {
         std::string why = ctx->errstr;
         redisFree(ctx);
-        throw RedisError("cannot connect: " + why);
+        throw Error("cannot connect: " + why);
     }
     redisSetTimeout(ctx, to_timeval(m_settings.command_timeout));
     redisEnableKeepAlive(ctx);
@@ -166,14 +165,14 @@ redisContext* RedisPool::connect_locked_free() {
         if (redisGetReply(ctx, &raw) != REDIS_OK) {
             std::string why = ctx->errstr;
             redisFree(ctx);
-            throw RedisError(fmt::format("{} failed: {}", what, why));
+            throw Error(fmt::format("{} failed: {}", what, why));
         }
         auto value = convert(static_cast<redisReply*>(raw));
         freeReplyObject(raw);
         if (value.is_error()) {
             redisFree(ctx);
             // The server's message never contains the password.
-            throw RedisError(fmt::format("{} refused: {}", what, value.str));
+            throw Error(fmt::format("{} refused: {}", what, value.str));
         }
     };
     if (!m_settings.password.empty()) {
@@ -190,7 +189,7 @@ redisContext* RedisPool::connect_locked_free() {
     return ctx;
 }
 
-void RedisPool::release(std::size_t slot, bool broken) {
+void Pool::release(std::size_t slot, bool broken) {
     {
         std::lock_guard lock(m_mutex);
         if (broken && m_slots[slot].ctx != nullptr) {
@@ -202,17 +201,17 @@ void RedisPool::release(std::size_t slot, bool broken) {
     m_cv.notify_one();
 }
 
-RedisValue RedisPool::command(const std::vector<std::string>& args) {
+Value Pool::command(const std::vector<std::string>& args) {
     return pipeline({args}).front();
 }
 
-std::vector<RedisValue> RedisPool::pipeline(const std::vector<std::vector<std::string>>& commands) {
+std::vector<Value> Pool::pipeline(const std::vector<std::vector<std::string>>& commands) {
     auto slot = acquire();
     redisContext* ctx = m_slots[slot].ctx;
     for (const auto& c : commands) {
         append(ctx, c);
     }
-    std::vector<RedisValue> out;
+    std::vector<Value> out;
     out.reserve(commands.size());
     for (std::size_t i = 0; i < commands.size(); ++i) {
         void* raw = nullptr;
@@ -230,7 +229,7 @@ std::vector<RedisValue> RedisPool::pipeline(const std::vector<std::vector<std::s
                 }
                 backoff_locked(why);
             }
-            throw RedisError(fmt::format("Redis {}: {}", endpoint(), why));
+            throw Error(fmt::format("Redis {}: {}", endpoint(), why));
         }
         out.push_back(convert(static_cast<redisReply*>(raw)));
         freeReplyObject(raw);
@@ -239,4 +238,4 @@ std::vector<RedisValue> RedisPool::pipeline(const std::vector<std::vector<std::s
     return out;
 }
 
-} // namespace dataflow::cache
+} // namespace dataflow::redis

@@ -1,0 +1,32 @@
+#pragma once
+/// A Lua script run by its SHA1 (EVALSHA): loaded with SCRIPT LOAD on first use, and again when
+/// Redis answers NOSCRIPT (a restart or SCRIPT FLUSH lost its script cache).
+
+#include "redis/pool.hpp"
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace dataflow::redis {
+
+class Script {
+public:
+    explicit Script(std::string source);
+
+    /// EVALSHA with `keys` and `args` through `pool`. Throws Error when Redis is unreachable or
+    /// the script cannot be loaded; an error reply of the script comes back as a value of type
+    /// error.
+    Value run(Pool& pool, const std::vector<std::string>& keys,
+              const std::vector<std::string>& args);
+
+private:
+    static Value evalsha(Pool& pool, const std::string& sha, const std::vector<std::string>& keys,
+                         const std::vector<std::string>& args);
+
+    std::string m_source;
+    std::mutex m_mutex;
+    std::string m_sha; ///< empty until loaded
+};
+
+} // namespace dataflow::redis
