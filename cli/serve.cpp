@@ -147,8 +147,11 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     const auto& config = *loaded.config;
     config::Reloader reloader(
         store, [options] { return config::load(options); }, clock,
-        config.duration("reload.debounce"), config.duration("reload.debounce") * 10);
+        config.duration("reload.debounce"),
+        config.duration("reload.debounce") * config::k_reload_max_delay_factor);
     auto watcher = make_watcher(config, loaded, reloader);
+    // A reload that changes reload.debounce or reload.recheck_interval re-applies them.
+    auto follow = config::follow_reload_settings(store, reloader, watcher.get());
 
     auto cache = cache::make_cache(config, clock);
     upstream::Upstream up(config, clock, cache->redis_pool());
@@ -178,6 +181,7 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     if (watcher) {
         watcher->stop();
     }
+    store.unsubscribe(follow);
     bool clean = service.stop(timeout);
     if (!clean) {
         spdlog::warn("stopped with requests still running after server.shutdown_timeout ({} ms)",

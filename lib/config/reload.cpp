@@ -81,10 +81,16 @@ std::optional<std::chrono::steady_clock::time_point> Reloader::due() const {
     return std::min(m_last_change + m_debounce, *m_first_change + m_max_delay);
 }
 
-void Reloader::set_debounce(std::chrono::milliseconds debounce) {
+void Reloader::set_debounce(std::chrono::milliseconds debounce,
+                            std::chrono::milliseconds max_delay) {
     std::lock_guard lock(m_mutex);
     m_debounce = debounce;
-    m_max_delay = std::max(m_max_delay, debounce);
+    m_max_delay = std::max(max_delay, debounce);
+}
+
+std::chrono::milliseconds Reloader::debounce() const {
+    std::lock_guard lock(m_mutex);
+    return m_debounce;
 }
 
 std::optional<ReloadOutcome> Reloader::poll() {
@@ -165,7 +171,19 @@ ReloadStats Reloader::stats() const {
 // ---- ConfigWatcher
 
 ConfigWatcher::ConfigWatcher(Reloader& reloader, Options options)
-    : m_reloader(reloader), m_options(std::move(options)) {}
+    : m_reloader(reloader), m_options(std::move(options)),
+      m_recheck_ms(m_options.recheck_interval.count()) {}
+
+void ConfigWatcher::set_recheck_interval(std::chrono::milliseconds interval) {
+    if (m_recheck_ms.exchange(interval.count()) != interval.count() && m_wake_fd >= 0) {
+        std::uint64_t one = 1; // run() recomputes its wait
+        [[maybe_unused]] auto n = ::write(m_wake_fd, &one, sizeof one);
+    }
+}
+
+std::chrono::milliseconds ConfigWatcher::recheck_interval() const {
+    return std::chrono::milliseconds(m_recheck_ms.load());
+}
 
 ConfigWatcher::~ConfigWatcher() {
     stop();
@@ -314,7 +332,7 @@ std::string ConfigWatcher::fingerprint() const {
 
 void ConfigWatcher::run() {
     auto last = m_last_fingerprint;
-    auto next_recheck = std::chrono::steady_clock::now() + m_options.recheck_interval;
+    auto last_recheck = std::chrono::steady_clock::now();
     // poll() waits on file descriptors, not on the thread's condition variable: a stop wakes
     // it through the eventfd.
     std::stop_callback wake_on_stop(m_thread.stop_token(), [this] {
@@ -323,6 +341,8 @@ void ConfigWatcher::run() {
     });
     while (!m_thread.stop_requested()) {
         auto now = std::chrono::steady_clock::now();
+        // Read on every pass: set_recheck_interval() takes effect at the next wait.
+        auto next_recheck = last_recheck + recheck_interval();
         auto wake = next_recheck;
         if (m_reloader.due()) {
             // A change is pending: come back soon to see whether the burst is over (the
@@ -348,8 +368,8 @@ void ConfigWatcher::run() {
         if (n > 0 && m_inotify_fd >= 0 && (fds[1].revents & POLLIN) != 0 && handle_events()) {
             m_reloader.notify();
         }
-        if (std::chrono::steady_clock::now() >= next_recheck) {
-            next_recheck = std::chrono::steady_clock::now() + m_options.recheck_interval;
+        if (std::chrono::steady_clock::now() >= last_recheck + recheck_interval()) {
+            last_recheck = std::chrono::steady_clock::now();
             auto current = fingerprint();
             if (current != last) {
                 last = current;
@@ -364,6 +384,16 @@ void ConfigWatcher::run() {
             last = fingerprint();
         }
     }
+}
+
+std::size_t follow_reload_settings(ConfigStore& store, Reloader& reloader, ConfigWatcher* watcher) {
+    return store.subscribe([&reloader, watcher](const std::shared_ptr<const Config>& c) {
+        auto debounce = c->duration("reload.debounce");
+        reloader.set_debounce(debounce, debounce * k_reload_max_delay_factor);
+        if (watcher != nullptr) {
+            watcher->set_recheck_interval(c->duration("reload.recheck_interval"));
+        }
+    });
 }
 
 } // namespace dataflow::config

@@ -86,7 +86,9 @@ public:
     std::optional<std::chrono::steady_clock::time_point> due() const;
 
     ReloadStats stats() const;
-    void set_debounce(std::chrono::milliseconds debounce);
+    /// Changes the debounce and max_delay (thread-safe): a pending change is due by the new ones.
+    void set_debounce(std::chrono::milliseconds debounce, std::chrono::milliseconds max_delay);
+    std::chrono::milliseconds debounce() const;
 
 private:
     ConfigStore& m_store;
@@ -122,6 +124,10 @@ public:
     void trigger();
     /// False when inotify is unavailable and only the periodic re-check runs.
     bool using_inotify() const { return m_inotify_fd >= 0; }
+    /// Changes the periodic re-check interval (thread-safe): the next wait uses it, counted
+    /// from the last re-check.
+    void set_recheck_interval(std::chrono::milliseconds interval);
+    std::chrono::milliseconds recheck_interval() const;
 
 private:
     void run();
@@ -136,7 +142,16 @@ private:
     std::map<int, std::set<std::string>> m_watches; ///< wd -> names ("" = all)
     std::string m_last_fingerprint;
     std::atomic<bool> m_triggered{false};
+    std::atomic<std::chrono::milliseconds::rep> m_recheck_ms;
     util::BackgroundThread m_thread; ///< last: stopped before the state it reads goes
 };
+
+/// serve's max_delay for a burst of changes: this many times reload.debounce.
+inline constexpr int k_reload_max_delay_factor = 10;
+
+/// Re-applies the reloadable reload.* settings after each applied reload: reload.debounce to
+/// `reloader` (max_delay k_reload_max_delay_factor times it) and reload.recheck_interval to
+/// `watcher` (if any). Returns the subscription id.
+std::size_t follow_reload_settings(ConfigStore& store, Reloader& reloader, ConfigWatcher* watcher);
 
 } // namespace dataflow::config

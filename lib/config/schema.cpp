@@ -70,7 +70,9 @@ const KeyDef k_schema[] = {
      .max = 10 * minute, .description = "Time allowed to send a response"},
     {.name = "server.request_timeout", .type = T::duration, .default_text = "60s", .min = 100 * ms,
      .max = 1 * hour, .reloadable = true,
-     .description = "Deadline for handling one request, upstream calls included"},
+     .description = "Not enforced yet (reserved for a whole-request deadline): no request "
+                    "waits on the upstream; catalogue fetches and probes run in the background, "
+                    "bounded by upstream.structure_deadline and upstream.data_deadline"},
     {.name = "server.max_body_size", .type = T::size, .default_text = "64MiB", .min = 1 * KiB,
      .max = 1 * GiB, .description = "Largest request body accepted (413 beyond it)"},
     {.name = "server.drain_delay", .type = T::duration, .default_text = "5s", .min = 0,

@@ -835,6 +835,71 @@ TEST_SUITE("config reload") {
         CHECK(f.loads == loads_before + 2);
     }
 
+    TEST_CASE("a reload that changes reload.debounce re-applies it to the reloader") {
+        Fixture f;
+        config::ConfigStore store(f.load().config);
+        config::Reloader reloader(
+            store, [&] { return f.load(); }, f.clock, 500ms, 5s);
+        auto id = config::follow_reload_settings(store, reloader, nullptr);
+        f.set("reload.debounce", "2s");
+        CHECK(reloader.reload() == config::ReloadOutcome::applied);
+        CHECK(reloader.debounce() == 2s);
+        // The next change waits out the new debounce, not the old 500ms.
+        f.set("log.level", "warn");
+        reloader.notify();
+        f.clock.advance(500ms);
+        CHECK_FALSE(reloader.poll());
+        f.clock.advance(1500ms);
+        auto outcome = reloader.poll();
+        REQUIRE(outcome);
+        CHECK(*outcome == config::ReloadOutcome::applied);
+        CHECK(store.current()->str("log.level") == "warn");
+        // max_delay follows it (10 x 2s): a change that never stops is applied after 20s.
+        int loads_before = f.loads;
+        for (int i = 0; i < 19; ++i) {
+            reloader.notify();
+            f.clock.advance(1s);
+            CHECK_FALSE(reloader.poll());
+        }
+        reloader.notify();
+        f.clock.advance(1s);
+        CHECK(reloader.poll());
+        CHECK(f.loads == loads_before + 1);
+        store.unsubscribe(id);
+    }
+
+    TEST_CASE("a reload that changes reload.recheck_interval re-applies it to the watcher") {
+        TempDir dir;
+        auto file = dir.file("c.toml", "[reload]\nrecheck_interval = \"1h\"\n");
+        auto o = isolated();
+        o.config_file = file;
+        config::ConfigStore store(config::load(o).config);
+        config::Reloader reloader(
+            store, [&] { return config::load(o); }, util::SystemClock::instance(), 0ms, 0ms);
+        config::ConfigWatcher::Options wo;
+        wo.files = {file};
+        wo.recheck_interval = store.current()->duration("reload.recheck_interval");
+        wo.use_inotify = false; // only the periodic re-check notices changes
+        config::ConfigWatcher watcher(reloader, wo);
+        auto id = config::follow_reload_settings(store, reloader, &watcher);
+        watcher.start();
+        // As SIGHUP without a watcher does: the 1s interval is applied to the running watcher.
+        test::write_file(file, "[reload]\nrecheck_interval = \"1s\"\n");
+        CHECK(reloader.reload() == config::ReloadOutcome::applied);
+        CHECK(watcher.recheck_interval() == 1s);
+        // The re-check (not an hour away any more) notices the next change; the 10s bound
+        // is generous, not a measurement.
+        test::write_file(file, "[reload]\nrecheck_interval = \"1s\"\n[log]\nlevel = \"error\"\n");
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (store.current()->str("log.level") != "error" &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(5ms);
+        }
+        CHECK(store.current()->str("log.level") == "error");
+        watcher.stop();
+        store.unsubscribe(id);
+    }
+
     TEST_CASE("the watcher applies a Kubernetes symlink swap, and ignores a broken one") {
         TempDir dir;
         auto cm = dir.path() / "config";
