@@ -1,8 +1,10 @@
 #include "util/background.hpp"
 #include "util/error.hpp"
+#include "util/hash.hpp"
 #include "util/json_writer.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
+#include "util/url.hpp"
 #include "util/utf8.hpp"
 
 #include <doctest/doctest.h>
@@ -20,6 +22,25 @@ using namespace dataflow;
 using namespace dataflow::util;
 
 TEST_SUITE("util") {
+    TEST_CASE("percent_encode keeps RFC 3986 unreserved characters and encodes every other byte") {
+        CHECK(percent_encode("") == "");
+        CHECK(percent_encode("AZaz09-._~") == "AZaz09-._~");
+        CHECK(percent_encode("a b") == "a%20b");
+        CHECK(percent_encode("/?#[]@!$&'()*+,;=%") ==
+              "%2F%3F%23%5B%5D%40%21%24%26%27%28%29%2A%2B%2C%3B%3D%25");
+        CHECK(percent_encode("città") == "citt%C3%A0"); // UTF-8 bytes, upper-case hex
+        CHECK(percent_encode(std::string("\0\x7f\xff", 3)) == "%00%7F%FF");
+    }
+
+    TEST_CASE("sha256_hex matches the FIPS 180-2 test vectors") {
+        CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        CHECK(sha256_hex("abc") ==
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+        CHECK(sha256_hex(std::string("a\0b", 3)) != sha256_hex("ab")); // NUL bytes count
+    }
+
     TEST_CASE("find_invalid_utf8 reports the offset of the first bad byte") {
         CHECK_FALSE(find_invalid_utf8("plain ascii, long enough for the fast path").has_value());
         CHECK_FALSE(find_invalid_utf8("Mortalità e natalità — ok").has_value());
