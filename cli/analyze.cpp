@@ -8,6 +8,8 @@
 #include "config/config.hpp"
 #include "heap.hpp"
 #include "live.hpp"
+#include "live/catalog.hpp"
+#include "live/pipeline.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "upstream/sdmx_rest.hpp"
@@ -158,19 +160,14 @@ void check_source_scheme(const std::string& source) {
 /// The shared cache (Redis) when configured, and the upstream, made when first needed.
 class Live {
 public:
-    Live(const AnalyzeArgs& args, const config::Config& config) : m_config(config) {
+    Live(const AnalyzeArgs& args, const config::Config& config)
+        : m_config(config), m_refresh(args.refresh) {
         // The shared cache serves live catalogues and probe results across runs and replicas;
         // a per-process memory cache would only cost memory here.
         if (config.str("cache.backend") == "redis" && !args.no_cache) {
             m_cache = cache::make_cache(config, util::SystemClock::instance());
-            m_computer =
-                std::make_unique<cache::CachedComputer>(*m_cache, util::SystemClock::instance());
-            m_cache_use = CacheUse{m_cache.get(), m_computer.get(), cache::policy(config),
-                                   cache::probe_policy(config), !args.refresh};
         }
     }
-
-    const CacheUse& cache_use() const { return m_cache_use; }
 
     upstream::Upstream& upstream() {
         if (!m_upstream) {
@@ -180,22 +177,34 @@ public:
         return *m_upstream;
     }
 
+    /// The catalogue at `url`, through the cache when there is one (nullopt on Ctrl-C).
+    std::optional<live::FetchedCatalogue> fetch(const util::Url& url, std::uint64_t max_bytes) {
+        live::CatalogFetcher fetcher(upstream().client(), m_cache.get(),
+                                     util::SystemClock::instance());
+        auto policy = live::catalog_policy(m_config);
+        policy.refresh = m_refresh;
+        return fetcher.fetch(url, max_bytes, policy);
+    }
+
     /// Probes the data of `flows` (Ctrl-C stops them: `interrupted` tells).
     analysis::ProbeResults probe(const std::vector<std::string>& flows, const util::Url& data_root,
                                  const Terminal& terminal, bool quiet, bool& interrupted) {
         auto& up = upstream();
-        upstream::Prober prober(up.client(), data_root, upstream::probe_settings(m_config));
+        auto policy = live::probe_policy(m_config);
+        policy.refresh = m_refresh;
+        live::CachedProber prober(
+            upstream::Prober(up.client(), data_root, upstream::probe_settings(m_config)),
+            m_cache.get(), util::SystemClock::instance(), policy);
         InterruptGuard guard(up.client());
-        auto results = probe_all(up, prober, flows, terminal, quiet, m_cache_use);
+        auto results = probe_all(up, prober, flows, terminal, quiet);
         interrupted = InterruptGuard::interrupted();
         return results;
     }
 
 private:
     const config::Config& m_config;
+    bool m_refresh = false; ///< --refresh: fetch and probe again, store the results
     std::unique_ptr<cache::Cache> m_cache;
-    std::unique_ptr<cache::CachedComputer> m_computer;
-    CacheUse m_cache_use;
     std::unique_ptr<upstream::Upstream> m_upstream;
 };
 
@@ -218,19 +227,18 @@ std::optional<Input> fetch_input(const std::string& source, const config::Config
     util::Url url;
     if (source.empty()) {
         input.data_root = upstream::base_url(config);
-        url = upstream::catalogue_url(*input.data_root, config.str("upstream.agency"));
+        url = live::configured_catalogue_url(config);
     } else {
         auto parsed = util::parse_url(source);
         if (!parsed.url) {
             throw UsageError("source '" + source + "' " + parsed.error);
         }
         url = *parsed.url;
-        input.data_root = service_root(url);
+        input.data_root = live::service_root(url);
     }
     prepare_heap(64 * mib);
     InterruptGuard guard(live.upstream().client());
-    auto fetched =
-        fetch_catalogue_cached(live.upstream().client(), url, max_bytes, live.cache_use());
+    auto fetched = live.fetch(url, max_bytes);
     if (!fetched) {
         spdlog::error("interrupted while fetching {}", url.str());
         return std::nullopt;
@@ -269,16 +277,6 @@ void log_read_warnings(const sdmx::Catalog& catalog, const AnalyzeArgs& args) {
     }
 }
 
-/// The ids of the `count` best-scoring dataflows, ranked without --only-ready.
-std::vector<std::string> best_flows(const sdmx::Catalog& catalog,
-                                    const analysis::Categorizer& categorizer,
-                                    const analysis::AnalysisOptions& options, int count) {
-    auto ranking_options = options;
-    ranking_options.only_ready = false;
-    auto ranked = analysis::analyze(catalog, categorizer, ranking_options);
-    return analysis::top_ids(ranked, static_cast<std::size_t>(count));
-}
-
 std::string render(const analysis::Report& report, const AnalyzeArgs& args,
                    const Terminal& terminal) {
     if (args.output == "json") {
@@ -303,16 +301,11 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
                 bool quiet) {
     auto started = std::chrono::steady_clock::now();
     auto max_bytes = config.size("analysis.max_input_size");
-    auto rules =
-        args.rules_file.empty() ? config.rules() : analysis::load_rules_file(args.rules_file);
-    analysis::Categorizer categorizer(rules,
-                                      config.str("analysis.match") == "word"
-                                          ? analysis::MatchMode::word
-                                          : analysis::MatchMode::substring,
-                                      config.list("analysis.languages"));
+    auto categorizer = live::categorizer_for(
+        config, args.rules_file.empty() ? nullptr : analysis::load_rules_file(args.rules_file));
     auto options = analysis_options(args, config);
     // Check the categories before reading a possibly large input.
-    analysis::check_categories(*rules, options.categories);
+    analysis::check_categories(categorizer->rules(), options.categories);
     check_source_scheme(args.source);
 
     auto phase = std::chrono::steady_clock::now();
@@ -336,19 +329,18 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     std::string().swap(input->payload.bytes);
     log_read_warnings(catalog, args);
 
-    auto report = analysis::analyze(catalog, categorizer, options);
-    lap("analyze");
+    // With --probe N: rank (without --only-ready), probe the best N, report with the results.
     bool interrupted = false;
-    if (args.probe > 0) {
-        // Rank first (without --only-ready), probe the best N, then report with the results.
-        auto flows = best_flows(catalog, categorizer, options, args.probe);
-        if (!input->data_root) {
-            input->data_root = upstream::base_url(config);
-        }
-        auto results = live.probe(flows, *input->data_root, terminal, quiet, interrupted);
-        report = analysis::analyze(catalog, categorizer, options, results);
-        lap("probe");
-    }
+    auto report = live::analyze_with_probes(
+        catalog, *categorizer, options, static_cast<std::size_t>(args.probe),
+        [&](const std::vector<std::string>& flows) {
+            lap("analyze");
+            if (!input->data_root) {
+                input->data_root = upstream::base_url(config);
+            }
+            return live.probe(flows, *input->data_root, terminal, quiet, interrupted);
+        });
+    lap(args.probe > 0 ? "probe" : "analyze");
     report.source_name = input->payload.name;
     report.cache_hit = input->cache_hit;
     report.cache_stale = input->cache_stale;

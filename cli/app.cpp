@@ -264,15 +264,16 @@ void apply_log_config(const CLI::App& app, const GlobalArgs& global, const confi
     bool level_flag = app.count("--log-level") > 0 || global.quiet;
     bool format_flag = app.count("--log-format") > 0;
     // A service whose stderr is not a terminal logs JSON lines unless told otherwise.
-    std::string default_format = config.str("log.format");
+    const auto& log = config.settings().log;
+    std::string default_format(config::to_string(log.format));
     if (serving && !terminal.stderr_tty &&
         config.origin("log.format").kind == config::SourceKind::default_value) {
         default_format = "json";
     }
     if (!level_flag || !format_flag) {
-        util::configure_logging(log_options(level_flag ? global.log_level : config.str("log.level"),
-                                            format_flag ? global.log_format : default_format,
-                                            global.quiet, terminal));
+        util::configure_logging(
+            log_options(level_flag ? global.log_level : std::string(config::to_string(log.level)),
+                        format_flag ? global.log_format : default_format, global.quiet, terminal));
     }
 }
 

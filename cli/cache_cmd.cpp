@@ -81,9 +81,10 @@ std::string render_stats_json(const cache::Stats& s, const std::string& prefix) 
 
 int run_cache(const CLI::App& cmd, const CacheArgs& args, const config::Config& config,
               const Terminal& terminal) {
-    auto cache = cache::make_cache(config, util::SystemClock::instance());
-    const auto& prefix = config.str("redis.key_prefix");
-    bool redis = config.str("cache.backend") == "redis";
+    const auto& settings = config.settings();
+    auto cache = cache::make_cache(settings, util::SystemClock::instance());
+    const auto& prefix = settings.redis.key_prefix;
+    bool redis = settings.cache.backend == config::CacheBackend::redis;
     if (cmd.got_subcommand("stats")) {
         auto s = cache->stats();
         if (args.output == "json") {
@@ -91,7 +92,7 @@ int run_cache(const CLI::App& cmd, const CacheArgs& args, const config::Config& 
         } else if (!redis) {
             print("backend    memory (each process has its own; set cache.backend = redis to "
                   "share)\nbudget     " +
-                  util::format_size(config.size("cache.memory_budget")) + "\n");
+                  util::format_size(settings.cache.memory_budget) + "\n");
         } else {
             std::string out = fmt::format("backend    redis {} (prefix {}:)\n", s.endpoint, prefix);
             if (s.reachable) {
@@ -124,7 +125,7 @@ int run_cache(const CLI::App& cmd, const CacheArgs& args, const config::Config& 
     if (!args.dry_run && !args.yes && terminal.stdin_tty) {
         std::fprintf(stderr, "Invalidate %s under %s: in Redis %s? [y/N] ",
                      args.tags.empty() ? "every entry" : "the tagged entries", prefix.c_str(),
-                     cache::redis_settings(config).host.c_str());
+                     settings.redis.host.c_str());
         std::string answer;
         std::getline(std::cin, answer);
         if (answer != "y" && answer != "Y" && answer != "yes") {

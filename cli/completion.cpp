@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace dataflow::cli {
 
@@ -104,79 +105,9 @@ std::string bash_action(const OptionSpec& o) {
     return "text";
 }
 
-std::string bash_script(const CommandSpec& root) {
-    std::string subs;
-    std::string opts;
-    std::string values;
-    std::string positionals;
-    std::vector<std::string> global_words;
-    for (const auto& o : root.options) {
-        for (const auto& n : dashed_names(o)) {
-            global_words.push_back(n);
-        }
-    }
-    walk(root, "", [&](const CommandSpec& c, const std::string& path) {
-        std::string label = "\"" + path + "\"";
-        if (!c.subcommands.empty()) {
-            std::vector<std::string> names;
-            for (const auto& s : c.subcommands) {
-                names.push_back(s.name);
-            }
-            subs += "        " + label + ") echo \"" + join(names, " ") + "\" ;;\n";
-        }
-        std::vector<std::string> words;
-        for (const auto& o : own_options(c, root)) {
-            for (const auto& n : dashed_names(o)) {
-                words.push_back(n);
-            }
-        }
-        if (!path.empty()) {
-            words.insert(words.end(), global_words.begin(), global_words.end());
-        }
-        opts += "        " + label + ") echo \"" + join(words, " ") + "\" ;;\n";
-        if (!path.empty()) {
-            for (const auto& o : own_options(c, root)) {
-                if (o.kind == ValueKind::none) {
-                    continue;
-                }
-                std::vector<std::string> patterns;
-                for (const auto& n : dashed_names(o)) {
-                    patterns.push_back("\"" + path + "|" + n + "\"");
-                }
-                values +=
-                    "        " + join(patterns, " | ") + ") echo \"" + bash_action(o) + "\" ;;\n";
-            }
-        }
-        if (!c.positionals.empty()) {
-            positionals +=
-                "        " + label + ") echo \"" + bash_action(c.positionals.front()) + "\" ;;\n";
-        }
-    });
-    // The root's options are global: they take a value after any command.
-    for (const auto& o : root.options) {
-        if (o.kind == ValueKind::none) {
-            continue;
-        }
-        std::vector<std::string> patterns;
-        for (const auto& n : dashed_names(o)) {
-            patterns.push_back("*\"|" + n + "\"");
-        }
-        values += "        " + join(patterns, " | ") + ") echo \"" + bash_action(o) + "\" ;;\n";
-    }
-
-    std::string s;
-    s += "# bash completion for dataflow(1).\n# " + note("bash") + "\n";
-    s += "# shellcheck shell=bash\n\n";
-    s += "# The subcommands of a command path (\"\" is dataflow itself).\n";
-    s += "_dataflow_subcommands() {\n    case \"$1\" in\n" + subs + "    esac\n}\n\n";
-    s += "# The options a command path accepts, its own and the global ones.\n";
-    s += "_dataflow_options() {\n    case \"$1\" in\n" + opts + "    esac\n}\n\n";
-    s += "# How to complete the value of option $2 under command path $1: \"choice WORDS...\",\n"
-         "# \"file\", \"dir\" or \"text\"; nothing for a flag.\n";
-    s += "_dataflow_value() {\n    case \"$1|$2\" in\n" + values + "    esac\n}\n\n";
-    s += "# How to complete the positional arguments of a command path.\n";
-    s += "_dataflow_positional() {\n    case \"$1\" in\n" + positionals + "    esac\n}\n\n";
-    s += R"BASH(_dataflow_complete_value() {
+/// The part of the bash script that is the same whatever the command tree: completing a value
+/// and the completion function itself, which reads the tables bash_script writes above it.
+constexpr std::string_view k_bash_runtime = R"BASH(_dataflow_complete_value() {
     case "$1" in
         choice\ *) mapfile -t COMPREPLY < <(compgen -W "${1#choice }" -- "$2") ;;
         file)
@@ -254,6 +185,80 @@ _dataflow() {
 
 complete -F _dataflow dataflow
 )BASH";
+
+std::string bash_script(const CommandSpec& root) {
+    std::string subs;
+    std::string opts;
+    std::string values;
+    std::string positionals;
+    std::vector<std::string> global_words;
+    for (const auto& o : root.options) {
+        for (const auto& n : dashed_names(o)) {
+            global_words.push_back(n);
+        }
+    }
+    walk(root, "", [&](const CommandSpec& c, const std::string& path) {
+        std::string label = "\"" + path + "\"";
+        if (!c.subcommands.empty()) {
+            std::vector<std::string> names;
+            for (const auto& s : c.subcommands) {
+                names.push_back(s.name);
+            }
+            subs += "        " + label + ") echo \"" + join(names, " ") + "\" ;;\n";
+        }
+        std::vector<std::string> words;
+        for (const auto& o : own_options(c, root)) {
+            for (const auto& n : dashed_names(o)) {
+                words.push_back(n);
+            }
+        }
+        if (!path.empty()) {
+            words.insert(words.end(), global_words.begin(), global_words.end());
+        }
+        opts += "        " + label + ") echo \"" + join(words, " ") + "\" ;;\n";
+        if (!path.empty()) {
+            for (const auto& o : own_options(c, root)) {
+                if (o.kind == ValueKind::none) {
+                    continue;
+                }
+                std::vector<std::string> patterns;
+                for (const auto& n : dashed_names(o)) {
+                    patterns.push_back("\"" + path + "|" + n + "\"");
+                }
+                values +=
+                    "        " + join(patterns, " | ") + ") echo \"" + bash_action(o) + "\" ;;\n";
+            }
+        }
+        if (!c.positionals.empty()) {
+            positionals +=
+                "        " + label + ") echo \"" + bash_action(c.positionals.front()) + "\" ;;\n";
+        }
+    });
+    // The root's options are global: they take a value after any command.
+    for (const auto& o : root.options) {
+        if (o.kind == ValueKind::none) {
+            continue;
+        }
+        std::vector<std::string> patterns;
+        for (const auto& n : dashed_names(o)) {
+            patterns.push_back("*\"|" + n + "\"");
+        }
+        values += "        " + join(patterns, " | ") + ") echo \"" + bash_action(o) + "\" ;;\n";
+    }
+
+    std::string s;
+    s += "# bash completion for dataflow(1).\n# " + note("bash") + "\n";
+    s += "# shellcheck shell=bash\n\n";
+    s += "# The subcommands of a command path (\"\" is dataflow itself).\n";
+    s += "_dataflow_subcommands() {\n    case \"$1\" in\n" + subs + "    esac\n}\n\n";
+    s += "# The options a command path accepts, its own and the global ones.\n";
+    s += "_dataflow_options() {\n    case \"$1\" in\n" + opts + "    esac\n}\n\n";
+    s += "# How to complete the value of option $2 under command path $1: \"choice WORDS...\",\n"
+         "# \"file\", \"dir\" or \"text\"; nothing for a flag.\n";
+    s += "_dataflow_value() {\n    case \"$1|$2\" in\n" + values + "    esac\n}\n\n";
+    s += "# How to complete the positional arguments of a command path.\n";
+    s += "_dataflow_positional() {\n    case \"$1\" in\n" + positionals + "    esac\n}\n\n";
+    s += k_bash_runtime;
     return s;
 }
 

@@ -29,7 +29,7 @@ CLI::App* add_health_command(CLI::App& app, HealthArgs& args) {
 
 int run_health(const HealthArgs& args, const config::Config& config) {
     auto base = args.url.empty()
-                    ? "http://127.0.0.1:" + std::to_string(config.integer("server.port"))
+                    ? "http://127.0.0.1:" + std::to_string(config.settings().server.port)
                     : args.url;
     auto parsed = util::parse_url(base);
     auto timeout = util::parse_duration_ms(args.timeout);

@@ -1,12 +1,7 @@
 #include "live.hpp"
 
-#include "analysis/probe_codec.hpp"
 #include "analysis/render.hpp"
-#include "sdmx/source.hpp"
-#include "upstream/sdmx_rest.hpp"
 #include "util/error.hpp"
-#include "util/time.hpp"
-#include "util/units.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -53,132 +48,9 @@ bool InterruptGuard::interrupted() {
     return g_interrupted != 0;
 }
 
-std::optional<std::string> fetch_catalogue(upstream::Client& client, const util::Url& url,
-                                           std::uint64_t max_bytes) {
-    upstream::StringSink sink;
-    spdlog::debug("GET {}", url.str());
-    auto r = client.get(url, upstream::OpClass::structure, sink, upstream::k_structure_accept,
-                        max_bytes);
-    switch (r.outcome) {
-    case upstream::Outcome::success:
-        spdlog::debug("GET {}: {} in {} ms ({} on the wire)", r.url,
-                      sdmx::format_bytes(r.body_bytes), r.duration.count(),
-                      sdmx::format_bytes(r.wire_bytes));
-        return std::move(sink.body);
-    case upstream::Outcome::too_large:
-        throw InputError(fmt::format("{}: the catalogue is larger than the limit of {}; raise "
-                                     "--max-input-bytes if it is expected",
-                                     url.str(), sdmx::format_bytes(max_bytes)));
-    case upstream::Outcome::cancelled:
-        return std::nullopt;
-    default:
-        break;
-    }
-    std::string hint;
-    if (r.retry_at) {
-        hint = "; try again after " + util::format_rfc3339(*r.retry_at);
-    } else if (r.outcome == upstream::Outcome::no_data) {
-        hint = "; check upstream.agency and the URL";
-    } else if (upstream::error_kind(r.outcome) == ErrorKind::unavailable) {
-        hint = "; the upstream may be down, try again later";
-    }
-    throw Error(upstream::error_kind(r.outcome),
-                fmt::format("GET {}: {}{}", r.url, r.message, hint));
-}
-
-std::optional<util::Url> service_root(const util::Url& catalogue) {
-    auto path = catalogue.target.substr(0, catalogue.target.find('?'));
-    auto at = path.rfind("/dataflow");
-    if (at == std::string::npos) {
-        return std::nullopt;
-    }
-    util::Url root = catalogue;
-    root.target = path.substr(0, at);
-    if (root.target.empty()) {
-        root.target = "/";
-    }
-    return root;
-}
-
-std::optional<FetchedCatalogue> fetch_catalogue_cached(upstream::Client& client,
-                                                       const util::Url& url,
-                                                       std::uint64_t max_bytes,
-                                                       const CacheUse& use) {
-    if (use.cache == nullptr) {
-        auto body = fetch_catalogue(client, url, max_bytes);
-        if (!body) {
-            return std::nullopt;
-        }
-        return FetchedCatalogue{std::move(*body), false, false, std::nullopt};
-    }
-    auto key = cache::make_key("catalog", {url.str()});
-    auto policy = use.catalog;
-    policy.refresh = !use.read;
-    bool interrupted = false;
-    auto fetched = use.computer->get(key, policy, [&]() -> cache::Computed {
-        auto body = fetch_catalogue(client, url, max_bytes);
-        if (!body) {
-            interrupted = true;
-            return cache::Computed{{}, {}, false, {}, false};
-        }
-        return cache::Computed{std::move(*body), "application/xml", false, {"catalog"}, true};
-    });
-    if (interrupted) {
-        return std::nullopt;
-    }
-    if (fetched.stale) {
-        spdlog::warn("serving the catalogue cached {:.0f} s ago: {}", fetched.age_seconds,
-                     fetched.stale_reason.empty() ? "it is stale" : fetched.stale_reason);
-    } else if (fetched.cache_hit) {
-        spdlog::debug("catalogue from the cache ({:.0f} s old)", fetched.age_seconds);
-    }
-    FetchedCatalogue out{std::move(fetched.entry.value), fetched.cache_hit, fetched.stale,
-                         std::nullopt};
-    if (fetched.cache_hit) {
-        out.age_seconds = fetched.age_seconds;
-    }
-    return out;
-}
-
-namespace {
-
-analysis::ProbeResult probe_cached(upstream::Prober& prober, const std::string& flow,
-                                   const CacheUse& use, bool& from_cache) {
-    from_cache = false;
-    if (use.cache == nullptr) {
-        return prober.probe(flow);
-    }
-    auto key = cache::make_key("probe", {prober.url_for(flow)});
-    auto policy = use.probe;
-    policy.refresh = !use.read;
-    analysis::ProbeResult measured;
-    bool fresh_measure = false;
-    auto fetched = use.computer->get(key, policy, [&]() -> cache::Computed {
-        measured = prober.probe(flow);
-        fresh_measure = true;
-        // Only measurements are worth keeping; failures of ours (budget, Ctrl-C) are not.
-        return cache::Computed{analysis::probe_to_json(measured),
-                               "application/json",
-                               !measured.is_successful(),
-                               {"probe"},
-                               analysis::worth_caching(measured.outcome)};
-    });
-    if (fresh_measure && !fetched.cache_hit) {
-        return measured;
-    }
-    auto decoded = analysis::probe_from_json(fetched.entry.value);
-    if (!decoded) {
-        return prober.probe(flow);
-    }
-    from_cache = true;
-    return *decoded;
-}
-
-} // namespace
-
-analysis::ProbeResults probe_all(upstream::Upstream& up, upstream::Prober& prober,
+analysis::ProbeResults probe_all(upstream::Upstream& up, live::CachedProber& prober,
                                  const std::vector<std::string>& flows, const Terminal& terminal,
-                                 bool quiet, const CacheUse& cache) {
+                                 bool quiet) {
     analysis::ProbeResults results;
     bool progress = terminal.stderr_tty && !quiet;
     for (std::size_t i = 0; i < flows.size(); ++i) {
@@ -197,8 +69,7 @@ analysis::ProbeResults probe_all(upstream::Upstream& up, upstream::Prober& probe
                          flows[i].c_str(), wait.c_str());
             std::fflush(stderr);
         }
-        bool from_cache = false;
-        auto p = probe_cached(prober, flows[i], cache, from_cache);
+        auto [p, from_cache] = prober.measure(flows[i]);
         if (p.outcome == analysis::ProbeOutcome::cancelled) {
             break;
         }

@@ -3,6 +3,7 @@
 #include "analysis/render.hpp"
 #include "commands.hpp"
 #include "live.hpp"
+#include "live/pipeline.hpp"
 #include "upstream/sdmx_rest.hpp"
 #include "upstream/setup.hpp"
 #include "util/error.hpp"
@@ -67,8 +68,10 @@ int run_probe(const ProbeArgs& args, const config::Config& config, const Termina
         }
     }
     upstream::Upstream up(config, util::SystemClock::instance());
-    upstream::Prober prober(up.client(), upstream::base_url(config),
-                            upstream::probe_settings(config));
+    // `dataflow probe` measures anew every time: no cache is read or written.
+    live::CachedProber prober(
+        upstream::Prober(up.client(), upstream::base_url(config), upstream::probe_settings(config)),
+        nullptr, util::SystemClock::instance(), live::probe_policy(config));
     analysis::ProbeResults results;
     bool interrupted = false;
     {
@@ -86,11 +89,9 @@ int run_probe(const ProbeArgs& args, const config::Config& config, const Termina
             catalog.dataflows.push_back(std::move(d));
         }
     }
-    analysis::Categorizer categorizer(config.rules(), analysis::MatchMode::substring,
-                                      config.list("analysis.languages"));
     analysis::AnalysisOptions options;
     options.limit = 0;
-    auto report = analysis::analyze(catalog, categorizer, options, results);
+    auto report = analysis::analyze(catalog, *live::categorizer_for(config), options, results);
     report.analysis_timestamp = util::format_rfc3339(std::chrono::system_clock::now());
     std::string out;
     if (args.output == "json") {

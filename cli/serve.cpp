@@ -80,7 +80,8 @@ sigset_t block_signals() {
 std::unique_ptr<config::ConfigWatcher> make_watcher(const config::Config& config,
                                                     const config::LoadResult& loaded,
                                                     config::Reloader& reloader) {
-    if (!config.flag("reload.enabled")) {
+    const auto& reload = config.settings().reload;
+    if (!reload.enabled) {
         return nullptr;
     }
     config::ConfigWatcher::Options w;
@@ -93,7 +94,7 @@ std::unique_ptr<config::ConfigWatcher> make_watcher(const config::Config& config
     if (loaded.config_file) {
         w.files.push_back(*loaded.config_file);
     }
-    w.recheck_interval = config.duration("reload.recheck_interval");
+    w.recheck_interval = reload.recheck_interval;
     if (w.dirs.empty() && w.files.empty()) {
         return nullptr;
     }
@@ -145,21 +146,19 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     const auto& clock = util::SystemClock::instance();
     config::ConfigStore store(loaded.config);
     const auto& config = *loaded.config;
+    const auto& settings = config.settings();
     config::Reloader reloader(
-        store, [options] { return config::load(options); }, clock,
-        config.duration("reload.debounce"),
-        config.duration("reload.debounce") * config::k_reload_max_delay_factor);
+        store, [options] { return config::load(options); }, clock, settings.reload.debounce,
+        settings.reload.debounce * config::k_reload_max_delay_factor);
     auto watcher = make_watcher(config, loaded, reloader);
     // A reload that changes reload.debounce or reload.recheck_interval re-applies them.
     auto follow = config::follow_reload_settings(store, reloader, watcher.get());
 
-    auto cache = cache::make_cache(config, clock);
-    upstream::Upstream up(config, clock, cache->redis_pool());
+    auto cache = cache::make_cache(settings, clock);
+    upstream::Upstream up(settings, clock, cache->redis_pool());
     service::Registry metrics;
     service::Service service({store, &reloader, *cache, up, metrics, clock});
-    auto metrics_port = static_cast<int>(config.integer("server.metrics_port"));
-    service.bind(config.str("server.host"), static_cast<int>(config.integer("server.port")),
-                 metrics_port);
+    service.bind(settings.server.host, settings.server.port, settings.server.metrics_port);
     service.start();
     if (watcher) {
         watcher->start();
@@ -168,12 +167,13 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count();
     spdlog::info("listening on http://{}:{} (metrics on port {}); ready in {:.1f} ms",
-                 config.str("server.host"), service.api_port(), service.metrics_port(), ready_ms);
+                 settings.server.host, service.api_port(), service.metrics_port(), ready_ms);
 
     int sig = wait_for_stop(signals, watcher.get(), reloader);
+    // Read from the running snapshot: both are reloadable.
     auto current = store.current();
-    auto drain = current->duration("server.drain_delay");
-    auto timeout = current->duration("server.shutdown_timeout");
+    auto drain = current->settings().server.drain_delay;
+    auto timeout = current->settings().server.shutdown_timeout;
     spdlog::info("{}: draining for {} ms (readiness now fails), then stopping",
                  sig == SIGTERM ? "SIGTERM" : "SIGINT", drain.count());
     service.begin_drain();

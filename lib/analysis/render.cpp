@@ -141,11 +141,7 @@ std::string_view category_of(const Report& r, const AnalyzedFlow& f) {
 
 } // namespace
 
-std::string render_json(const Report& report, int indent) {
-    std::string out;
-    out.reserve(1024 + report.returned * 1200);
-    JsonWriter w(out, indent);
-    w.begin_object();
+void write_report_members(JsonWriter& w, const Report& report) {
     w.field("total_analyzed", report.total_analyzed);
     w.key("category_counts").begin_object();
     for (const auto& [cat, n] : report.category_counts) {
@@ -161,11 +157,8 @@ std::string render_json(const Report& report, int indent) {
         w.end_array();
     }
     w.end_object();
-    w.key("test_results").begin_array();
-    for (const auto& t : report.test_results) {
-        write_test(w, t, category_of(report, t.flow));
-    }
-    w.end_array();
+    w.key("test_results");
+    write_test_results(w, report);
     w.field("tableau_ready_count", report.tableau_ready_count);
     w.field("analysis_timestamp", report.analysis_timestamp);
     w.key("performance_metrics").begin_object();
@@ -192,15 +185,28 @@ std::string render_json(const Report& report, int indent) {
         w.value(msg);
     }
     w.end_array();
-    w.end_object();
-    out += '\n';
-    return out;
 }
 
-std::string render_flow_json(const Report& report, const AnalyzedFlow& flow, int indent) {
-    std::string out;
-    JsonWriter w(out, indent);
+void write_flow_json(JsonWriter& w, const Report& report, const AnalyzedFlow& flow) {
     write_flow(w, flow, category_of(report, flow));
+}
+
+void write_test_results(JsonWriter& w, const Report& report) {
+    w.begin_array();
+    for (const auto& t : report.test_results) {
+        write_test(w, t, category_of(report, t.flow));
+    }
+    w.end_array();
+}
+
+std::string render_json(const Report& report, int indent) {
+    std::string out;
+    out.reserve(1024 + report.returned * 1200);
+    JsonWriter w(out, indent);
+    w.begin_object();
+    write_report_members(w, report);
+    w.end_object();
+    out += '\n';
     return out;
 }
 
@@ -208,11 +214,8 @@ std::string render_tests_json(const Report& report, int indent) {
     std::string out;
     JsonWriter w(out, indent);
     w.begin_object();
-    w.key("test_results").begin_array();
-    for (const auto& t : report.test_results) {
-        write_test(w, t, category_of(report, t.flow));
-    }
-    w.end_array();
+    w.key("test_results");
+    write_test_results(w, report);
     w.field("tests_performed", report.test_results.size());
     w.field("tableau_ready_count", report.tableau_ready_count);
     w.field("analysis_timestamp", report.analysis_timestamp);

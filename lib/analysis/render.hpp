@@ -7,6 +7,10 @@
 #include <cstddef>
 #include <string>
 
+namespace dataflow::util {
+class JsonWriter;
+}
+
 namespace dataflow::analysis {
 
 /// The document `analyze -o json` prints (documented in docs/OUTPUT.md).
@@ -25,8 +29,12 @@ std::string render_table(const Report& report, const TableOptions& options);
 /// (`dataflow probe -o json`).
 std::string render_tests_json(const Report& report, int indent = 2);
 
-/// One dataflow object of the JSON document (id, names, category, score, ...).
-std::string render_flow_json(const Report& report, const AnalyzedFlow& flow, int indent = 2);
+/// The pieces of those documents, for documents that add fields of their own (the service's
+/// answers): the members of render_json's object, written into the object being written;
+/// one dataflow object (id, names, category, score, ...); the test-results array.
+void write_report_members(util::JsonWriter& w, const Report& report);
+void write_flow_json(util::JsonWriter& w, const Report& report, const AnalyzedFlow& flow);
+void write_test_results(util::JsonWriter& w, const Report& report);
 
 /// One short cell for a probe result: "140 obs, 20 series, 12.3 KiB", "no data", "timeout".
 std::string probe_summary(const ProbeResult& probe);

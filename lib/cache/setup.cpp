@@ -4,48 +4,62 @@
 
 namespace dataflow::cache {
 
-redis::Settings redis_settings(const config::Config& c) {
+redis::Settings redis_settings(const config::RedisSettings& r) {
     redis::Settings s;
-    s.host = c.str("redis.host");
-    s.port = static_cast<int>(c.integer("redis.port"));
-    s.db = static_cast<int>(c.integer("redis.db"));
-    s.username = c.str("redis.username");
-    s.password = c.str("redis.password");
-    s.connect_timeout = c.duration("redis.connect_timeout");
-    s.command_timeout = c.duration("redis.command_timeout");
-    s.pool_size = static_cast<int>(c.integer("redis.pool_size"));
+    s.host = r.host;
+    s.port = r.port;
+    s.db = r.db;
+    s.username = r.username;
+    s.password = r.password;
+    s.connect_timeout = r.connect_timeout;
+    s.command_timeout = r.command_timeout;
+    s.pool_size = r.pool_size;
     return s;
 }
 
-Policy policy(const config::Config& c) {
+Policy policy(const config::CacheSettings& c) {
     Policy p;
-    p.fresh_ttl = c.duration("cache.fresh_ttl");
-    p.stale_ttl = c.duration("cache.stale_ttl");
-    p.negative_ttl = c.duration("cache.negative_ttl");
-    p.lock_ttl = c.duration("cache.lock_ttl");
-    p.lock_wait = c.duration("cache.lock_wait");
+    p.fresh_ttl = c.fresh_ttl;
+    p.stale_ttl = c.stale_ttl;
+    p.negative_ttl = c.negative_ttl;
+    p.lock_ttl = c.lock_ttl;
+    p.lock_wait = c.lock_wait;
     return p;
 }
 
-Policy probe_policy(const config::Config& c) {
+Policy probe_policy(const config::CacheSettings& c) {
     Policy p = policy(c);
-    p.fresh_ttl = c.duration("cache.probe_ttl");
-    p.stale_ttl = c.duration("cache.probe_ttl");
+    p.fresh_ttl = c.probe_ttl;
+    p.stale_ttl = c.probe_ttl;
     return p;
 }
 
-std::unique_ptr<Cache> make_cache(const config::Config& c, const util::Clock& clock) {
-    if (c.str("cache.backend") == "redis") {
+redis::Settings redis_settings(const config::Config& config) {
+    return redis_settings(config.settings().redis);
+}
+Policy policy(const config::Config& config) {
+    return policy(config.settings().cache);
+}
+Policy probe_policy(const config::Config& config) {
+    return probe_policy(config.settings().cache);
+}
+
+std::unique_ptr<Cache> make_cache(const config::Settings& s, const util::Clock& clock) {
+    if (s.cache.backend == config::CacheBackend::redis) {
         // Redis answers in well under a millisecond: a few failures mean it is down, and a
         // restarted Redis is worth trying again within seconds (not the upstream's minute).
-        auto breaker = upstream::breaker_settings(c);
+        auto breaker = upstream::breaker_settings(s.breaker);
         breaker.failure_threshold = std::min(breaker.failure_threshold, 3);
         breaker.open_duration = std::min(breaker.open_duration, std::chrono::milliseconds(5000));
-        breaker.slow_call_threshold = c.duration("redis.command_timeout") * 2;
-        return std::make_unique<RedisCache>(redis_settings(c), c.str("redis.key_prefix"),
-                                            c.size("cache.memory_budget"), breaker, clock);
+        breaker.slow_call_threshold = s.redis.command_timeout * 2;
+        return std::make_unique<RedisCache>(redis_settings(s.redis), s.redis.key_prefix,
+                                            s.cache.memory_budget, breaker, clock);
     }
-    return std::make_unique<MemoryCache>(c.size("cache.memory_budget"), clock);
+    return std::make_unique<MemoryCache>(s.cache.memory_budget, clock);
+}
+
+std::unique_ptr<Cache> make_cache(const config::Config& config, const util::Clock& clock) {
+    return make_cache(config.settings(), clock);
 }
 
 } // namespace dataflow::cache

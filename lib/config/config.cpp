@@ -138,6 +138,7 @@ void Config::finish() {
     }
     canonical += "rules=" + m_rules->fingerprint();
     m_hash = util::sha256_hex(canonical);
+    m_settings = build_settings(*this);
 }
 
 } // namespace dataflow::config

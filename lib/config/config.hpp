@@ -3,6 +3,7 @@
 /// came from. Shared as std::shared_ptr<const Config> and swapped atomically on reload.
 
 #include "config/schema.hpp"
+#include "config/settings.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -53,6 +54,10 @@ public:
     std::uint64_t size(std::string_view key) const;
     const std::vector<std::string>& list(std::string_view key) const;
 
+    /// Every key as a typed field (config/settings.hpp), built by finish(): prefer this to the
+    /// string accessors above, which remain for the loader, rendering and not yet converted code.
+    const Settings& settings() const { return m_settings; }
+
     /// The categorisation rules: inline [[analysis.rules]], analysis.rules_file, or built-in.
     const std::shared_ptr<const analysis::RuleSet>& rules() const { return m_rules; }
 
@@ -66,13 +71,14 @@ public:
     // Building (the loader and reload).
     void set(const KeyDef& key, Value value, Origin origin);
     void set_rules(std::shared_ptr<const analysis::RuleSet> rules, Origin origin);
-    void finish(); ///< computes the hash; call after the last set
+    void finish(); ///< computes the hash and the settings; call after the last set
 
 private:
     std::vector<Value> m_values;
     std::vector<Origin> m_origins;
     std::shared_ptr<const analysis::RuleSet> m_rules;
     std::string m_hash;
+    Settings m_settings;
 };
 
 } // namespace dataflow::config

@@ -388,10 +388,10 @@ void ConfigWatcher::run() {
 
 std::size_t follow_reload_settings(ConfigStore& store, Reloader& reloader, ConfigWatcher* watcher) {
     return store.subscribe([&reloader, watcher](const std::shared_ptr<const Config>& c) {
-        auto debounce = c->duration("reload.debounce");
-        reloader.set_debounce(debounce, debounce * k_reload_max_delay_factor);
+        const auto& reload = c->settings().reload;
+        reloader.set_debounce(reload.debounce, reload.debounce * k_reload_max_delay_factor);
         if (watcher != nullptr) {
-            watcher->set_recheck_interval(c->duration("reload.recheck_interval"));
+            watcher->set_recheck_interval(reload.recheck_interval);
         }
     });
 }

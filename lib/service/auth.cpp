@@ -55,6 +55,19 @@ AuthResult fail(std::string why) {
     return r;
 }
 
+/// Either spelling of the settings, without copying the tokens.
+struct AuthView {
+    AuthMode mode;
+    const std::vector<std::string>& read_tokens;
+    const std::vector<std::string>& admin_tokens;
+    std::string_view jwt_secret;
+    std::string_view jwt_issuer;
+    std::string_view jwt_audience;
+    std::chrono::seconds leeway;
+};
+
+AuthResult check(const AuthView& s, std::string_view authorization, std::int64_t now);
+
 } // namespace
 
 std::string base64url_encode(std::string_view data) {
@@ -85,7 +98,23 @@ std::string hs256_sign(std::string_view secret, std::string_view data) {
     return base64url_encode(std::string_view(reinterpret_cast<char*>(mac), len));
 }
 
-AuthResult authenticate(const AuthSettings& s, std::string_view authorization, std::int64_t now) {
+AuthResult authenticate(const config::AuthSettings& settings, std::string_view authorization,
+                        std::int64_t now, std::chrono::seconds leeway) {
+    return check({settings.mode, settings.tokens, settings.admin_tokens, settings.jwt_secret,
+                  settings.jwt_issuer, settings.jwt_audience, leeway},
+                 authorization, now);
+}
+
+AuthResult authenticate(const AuthSettings& settings, std::string_view authorization,
+                        std::int64_t now) {
+    return check({settings.mode, settings.read_tokens, settings.admin_tokens, settings.jwt_secret,
+                  settings.jwt_issuer, settings.jwt_audience, settings.leeway},
+                 authorization, now);
+}
+
+namespace {
+
+AuthResult check(const AuthView& s, std::string_view authorization, std::int64_t now) {
     if (s.mode == AuthMode::none) {
         AuthResult r;
         r.authenticated = true;
@@ -222,5 +251,7 @@ AuthResult authenticate(const AuthSettings& s, std::string_view authorization, s
     r.subject = string_claim(claims, "sub");
     return r;
 }
+
+} // namespace
 
 } // namespace dataflow::service

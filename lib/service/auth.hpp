@@ -2,7 +2,10 @@
 /// Request authentication: static bearer tokens (compared in constant time) or HS256 JWTs with
 /// expiry, issuer, audience and space-separated scopes (the reference platform's tokens).
 
+#include "config/settings.hpp"
+
 #include <chrono>
+#include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
@@ -10,17 +13,11 @@
 
 namespace dataflow::service {
 
-enum class AuthMode { none, token, jwt };
+/// auth.mode: none, token or jwt.
+using config::AuthMode;
 
-struct AuthSettings {
-    AuthMode mode = AuthMode::none;
-    std::vector<std::string> read_tokens;  ///< scope read
-    std::vector<std::string> admin_tokens; ///< scopes read, write, admin
-    std::string jwt_secret;
-    std::string jwt_issuer = "osservatorio-istat";
-    std::string jwt_audience = "osservatorio-api";
-    std::chrono::seconds leeway{60};
-};
+/// How far past exp (or before nbf) a JWT is still accepted: clocks drift.
+inline constexpr std::chrono::seconds k_jwt_leeway{60};
 
 struct AuthResult {
     bool authenticated = false;
@@ -29,7 +26,25 @@ struct AuthResult {
     std::string error; ///< why not (for the 401 body; never echoes the token)
 };
 
-/// Checks an Authorization header value ("Bearer ...") at `now` (Unix seconds).
+/// Checks an Authorization header value ("Bearer ...") at `now` (Unix seconds) against the
+/// auth.* settings of a configuration snapshot:
+/// `authenticate(config->settings().auth, header, now)`. auth.tokens have the read scope,
+/// auth.admin_tokens read, write and admin.
+AuthResult authenticate(const config::AuthSettings& settings, std::string_view authorization,
+                        std::int64_t now, std::chrono::seconds leeway = k_jwt_leeway);
+
+/// The same settings under their earlier names (read_tokens is auth.tokens), for code that
+/// still fills them in itself; config::AuthSettings is the one to use.
+struct AuthSettings {
+    AuthMode mode = AuthMode::none;
+    std::vector<std::string> read_tokens;  ///< scope read
+    std::vector<std::string> admin_tokens; ///< scopes read, write, admin
+    std::string jwt_secret;
+    std::string jwt_issuer = "osservatorio-istat";
+    std::string jwt_audience = "osservatorio-api";
+    std::chrono::seconds leeway = k_jwt_leeway;
+};
+
 AuthResult authenticate(const AuthSettings& settings, std::string_view authorization,
                         std::int64_t now);
 

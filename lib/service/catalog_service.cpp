@@ -1,9 +1,7 @@
 #include "service/catalog_service.hpp"
 
-#include "cache/setup.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
-#include "upstream/sdmx_rest.hpp"
 #include "util/error.hpp"
 
 #include <fmt/format.h>
@@ -13,7 +11,7 @@ namespace dataflow::service {
 
 CatalogService::CatalogService(cache::Cache& cache, upstream::Upstream& upstream,
                                const util::Clock& clock)
-    : m_cache(cache), m_upstream(upstream), m_clock(clock), m_computer(cache, clock) {}
+    : m_clock(clock), m_fetcher(upstream.client(), &cache, clock) {}
 
 CatalogService::~CatalogService() {
     stop();
@@ -25,11 +23,8 @@ void CatalogService::configure(const config::Config& c) {
     m_file = c.str("catalog.file");
     m_interval = c.duration("catalog.refresh_interval");
     m_max_bytes = c.size("analysis.max_input_size");
-    m_policy = cache::policy(c);
-    // The catalogue is fresh for one refresh interval, and kept for stale_ttl.
-    m_policy.fresh_ttl = m_interval;
-    m_policy.stale_ttl = std::max(c.duration("cache.stale_ttl"), m_interval);
-    m_url = upstream::catalogue_url(upstream::base_url(c), c.str("upstream.agency")).str();
+    m_policy = live::refreshed_catalog_policy(c);
+    m_url = live::configured_catalogue_url(c);
 }
 
 std::string CatalogService::mode() const {
@@ -99,7 +94,7 @@ void CatalogService::refresh_soon() {
 }
 
 void CatalogService::refresh_once(bool force) {
-    std::string url;
+    util::Url url;
     std::uint64_t max_bytes = 0;
     cache::Policy policy;
     {
@@ -109,31 +104,24 @@ void CatalogService::refresh_once(bool force) {
         policy = m_policy;
     }
     policy.refresh = force; // asked for: fetch even if the cached copy is fresh
-    auto parsed = util::parse_url(url);
+    auto source = url.str();
     try {
-        auto fetched = m_computer.get(cache::make_key("catalog", {url}), policy, [&] {
-            upstream::StringSink sink;
-            auto r = m_upstream.client().get(*parsed.url, upstream::OpClass::structure, sink,
-                                             upstream::k_structure_accept, max_bytes);
-            if (!r.ok()) {
-                throw Error(upstream::error_kind(r.outcome),
-                            fmt::format("GET {}: {}", r.url, r.message));
-            }
-            return cache::Computed{
-                std::move(sink.body), "application/xml", false, {"catalog"}, true};
-        });
-        auto catalog =
-            std::make_shared<sdmx::Catalog>(sdmx::read_catalog(fetched.entry.value, url));
+        auto fetched = m_fetcher.fetch(url, max_bytes, policy);
+        if (!fetched) {
+            spdlog::debug("catalogue refresh cancelled (shutting down)");
+            return;
+        }
+        auto catalog = std::make_shared<sdmx::Catalog>(sdmx::read_catalog(fetched->body, source));
         auto state = std::make_shared<CatalogState>();
         state->catalog = std::move(catalog);
-        state->source = url;
-        state->fetched_at_ms = fetched.entry.stored_at_ms;
-        state->stale = fetched.stale;
-        state->last_error = fetched.stale_reason;
-        spdlog::info("catalogue: {} dataflows from {}{}", state->catalog->dataflows.size(), url,
-                     fetched.cache_hit
-                         ? fmt::format(" (cached {:.0f} s ago{})", fetched.age_seconds,
-                                       fetched.stale ? ", stale" : "")
+        state->source = source;
+        state->fetched_at_ms = fetched->stored_at_ms;
+        state->stale = fetched->stale;
+        state->last_error = fetched->stale_reason;
+        spdlog::info("catalogue: {} dataflows from {}{}", state->catalog->dataflows.size(), source,
+                     fetched->cache_hit
+                         ? fmt::format(" (cached {:.0f} s ago{})", fetched->age_seconds.value_or(0),
+                                       fetched->stale ? ", stale" : "")
                          : "");
         std::lock_guard lock(m_mutex);
         m_state = std::move(state);

@@ -5,8 +5,8 @@
 /// catalog.refresh_interval through the shared cache (one replica refreshes at a time, the
 /// others reuse its result), and served stale when the upstream fails.
 
-#include "cache/single_flight.hpp"
 #include "config/config.hpp"
+#include "live/catalog.hpp"
 #include "sdmx/catalog.hpp"
 #include "upstream/setup.hpp"
 #include "util/background.hpp"
@@ -50,15 +50,13 @@ private:
     void refresh_once(bool force);
     void load_file(const std::string& path);
 
-    cache::Cache& m_cache;
-    upstream::Upstream& m_upstream;
     const util::Clock& m_clock;
-    cache::CachedComputer m_computer;
+    live::CatalogFetcher m_fetcher;
     mutable std::mutex m_mutex;
     std::shared_ptr<const CatalogState> m_state;
     std::string m_mode = "upstream";
     std::string m_file;
-    std::string m_url;
+    util::Url m_url;
     std::uint64_t m_max_bytes = 256ULL << 20;
     cache::Policy m_policy;
     std::chrono::milliseconds m_interval{6 * 3600 * 1000};

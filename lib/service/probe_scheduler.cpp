@@ -1,7 +1,5 @@
 #include "service/probe_scheduler.hpp"
 
-#include "analysis/probe_codec.hpp"
-#include "cache/setup.hpp"
 #include "upstream/sdmx_rest.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,18 +10,20 @@ namespace {
 constexpr std::size_t k_max_queue = 1000;
 }
 
-ProbeScheduler::ProbeScheduler(cache::Cache& cache, upstream::Upstream& upstream)
-    : m_cache(cache), m_upstream(upstream) {}
+ProbeScheduler::ProbeScheduler(cache::Cache& cache, upstream::Upstream& upstream,
+                               const util::Clock& clock)
+    : m_cache(cache), m_upstream(upstream), m_clock(clock) {}
 
 ProbeScheduler::~ProbeScheduler() {
     stop();
 }
 
 void ProbeScheduler::configure(const config::Config& c) {
+    auto prober = std::make_shared<live::CachedProber>(
+        upstream::Prober(m_upstream.client(), upstream::base_url(c), upstream::probe_settings(c)),
+        &m_cache, m_clock, live::probe_policy(c));
     std::lock_guard lock(m_mutex);
-    m_prober = std::make_shared<upstream::Prober>(m_upstream.client(), upstream::base_url(c),
-                                                  upstream::probe_settings(c));
-    m_policy = cache::probe_policy(c);
+    m_prober = std::move(prober);
 }
 
 void ProbeScheduler::start() {
@@ -39,13 +39,15 @@ std::size_t ProbeScheduler::queued() const {
     return m_queue.size();
 }
 
-std::string ProbeScheduler::key_for(const std::string& id) const {
-    return cache::make_key("probe", {m_prober->url_for(id)});
+std::shared_ptr<live::CachedProber> ProbeScheduler::prober() const {
+    std::lock_guard lock(m_mutex);
+    return m_prober;
 }
 
 analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std::string>& ids) {
     analysis::ProbeResults out;
     std::vector<std::string> missing;
+    auto prober = this->prober();
     for (const auto& id : ids) {
         if (!upstream::is_flow_ref(id)) {
             analysis::ProbeResult p; // not an id a URL can carry: never probed
@@ -55,21 +57,13 @@ analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std:
             out[id] = p;
             continue;
         }
-        std::string key;
-        {
-            std::lock_guard lock(m_mutex);
-            key = key_for(id);
-        }
-        auto l = m_cache.get(key);
-        if (l.hit()) {
-            if (auto p = analysis::probe_from_json(l.entry.value)) {
-                out[id] = *p;
-                if (l.state == cache::State::fresh) {
-                    continue;
-                }
+        if (auto cached = prober->lookup(id)) {
+            out[id] = std::move(cached->result);
+            if (cached->fresh) {
+                continue;
             }
         }
-        missing.push_back(id);
+        missing.push_back(id); // stale ones are served and measured again
         if (out.count(id) == 0) {
             analysis::ProbeResult p;
             p.dataflow_id = id;
@@ -112,40 +106,10 @@ void ProbeScheduler::run() {
 }
 
 void ProbeScheduler::probe_one(const std::string& id) {
-    {
-        analysis::ProbeResult p;
-        std::string key;
-        cache::Policy policy;
-        {
-            std::lock_guard lock(m_mutex);
-            key = key_for(id);
-            policy = m_policy;
-        }
-        auto l = m_cache.get(key);
-        if (l.state != cache::State::fresh) {
-            std::shared_ptr<upstream::Prober> prober;
-            {
-                std::lock_guard lock(m_mutex);
-                prober = m_prober;
-            }
-            p = prober->probe(id);
-            if (analysis::worth_caching(p.outcome)) {
-                cache::Entry e;
-                e.value = analysis::probe_to_json(p);
-                e.content_type = "application/json";
-                e.negative = !p.is_successful();
-                e.tags = {"probe"};
-                auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-                e.stored_at_ms = now;
-                auto ttl = e.negative ? policy.negative_ttl : policy.fresh_ttl;
-                e.fresh_until_ms = now + ttl.count();
-                e.stale_until_ms = now + std::max(ttl, policy.stale_ttl).count();
-                m_cache.set(key, e);
-            }
-            spdlog::info("probe {}: {}", id, analysis::to_string(p.outcome));
-        }
+    // A fresh result stored meanwhile (another replica, a CLI run) is reused, not measured.
+    auto [p, from_cache] = prober()->measure(id);
+    if (!from_cache) {
+        spdlog::info("probe {}: {}", id, analysis::to_string(p.outcome));
     }
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 /// Building the upstream stack (rate limiter, breakers, client, probe settings) from the
-/// configuration, and re-applying it on reload.
+/// configuration's typed settings, and re-applying it on reload. Each function also takes a
+/// whole config::Config (its settings()), for callers that hold a snapshot.
 
 #include "config/config.hpp"
 #include "redis/pool.hpp"
@@ -16,20 +17,35 @@
 
 namespace dataflow::upstream {
 
+ClientSettings client_settings(const config::UpstreamSettings& upstream);
+resilience::BreakerSettings breaker_settings(const config::BreakerSettings& breaker);
+resilience::RateLimit default_rate_limit(const config::UpstreamSettings& upstream);
+/// upstream.host_rate_limits parsed (validated by the configuration already).
+std::map<std::string, resilience::RateLimit>
+host_rate_limits(const config::UpstreamSettings& upstream);
+ProbeSettings probe_settings(const config::ProbeSettings& probe);
+/// upstream.base_url, parsed (validated by the configuration already).
+util::Url base_url(const config::UpstreamSettings& upstream);
+
 ClientSettings client_settings(const config::Config& config);
 resilience::BreakerSettings breaker_settings(const config::Config& config);
 resilience::RateLimit default_rate_limit(const config::Config& config);
 std::map<std::string, resilience::RateLimit> host_rate_limits(const config::Config& config);
 ProbeSettings probe_settings(const config::Config& config);
-/// upstream.base_url, parsed (validated by the configuration already).
 util::Url base_url(const config::Config& config);
 
 /// One process's way out to the upstream. With `redis` (cache.backend = redis) the rate limit
 /// is the cluster's, shared through Redis; otherwise this process's own.
 class Upstream {
 public:
-    Upstream(const config::Config& config, const util::Clock& clock, redis::Pool* redis = nullptr);
-    void reconfigure(const config::Config& config);
+    Upstream(const config::Settings& settings, const util::Clock& clock,
+             redis::Pool* redis = nullptr);
+    Upstream(const config::Config& config, const util::Clock& clock, redis::Pool* redis = nullptr)
+        : Upstream(config.settings(), clock, redis) {}
+    /// Re-applies the reloadable upstream.* and breaker.* settings of a new snapshot to the
+    /// running limiter, breakers and client.
+    void reconfigure(const config::Settings& settings);
+    void reconfigure(const config::Config& config) { reconfigure(config.settings()); }
 
     resilience::RateLimiter& limiter() { return *m_limiter; }
     resilience::BreakerRegistry& breakers() { return m_breakers; }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <stdexcept>
 
 namespace dataflow::util {
 
@@ -156,6 +157,38 @@ JsonWriter& JsonWriter::value(double d) {
     } else {
         fmt::format_to(std::back_inserter(m_out), "{}", d);
     }
+    return *this;
+}
+
+JsonMembers JsonWriter::render_members(int indent, std::size_t depth,
+                                       const std::function<void(JsonWriter&)>& write) {
+    JsonMembers out;
+    out.indent = indent;
+    out.depth = depth;
+    JsonWriter w(out.text, indent);
+    // Pretend to be inside `depth` objects: the writer indents and separates as it would there.
+    w.m_stack.assign(depth, Level{true, true});
+    write(w);
+    if (w.m_stack.size() != depth || w.m_after_key) {
+        throw std::logic_error("JsonWriter::render_members: unbalanced members");
+    }
+    return out;
+}
+
+JsonWriter& JsonWriter::members(const JsonMembers& rendered) {
+    if (m_after_key || m_stack.empty() || !m_stack.back().is_object ||
+        m_stack.size() != rendered.depth || m_indent != rendered.indent) {
+        throw std::logic_error("JsonWriter::members: not at the depth and indent they were "
+                               "rendered for");
+    }
+    if (rendered.text.empty()) {
+        return *this;
+    }
+    if (!m_stack.back().empty) {
+        m_out += ',';
+    }
+    m_stack.back().empty = false;
+    m_out += rendered.text;
     return *this;
 }
 

@@ -3,6 +3,7 @@
 /// where building a DOM first would double the memory and the time.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,15 @@ namespace dataflow::util {
 /// Appends `text` as a JSON string literal (with quotes). Ill-formed UTF-8 becomes U+FFFD, so
 /// the output is always valid JSON whatever the input holds.
 void append_json_string(std::string& out, std::string_view text);
+
+/// Members of a JSON object rendered once (a cached report, say) to be written into other
+/// objects later, byte for byte as if written there: made only by JsonWriter::render_members,
+/// written only by JsonWriter::members at the same depth and indent.
+struct JsonMembers {
+    std::string text; ///< ",\n  \"key\": value" runs, without the leading comma
+    int indent = 0;
+    std::size_t depth = 1;
+};
 
 class JsonWriter {
 public:
@@ -35,6 +45,14 @@ public:
     JsonWriter& value(double d);
     JsonWriter& null();
     JsonWriter& value(const std::optional<std::string>& text);
+
+    /// Renders the members `write` adds into an object `depth` levels deep (1: the top-level
+    /// object of a document).
+    static JsonMembers render_members(int indent, std::size_t depth,
+                                      const std::function<void(JsonWriter&)>& write);
+    /// Writes members rendered by render_members into the object being written; throws
+    /// std::logic_error when not inside an object at their depth and indent.
+    JsonWriter& members(const JsonMembers& rendered);
 
     template <typename T>
     JsonWriter& field(std::string_view name, const T& v) {

@@ -1,17 +1,21 @@
 // End-to-end: the shared cache with a real redis-server — `analyze` reuses catalogues and probe
 // results across processes, serves stale copies when the upstream fails, `cache stats` and
-// `cache flush`.
+// `cache flush`; the CLI and `serve` share the same entries (lib/live/ builds their keys), so
+// a CLI run warms the service's cache and the reverse.
 
 #include "redis/pool.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/redis_server.hpp"
+#include "support/serve.hpp"
 #include "support/support.hpp"
 #include "util/clock.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
+#include <httplib.h>
 #include <thread>
 
 using dataflow::test::FakeUpstream;
@@ -71,7 +75,45 @@ struct Cluster {
         }
         return n;
     }
+    /// `dataflow serve` on the same Redis and upstream as the CLI runs, serving the upstream's
+    /// catalogue (catalog.mode = upstream), with its own config directories.
+    std::unique_ptr<dataflow::test::ServeProcess> serve(std::vector<std::string> extra = {}) {
+        std::vector<std::string> e;
+        for (const auto& v : env) {
+            if (v.rfind("DATAFLOW_CONFIG_DIR=", 0) != 0 &&
+                v.rfind("DATAFLOW_SECRETS_DIR=", 0) != 0) {
+                e.push_back(v);
+            }
+        }
+        e.emplace_back("DATAFLOW_CATALOG_MODE=upstream");
+        e = dataflow::test::merge_env(e, extra);
+        return std::make_unique<dataflow::test::ServeProcess>(
+            e, std::vector<std::string>{"--no-catalog"});
+    }
 };
+
+/// Waits (bounded) until the service serves its catalogue; returns the dataflows document.
+nlohmann::json wait_for_catalogue(httplib::Client& client) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (true) {
+        auto r = client.Get("/api/v1/dataflows?limit=3");
+        REQUIRE(r);
+        if (r->status == 200) {
+            return nlohmann::json::parse(r->body);
+        }
+        REQUIRE(std::chrono::steady_clock::now() < deadline);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+}
+
+/// The probed dataflows of a report or bulk answer ("test_results" or "results"): id -> test.
+std::map<std::string, nlohmann::json> tests_by_id(const nlohmann::json& list) {
+    std::map<std::string, nlohmann::json> out;
+    for (const auto& t : list) {
+        out[t["test"]["dataflow_id"].get<std::string>()] = t["test"];
+    }
+    return out;
+}
 
 bool has(const std::string& s, const std::string& needle) {
     return s.find(needle) != std::string::npos;
@@ -187,5 +229,95 @@ TEST_SUITE("cache cli") {
         // And analyze still works without Redis (the cache never fails a request).
         auto analyze = c.run({"analyze", "-o", "summary"});
         CHECK(analyze.exit_code == 0);
+    }
+
+    TEST_CASE("a CLI run warms the service: its catalogue and probes are served without an "
+              "upstream call") {
+        Cluster c;
+        auto cli = c.run({"analyze", "--probe", "3", "-o", "json"});
+        CAPTURE(cli.err);
+        REQUIRE(cli.exit_code == 0);
+        auto measured = tests_by_id(nlohmann::json::parse(cli.out)["test_results"]);
+        REQUIRE(measured.size() == 3);
+        REQUIRE(c.catalogue_requests() == 1);
+        REQUIRE(c.data_requests() == 3);
+        auto upstream_calls = c.fake.request_count(); // whatever the target
+
+        auto server = c.serve();
+        auto client = server->client();
+        auto list = wait_for_catalogue(client);
+        CHECK(list["total_analyzed"] == 456);
+        CHECK(list["source"]["name"] == c.fake.base() + "/dataflow/IT1");
+        CHECK(list["stale"] == false);
+        CHECK(c.fake.request_count() == upstream_calls); // the CLI's copy, under the same key
+
+        nlohmann::json ids = nlohmann::json::array();
+        for (const auto& [id, test] : measured) {
+            ids.push_back(id);
+        }
+        nlohmann::json body{{"dataflow_ids", ids}, {"include_tests", true}};
+        auto r = client.Post("/api/analysis/dataflow/bulk", body.dump(), "application/json");
+        REQUIRE(r);
+        CAPTURE(r->body);
+        REQUIRE(r->status == 200);
+        auto served = tests_by_id(nlohmann::json::parse(r->body)["results"]);
+        REQUIRE(served.size() == 3);
+        for (const auto& [id, test] : measured) {
+            CAPTURE(id);
+            // The CLI's measurement itself (same time), not pending and not measured again.
+            CHECK(served[id]["outcome"] == "success");
+            CHECK(served[id]["tested_at"] == test["tested_at"]);
+            CHECK(served[id]["observations_count"] == test["observations_count"]);
+        }
+        CHECK(c.fake.request_count() == upstream_calls);
+    }
+
+    TEST_CASE("the service warms the CLI: analyze --probe reuses its catalogue and probes") {
+        Cluster c;
+        std::map<std::string, nlohmann::json> measured;
+        {
+            auto server = c.serve({"DATAFLOW_API_MAX_PROBES_PER_REQUEST=3"});
+            auto client = server->client();
+            wait_for_catalogue(client);
+            REQUIRE(c.catalogue_requests() == 1);
+            // The analysis route ranks as `analyze` does (same catalogue, limit 100, min score
+            // 0) and schedules probes of its 3 best: wait until they are measured.
+            nlohmann::json body{
+                {"xml_content", dataflow::test::read_file(dataflow::test::bundled_catalog())},
+                {"include_tests", true},
+                {"max_results", 100}};
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+            while (true) {
+                auto r = client.Post("/api/analysis/dataflow", body.dump(), "application/json");
+                REQUIRE(r);
+                REQUIRE(r->status == 200);
+                measured = tests_by_id(nlohmann::json::parse(r->body)["test_results"]);
+                REQUIRE(measured.size() == 3);
+                bool done = true;
+                for (const auto& [id, test] : measured) {
+                    done = done && test["outcome"] == "success";
+                }
+                if (done) {
+                    break;
+                }
+                REQUIRE(std::chrono::steady_clock::now() < deadline);
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            REQUIRE(c.data_requests() == 3);
+        }
+        auto upstream_calls = c.fake.request_count(); // whatever the target
+        auto cli = c.run({"analyze", "--probe", "3", "-o", "json"});
+        CAPTURE(cli.err);
+        REQUIRE(cli.exit_code == 0);
+        auto doc = nlohmann::json::parse(cli.out);
+        CHECK(doc["performance_metrics"]["cache_hit"] == true);
+        auto reused = tests_by_id(doc["test_results"]);
+        REQUIRE(reused.size() == 3);
+        for (const auto& [id, test] : measured) {
+            CAPTURE(id);
+            REQUIRE(reused.count(id) == 1);
+            CHECK(reused[id]["tested_at"] == test["tested_at"]);
+        }
+        CHECK(c.fake.request_count() == upstream_calls);
     }
 }

@@ -17,6 +17,7 @@
 #include <httplib.h>
 #include <mutex>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -458,6 +459,54 @@ TEST_SUITE("serve") {
         REQUIRE(r);
         CHECK(r->status == 413);
         CHECK(has(r->body, "payload_too_large"));
+    }
+
+    TEST_CASE("an endless chunked body is read up to server.max_body_size, then 413") {
+        // Without a Content-Length the HTTP library's payload limit does not apply: the
+        // router's body reader must stop at the cap itself, before anything is parsed.
+        Server s({"DATAFLOW_SERVER_MAX_BODY_SIZE=64KiB"});
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(static_cast<std::uint16_t>(s.port));
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        std::string head = "POST /api/analysis/dataflow HTTP/1.1\r\nHost: x\r\n"
+                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+        REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) > 0);
+        std::string chunk = "2000\r\n" + std::string(0x2000, ' ') + "\r\n";
+        std::string answer;
+        std::size_t sent = 0;
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        // Send 8 KiB chunks until the server answers (at most 64 MiB, 20 s).
+        while (answer.empty() && sent < (64u << 20) &&
+               std::chrono::steady_clock::now() < deadline) {
+            pollfd p{fd, POLLIN | POLLOUT, 0};
+            REQUIRE(::poll(&p, 1, 1000) >= 0);
+            if ((p.revents & POLLIN) != 0) {
+                char buf[4096];
+                auto n = ::recv(fd, buf, sizeof buf, 0);
+                if (n > 0) {
+                    answer.assign(buf, static_cast<std::size_t>(n));
+                }
+                break;
+            }
+            if ((p.revents & POLLOUT) != 0) {
+                auto n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n <= 0) {
+                    break;
+                }
+                sent += static_cast<std::size_t>(n);
+            }
+        }
+        ::close(fd);
+        INFO("sent " << sent << " bytes");
+        CHECK(answer.rfind("HTTP/1.1 413", 0) == 0);
+        CHECK(has(answer, "payload_too_large"));
+        CHECK(has(answer, "server.max_body_size"));
+        // Well before 64 MiB: the server stopped reading at the cap (socket buffers aside).
+        CHECK(sent < (32u << 20));
+        CHECK(s.client().Get("/health/live")->status == 200);
     }
 
     TEST_CASE("token auth: 401 without or with a bad token, 403 without the scope") {

@@ -28,10 +28,13 @@ import tempfile
 #   upstream    client and probes: resilience, analysis, sdmx; upstream/setup reads config
 #   cache       backends on redis; cache/setup reads config and takes upstream's breaker
 #               settings (upstream::breaker_settings), so cache sits above upstream
-#   service     the HTTP service over cache, upstream and config
+#   live        the live pipeline the CLI and the service share (cache keys, catalogue fetch
+#               and probes through the cache, rank -> probe -> re-analyse, the categoriser):
+#               cache, upstream, config, analysis
+#   service     the HTTP service over live, cache, upstream and config
 #   cli         the binary: everything
 LAYERS = ["util", "redis", "sdmx", "analysis", "resilience", "config", "upstream", "cache",
-          "service", "cli"]
+          "live", "service", "cli"]
 
 SOURCE_SUFFIXES = (".cpp", ".hpp", ".h", ".cc", ".ipp")
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')

@@ -1,7 +1,10 @@
 // Request authentication in isolation: static tokens and HS256 JWTs (lib/service/auth), the
 // messages a 401 carries, and that no message echoes a credential. The HTTP side (401/403,
-// WWW-Authenticate, scopes per route) is tested end to end in tests/e2e/test_serve.cpp.
+// WWW-Authenticate, scopes per route) is tested end to end in tests/e2e/test_serve.cpp. The
+// settings are a configuration snapshot's (config::AuthSettings, the schema's defaults here);
+// a reload's new auth.* values are tested in test_settings.cpp.
 
+#include "config/config.hpp"
 #include "service/auth.hpp"
 
 #include <doctest/doctest.h>
@@ -16,16 +19,21 @@ namespace {
 constexpr std::int64_t k_now = 1'800'000'000;
 const std::string k_secret = "unit-jwt-secret-0123456789abcdef0123456789";
 
-AuthSettings tokens() {
-    AuthSettings s;
+/// The auth.* settings of a default configuration (issuer and audience as the schema says).
+dataflow::config::AuthSettings defaults() {
+    return dataflow::config::Config().settings().auth;
+}
+
+dataflow::config::AuthSettings tokens() {
+    auto s = defaults();
     s.mode = AuthMode::token;
-    s.read_tokens = {"read-token-aaaaaaaaaaaaaaaa"};
+    s.tokens = {"read-token-aaaaaaaaaaaaaaaa"};
     s.admin_tokens = {"admin-token-bbbbbbbbbbbbbbbb"};
     return s;
 }
 
-AuthSettings jwt() {
-    AuthSettings s;
+dataflow::config::AuthSettings jwt() {
+    auto s = defaults();
     s.mode = AuthMode::jwt;
     s.jwt_secret = k_secret;
     return s;
@@ -67,7 +75,7 @@ bool has(const std::string& s, const std::string& needle) {
 
 TEST_SUITE("auth") {
     TEST_CASE("mode none lets everything through with every scope") {
-        auto r = authenticate(AuthSettings{}, "", k_now);
+        auto r = authenticate(defaults(), "", k_now);
         CHECK(r.authenticated);
         CHECK(r.scopes == std::set<std::string>{"read", "write", "admin"});
     }
@@ -153,6 +161,32 @@ TEST_SUITE("auth") {
         auto body = base64url_encode("[1,2]");
         auto input = head + "." + body;
         CHECK(has(refuse(input + "." + hs256_sign(k_secret, input)), "malformed token claims"));
+    }
+
+    TEST_CASE("JWT: the leeway argument bounds how late an expired token is accepted") {
+        auto claims = good_claims();
+        claims["exp"] = k_now - 100;
+        auto token = bearer(make_jwt(claims));
+        CHECK_FALSE(authenticate(jwt(), token, k_now).authenticated); // default 60 s
+        CHECK(authenticate(jwt(), token, k_now, std::chrono::seconds(120)).authenticated);
+    }
+
+    TEST_CASE("service::AuthSettings (read_tokens, leeway) authenticates like the config's") {
+        AuthSettings legacy;
+        legacy.mode = AuthMode::token;
+        legacy.read_tokens = {"read-token-aaaaaaaaaaaaaaaa"};
+        CHECK(authenticate(legacy, bearer("read-token-aaaaaaaaaaaaaaaa"), k_now).scopes ==
+              std::set<std::string>{"read"});
+        CHECK_FALSE(
+            authenticate(legacy, bearer("admin-token-bbbbbbbbbbbbbbbb"), k_now).authenticated);
+        AuthSettings signed_by;
+        signed_by.mode = AuthMode::jwt;
+        signed_by.jwt_secret = k_secret;
+        auto claims = good_claims();
+        claims["exp"] = k_now - 100;
+        CHECK_FALSE(authenticate(signed_by, bearer(make_jwt(claims)), k_now).authenticated);
+        signed_by.leeway = std::chrono::seconds(120);
+        CHECK(authenticate(signed_by, bearer(make_jwt(claims)), k_now).authenticated);
     }
 
     TEST_CASE("base64url without padding and HS256 test vectors") {

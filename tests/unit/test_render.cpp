@@ -1,6 +1,7 @@
 #include "analysis/render.hpp"
 #include "sdmx/reader.hpp"
 #include "support/support.hpp"
+#include "util/json_writer.hpp"
 #include "util/utf8.hpp"
 
 #include <doctest/doctest.h>
@@ -198,5 +199,45 @@ TEST_SUITE("render") {
         }
         // Nothing but the seven categories before the totals line.
         CHECK(s.compare(at, 9, "Returned:") == 0);
+    }
+
+    TEST_CASE("report members written into another document: the same bytes as the report") {
+        // The service writes its envelope fields and then the report's members (cached once as
+        // JsonMembers): the result must be byte for byte what writing them directly gives.
+        Fixture f;
+        auto members = util::JsonWriter::render_members(
+            2, 1, [&](util::JsonWriter& w) { write_report_members(w, f.report); });
+        std::string composed;
+        util::JsonWriter w(composed, 2);
+        w.begin_object();
+        w.field("success", true);
+        w.members(members);
+        w.field("after", 1);
+        w.end_object();
+        std::string direct;
+        util::JsonWriter d(direct, 2);
+        d.begin_object();
+        d.field("success", true);
+        write_report_members(d, f.report);
+        d.field("after", 1);
+        d.end_object();
+        CHECK(composed == direct);
+        // Alone, the members make the report document itself.
+        std::string alone;
+        util::JsonWriter a(alone, 2);
+        a.begin_object();
+        a.members(members);
+        a.end_object();
+        CHECK(alone + "\n" == render_json(f.report));
+        CHECK(nlohmann::json::parse(composed)["total_analyzed"] == 456);
+        // Members rendered for another depth or indent are refused, not spliced wrongly.
+        std::string nested;
+        util::JsonWriter n(nested, 2);
+        n.begin_object().key("inner").begin_object();
+        CHECK_THROWS_AS(n.members(members), std::logic_error);
+        std::string compact;
+        util::JsonWriter c(compact, 0);
+        c.begin_object();
+        CHECK_THROWS_AS(c.members(members), std::logic_error);
     }
 }

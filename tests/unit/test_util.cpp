@@ -32,6 +32,16 @@ TEST_SUITE("util") {
         CHECK(percent_encode(std::string("\0\x7f\xff", 3)) == "%00%7F%FF");
     }
 
+    TEST_CASE("resolve_url keeps an absolute URL's scheme and resolves paths on the base") {
+        // https -> http is refused by the client, which checks the resolved URL.
+        auto from = *util::parse_url("https://example.org/rest/x").url;
+        auto to = util::resolve_url(from, "http://example.org/y");
+        REQUIRE(to.url);
+        CHECK_FALSE(to.url->https());
+        CHECK(util::resolve_url(from, "/z").url->str() == "https://example.org/z");
+        CHECK(util::resolve_url(from, "w").url->str() == "https://example.org/rest/w");
+    }
+
     TEST_CASE("sha256_hex matches the FIPS 180-2 test vectors") {
         CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         CHECK(sha256_hex("abc") ==

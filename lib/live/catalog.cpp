@@ -1,0 +1,131 @@
+#include "live/catalog.hpp"
+
+#include "cache/setup.hpp"
+#include "live/keys.hpp"
+#include "sdmx/source.hpp"
+#include "upstream/sdmx_rest.hpp"
+#include "upstream/setup.hpp"
+#include "util/error.hpp"
+#include "util/time.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace dataflow::live {
+
+std::optional<std::string> fetch_catalogue(upstream::Client& client, const util::Url& url,
+                                           std::uint64_t max_bytes) {
+    upstream::StringSink sink;
+    spdlog::debug("GET {}", url.str());
+    auto r = client.get(url, upstream::OpClass::structure, sink, upstream::k_structure_accept,
+                        max_bytes);
+    switch (r.outcome) {
+    case upstream::Outcome::success:
+        spdlog::debug("GET {}: {} in {} ms ({} on the wire)", r.url,
+                      sdmx::format_bytes(r.body_bytes), r.duration.count(),
+                      sdmx::format_bytes(r.wire_bytes));
+        return std::move(sink.body);
+    case upstream::Outcome::too_large:
+        throw InputError(fmt::format("{}: the catalogue is larger than the limit of {}; raise "
+                                     "--max-input-bytes if it is expected",
+                                     url.str(), sdmx::format_bytes(max_bytes)));
+    case upstream::Outcome::cancelled:
+        return std::nullopt;
+    default:
+        break;
+    }
+    std::string hint;
+    if (r.retry_at) {
+        hint = "; try again after " + util::format_rfc3339(*r.retry_at);
+    } else if (r.outcome == upstream::Outcome::no_data) {
+        hint = "; check upstream.agency and the URL";
+    } else if (upstream::error_kind(r.outcome) == ErrorKind::unavailable) {
+        hint = "; the upstream may be down, try again later";
+    }
+    throw Error(upstream::error_kind(r.outcome),
+                fmt::format("GET {}: {}{}", r.url, r.message, hint));
+}
+
+util::Url configured_catalogue_url(const config::Config& config) {
+    return upstream::catalogue_url(upstream::base_url(config), config.str("upstream.agency"));
+}
+
+std::optional<util::Url> service_root(const util::Url& catalogue) {
+    auto path = catalogue.target.substr(0, catalogue.target.find('?'));
+    auto at = path.rfind("/dataflow");
+    if (at == std::string::npos) {
+        return std::nullopt;
+    }
+    util::Url root = catalogue;
+    root.target = path.substr(0, at);
+    if (root.target.empty()) {
+        root.target = "/";
+    }
+    return root;
+}
+
+cache::Policy catalog_policy(const config::Config& config) {
+    return cache::policy(config);
+}
+
+cache::Policy refreshed_catalog_policy(const config::Config& config) {
+    auto p = cache::policy(config);
+    auto interval = config.duration("catalog.refresh_interval");
+    p.fresh_ttl = interval;
+    p.stale_ttl = std::max(config.duration("cache.stale_ttl"), interval);
+    return p;
+}
+
+CatalogFetcher::CatalogFetcher(upstream::Client& client, cache::Cache* cache,
+                               const util::Clock& clock)
+    : m_client(client), m_clock(clock),
+      m_computer(cache != nullptr ? std::make_unique<cache::CachedComputer>(*cache, clock)
+                                  : nullptr) {}
+
+std::optional<FetchedCatalogue> CatalogFetcher::fetch(const util::Url& url, std::uint64_t max_bytes,
+                                                      const cache::Policy& policy) {
+    if (!m_computer) {
+        auto body = fetch_catalogue(m_client, url, max_bytes);
+        if (!body) {
+            return std::nullopt;
+        }
+        FetchedCatalogue out;
+        out.body = std::move(*body);
+        out.stored_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               m_clock.system().time_since_epoch())
+                               .count();
+        return out;
+    }
+    bool cancelled = false;
+    auto fetched = m_computer->get(catalog_key(url), policy, [&]() -> cache::Computed {
+        auto body = fetch_catalogue(m_client, url, max_bytes);
+        if (!body) {
+            cancelled = true;
+            return cache::Computed{{}, {}, false, {}, false};
+        }
+        return cache::Computed{std::move(*body), "application/xml", false, {"catalog"}, true};
+    });
+    if (cancelled) {
+        return std::nullopt;
+    }
+    if (fetched.stale) {
+        spdlog::warn("serving the catalogue cached {:.0f} s ago: {}", fetched.age_seconds,
+                     fetched.stale_reason.empty() ? "it is stale" : fetched.stale_reason);
+    } else if (fetched.cache_hit) {
+        spdlog::debug("catalogue from the cache ({:.0f} s old)", fetched.age_seconds);
+    }
+    FetchedCatalogue out;
+    out.body = std::move(fetched.entry.value);
+    out.cache_hit = fetched.cache_hit;
+    out.stale = fetched.stale;
+    if (fetched.cache_hit) {
+        out.age_seconds = fetched.age_seconds;
+    }
+    out.stored_at_ms = fetched.entry.stored_at_ms;
+    out.stale_reason = std::move(fetched.stale_reason);
+    return out;
+}
+
+} // namespace dataflow::live

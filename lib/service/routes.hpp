@@ -1,0 +1,20 @@
+#pragma once
+/// The service's routes by area, each added to the router by one function.
+
+#include "service/router.hpp"
+#include "service/state.hpp"
+
+namespace dataflow::service {
+
+/// /health/{live,startup,ready,status}, /livez, /readyz, and /metrics when it shares the API
+/// port; registers the readiness and status checks.
+void add_health_routes(Router& router, ServiceState& state);
+/// POST /api/analysis/dataflow, /api/analysis/dataflow/upload; GET /api/analysis/rules.
+void add_analysis_routes(Router& router, ServiceState& state);
+/// The served catalogue: GET /api/v1/dataflows, /api/v1/dataflows/{id}, POST
+/// /api/analysis/dataflow/bulk.
+void add_catalog_routes(Router& router, ServiceState& state);
+/// /api/v1/cache/{stats,flush}, /api/v1/catalog/refresh, /api/v1/config/reload.
+void add_admin_routes(Router& router, ServiceState& state);
+
+} // namespace dataflow::service

@@ -1,0 +1,83 @@
+#pragma once
+/// What the service's routes share: the parts it was built from, its instruments, the served
+/// catalogue and the background prober, and its live state (started, draining, requests in
+/// flight, Redis reachability). Owned by Service; routes get a reference.
+
+#include "cache/cache.hpp"
+#include "config/reload.hpp"
+#include "service/catalog_service.hpp"
+#include "service/health.hpp"
+#include "service/metrics.hpp"
+#include "service/probe_scheduler.hpp"
+#include "upstream/setup.hpp"
+#include "util/clock.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <string>
+
+namespace dataflow::service {
+
+struct ServiceParts {
+    config::ConfigStore& config;
+    config::Reloader* reloader = nullptr; ///< for POST /api/v1/config/reload and metrics
+    cache::Cache& cache;
+    upstream::Upstream& upstream;
+    Registry& metrics;
+    const util::Clock& clock;
+};
+
+/// The service's metric families.
+struct Instruments {
+    explicit Instruments(Registry& registry);
+    Family& requests;
+    Family& duration;
+    Family& in_flight;
+    Family& analyses;
+    Family& analysis_duration;
+    Family& analyzed;
+    Family& cache_requests;
+    Family& upstream_requests;
+    Family& upstream_duration;
+    Family& breaker_state;
+    Family& limiter_tokens;
+    Family& catalog_dataflows;
+    Family& catalog_age;
+    Family& reload_ok;
+    Family& reload_time;
+    Family& build_info;
+};
+
+struct ServiceState {
+    explicit ServiceState(ServiceParts from)
+        : parts(from), instruments(from.metrics), catalog(from.cache, from.upstream, from.clock),
+          probes(from.cache, from.upstream) {}
+
+    ServiceParts parts;
+    Instruments instruments;
+    CatalogService catalog;
+    ProbeScheduler probes;
+    std::atomic<bool> started{false};
+    std::atomic<bool> draining{false};
+    std::atomic<int> in_flight{0};
+    std::atomic<int> analyses{0};               ///< analyses running now
+    std::atomic<long long> last_progress_ns{0}; ///< steady clock: a request last finished
+    HealthChecks ready_checks;
+    HealthChecks status_checks; ///< besides the ready checks
+
+    /// Redis reachability, pinged every health.redis_check_interval in the background so
+    /// probes never wait on Redis.
+    struct RedisHealth {
+        bool checked = false;
+        bool ok = true;
+        std::string why;
+    };
+    RedisHealth redis_health() const {
+        std::lock_guard lock(redis_mutex);
+        return redis;
+    }
+    mutable std::mutex redis_mutex;
+    RedisHealth redis; ///< guarded by redis_mutex
+};
+
+} // namespace dataflow::service
