@@ -137,8 +137,8 @@ analysis::AnalysisOptions analysis_options(const AnalyzeArgs& args, const config
     for (const auto& c : args.categories) {
         options.categories.emplace_back(util::trim(c));
     }
-    options.min_score = static_cast<int>(config.integer("analysis.min_score"));
-    options.limit = static_cast<std::size_t>(config.integer("analysis.limit"));
+    options.min_score = config.settings().analysis.min_score;
+    options.limit = static_cast<std::size_t>(config.settings().analysis.limit);
     options.sort = analysis::parse_sort_key(args.sort).value_or(analysis::SortKey::score);
     options.only_ready = args.only_ready;
     return options;
@@ -164,7 +164,7 @@ public:
         : m_config(config), m_refresh(args.refresh) {
         // The shared cache serves live catalogues and probe results across runs and replicas;
         // a per-process memory cache would only cost memory here.
-        if (config.str("cache.backend") == "redis" && !args.no_cache) {
+        if (config.settings().cache.backend == config::CacheBackend::redis && !args.no_cache) {
             m_cache = cache::make_cache(config, util::SystemClock::instance());
         }
     }
@@ -300,7 +300,7 @@ std::string render(const analysis::Report& report, const AnalyzeArgs& args,
 int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
                 bool quiet) {
     auto started = std::chrono::steady_clock::now();
-    auto max_bytes = config.size("analysis.max_input_size");
+    auto max_bytes = config.settings().analysis.max_input_size;
     auto categorizer = live::categorizer_for(
         config, args.rules_file.empty() ? nullptr : analysis::load_rules_file(args.rules_file));
     auto options = analysis_options(args, config);

@@ -2,12 +2,14 @@
 // nothing else (Docker's HEALTHCHECK reserves 2).
 
 #include "commands.hpp"
+#include "util/json_writer.hpp"
 #include "util/units.hpp"
 #include "util/url.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <functional>
 #include <httplib.h>
 
 namespace dataflow::cli {
@@ -26,6 +28,20 @@ CLI::App* add_health_command(CLI::App& app, HealthArgs& args) {
         ->default_str("text");
     return cmd;
 }
+
+namespace {
+
+/// One compact JSON object on stdout.
+void print_json(const std::function<void(util::JsonWriter&)>& write) {
+    std::string out;
+    util::JsonWriter w(out);
+    w.begin_object();
+    write(w);
+    w.end_object();
+    std::printf("%s\n", out.c_str());
+}
+
+} // namespace
 
 int run_health(const HealthArgs& args, const config::Config& config) {
     auto base = args.url.empty()
@@ -54,8 +70,10 @@ int run_health(const HealthArgs& args, const config::Config& config) {
     auto res = client.Get((prefix + path).c_str());
     if (!res) {
         if (args.output == "json") {
-            std::printf("{\"healthy\": false, \"error\": \"%s\"}\n",
-                        httplib::to_string(res.error()).c_str());
+            print_json([&](util::JsonWriter& w) {
+                w.field("healthy", false);
+                w.field("error", httplib::to_string(res.error()));
+            });
         } else {
             std::printf("%s: unreachable at %s (%s)\n", args.probe.c_str(), base.c_str(),
                         httplib::to_string(res.error()).c_str());
@@ -66,8 +84,11 @@ int run_health(const HealthArgs& args, const config::Config& config) {
     if (args.output == "json" && args.probe == "status") {
         std::fwrite(res->body.data(), 1, res->body.size(), stdout);
     } else if (args.output == "json") {
-        std::printf("{\"probe\": \"%s\", \"healthy\": %s, \"status\": %d}\n", args.probe.c_str(),
-                    healthy ? "true" : "false", res->status);
+        print_json([&](util::JsonWriter& w) {
+            w.field("probe", args.probe);
+            w.field("healthy", healthy);
+            w.field("status", res->status);
+        });
     } else {
         std::fwrite(res->body.data(), 1, res->body.size(), stdout);
     }

@@ -49,7 +49,7 @@ std::optional<std::string> fetch_catalogue(upstream::Client& client, const util:
 }
 
 util::Url configured_catalogue_url(const config::Config& config) {
-    return upstream::catalogue_url(upstream::base_url(config), config.str("upstream.agency"));
+    return upstream::catalogue_url(upstream::base_url(config), config.settings().upstream.agency);
 }
 
 std::optional<util::Url> service_root(const util::Url& catalogue) {
@@ -72,9 +72,9 @@ cache::Policy catalog_policy(const config::Config& config) {
 
 cache::Policy refreshed_catalog_policy(const config::Config& config) {
     auto p = cache::policy(config);
-    auto interval = config.duration("catalog.refresh_interval");
+    auto interval = config.settings().catalog.refresh_interval;
     p.fresh_ttl = interval;
-    p.stale_ttl = std::max(config.duration("cache.stale_ttl"), interval);
+    p.stale_ttl = std::max(config.settings().cache.stale_ttl, interval);
     return p;
 }
 

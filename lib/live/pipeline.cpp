@@ -26,18 +26,17 @@ categorizer_for(const config::Config& config,
     static std::string cached_key;
     static std::shared_ptr<const analysis::Categorizer> cached;
     auto rules = rules_override ? std::move(rules_override) : config.rules();
-    const auto& match = config.str("analysis.match");
-    const auto& languages = config.list("analysis.languages");
-    std::string key = rules->fingerprint() + "|" + match;
+    const auto& settings = config.settings().analysis;
+    auto match = settings.match == config::MatchMode::word ? analysis::MatchMode::word
+                                                           : analysis::MatchMode::substring;
+    const auto& languages = settings.languages;
+    std::string key = rules->fingerprint() + "|" + std::string(config::to_string(settings.match));
     for (const auto& language : languages) {
         key += "|" + language;
     }
     std::lock_guard lock(mutex);
     if (!cached || key != cached_key) {
-        cached = std::make_shared<const analysis::Categorizer>(
-            std::move(rules),
-            match == "word" ? analysis::MatchMode::word : analysis::MatchMode::substring,
-            languages);
+        cached = std::make_shared<const analysis::Categorizer>(std::move(rules), match, languages);
         cached_key = std::move(key);
     }
     return cached;

@@ -19,15 +19,16 @@ CatalogService::~CatalogService() {
 
 void CatalogService::configure(const config::Config& c) {
     std::lock_guard lock(m_mutex);
-    m_mode = c.str("catalog.mode");
-    m_file = c.str("catalog.file");
-    m_interval = c.duration("catalog.refresh_interval");
-    m_max_bytes = c.size("analysis.max_input_size");
+    const auto& s = c.settings();
+    m_mode = s.catalog.mode;
+    m_file = s.catalog.file;
+    m_interval = s.catalog.refresh_interval;
+    m_max_bytes = s.analysis.max_input_size;
     m_policy = live::refreshed_catalog_policy(c);
     m_url = live::configured_catalogue_url(c);
 }
 
-std::string CatalogService::mode() const {
+config::CatalogMode CatalogService::mode() const {
     std::lock_guard lock(m_mutex);
     return m_mode;
 }
@@ -65,10 +66,10 @@ void CatalogService::load_file(const std::string& path) {
 
 void CatalogService::start() {
     auto mode = this->mode();
-    if (mode == "off") {
+    if (mode == config::CatalogMode::off) {
         return;
     }
-    if (mode == "file") {
+    if (mode == config::CatalogMode::file) {
         std::string file;
         {
             std::lock_guard lock(m_mutex);

@@ -41,7 +41,7 @@ public:
     void refresh_soon();
 
     std::shared_ptr<const CatalogState> current() const;
-    std::string mode() const;
+    config::CatalogMode mode() const;
     /// Age of the catalogue in seconds (0 when none).
     double age_seconds() const;
 
@@ -54,7 +54,7 @@ private:
     live::CatalogFetcher m_fetcher;
     mutable std::mutex m_mutex;
     std::shared_ptr<const CatalogState> m_state;
-    std::string m_mode = "upstream";
+    config::CatalogMode m_mode = config::CatalogMode::upstream;
     std::string m_file;
     util::Url m_url;
     std::uint64_t m_max_bytes = 256ULL << 20;

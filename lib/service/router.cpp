@@ -73,21 +73,9 @@ void set_error(httplib::Response& res, int status, std::string_view type, std::s
     res.set_content(error_json(type, code, detail, request_id), "application/json");
 }
 
-AuthSettings auth_settings(const config::Config& config) {
-    AuthSettings auth;
-    const auto& mode = config.str("auth.mode");
-    auth.mode = mode == "token" ? AuthMode::token : mode == "jwt" ? AuthMode::jwt : AuthMode::none;
-    auth.read_tokens = config.list("auth.tokens");
-    auth.admin_tokens = config.list("auth.admin_tokens");
-    auth.jwt_secret = config.str("auth.jwt_secret");
-    auth.jwt_issuer = config.str("auth.jwt_issuer");
-    auth.jwt_audience = config.str("auth.jwt_audience");
-    return auth;
-}
-
 void allow_origin(const httplib::Request& req, httplib::Response& res,
                   const config::Config& config) {
-    const auto& origins = config.list("api.cors_origins");
+    const auto& origins = config.settings().api.cors_origins;
     if (origins.empty()) {
         return;
     }
@@ -393,7 +381,7 @@ void Router::handle(const Route& route, const httplib::Request& req, httplib::Re
     res.set_header("X-Request-ID", id);
     auto config = m_parts.config.current();
     std::string trace;
-    if (config->flag("tracing.enabled")) {
+    if (config->settings().tracing.enabled) {
         trace = trace_id_of(req.get_header_value("traceparent"));
     }
     std::vector<util::LogFields::Field> fields{{"request_id", id, 0, false},
@@ -411,7 +399,7 @@ void Router::handle(const Route& route, const httplib::Request& req, httplib::Re
     respond(route, request, res);
     // A body the handler did not read (a refusal: 401, 403, busy) is read and dropped within
     // the body cap: the client, still sending it, then reads the answer.
-    body.drain(config->size("server.max_body_size"));
+    body.drain(config->settings().server.max_body_size);
     finish(route, req, res, start, *config);
 }
 
@@ -422,7 +410,7 @@ void Router::respond(const Route& route, Request& request, httplib::Response& re
             auto now = std::chrono::duration_cast<std::chrono::seconds>(
                            m_parts.clock.system().time_since_epoch())
                            .count();
-            auto result = authenticate(auth_settings(*request.config),
+            auto result = authenticate(request.config->settings().auth,
                                        request.http.get_header_value("Authorization"), now);
             const char* needed = route.scope == Scope::admin ? "admin" : "read";
             if (!result.authenticated) {
@@ -477,7 +465,7 @@ void Router::finish(const Route& route, const httplib::Request& req, const httpl
     --m_parts.in_flight;
     bool quiet = route.name.rfind("/health", 0) == 0 || route.name == "/livez" ||
                  route.name == "/readyz" || route.name == "/metrics";
-    auto slow = config.duration("log.slow_request_threshold");
+    auto slow = config.settings().log.slow_request_threshold;
     auto level = slow.count() > 0 && took > slow ? spdlog::level::warn
                  : quiet                         ? spdlog::level::debug
                                                  : spdlog::level::info;

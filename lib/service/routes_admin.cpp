@@ -10,7 +10,7 @@ namespace dataflow::service {
 namespace {
 
 void require_admin_enabled(const Request& req) {
-    if (!req.config->flag("api.admin_enabled")) {
+    if (!req.config->settings().api.admin_enabled) {
         throw UsageError("admin endpoints are disabled (api.admin_enabled = false)");
     }
 }
@@ -47,9 +47,9 @@ Reply cache_flush(ServiceState& s, const Request& req) {
 
 Reply catalog_refresh(ServiceState& s, const Request& req) {
     require_admin_enabled(req);
-    if (s.catalog.mode() != "upstream") {
+    if (s.catalog.mode() != config::CatalogMode::upstream) {
         throw UsageError("the catalogue is not fetched from the upstream (catalog.mode = " +
-                         s.catalog.mode() + ")");
+                         std::string(config::to_string(s.catalog.mode())) + ")");
     }
     s.catalog.refresh_soon();
     return Reply::json(

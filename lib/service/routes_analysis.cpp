@@ -107,6 +107,7 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
         ~Count() { in.analyses.inc({label, outcome}); }
     } count{s.instruments, source.label, outcome};
     const auto& config = *req.config;
+    const auto& settings = config.settings();
     analysis::AnalysisOptions options;
     options.categories = a.categories;
     options.min_score = a.min_score;
@@ -118,10 +119,12 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
     std::string key;
     if (!a.include_tests) {
         key = live::analysis_key(bytes, source.name, config.rules()->fingerprint(), options,
-                                 config.str("analysis.match"), config.list("analysis.languages"));
+                                 config::to_string(settings.analysis.match),
+                                 settings.analysis.languages);
         auto l = s.parts.cache.get(key);
         auto cached = l.state == cache::State::fresh ? decode(l.entry) : std::nullopt;
-        s.instruments.cache_requests.inc({config.str("cache.backend"), cached ? "hit" : "miss"});
+        s.instruments.cache_requests.inc(
+            {std::string(config::to_string(settings.cache.backend)), cached ? "hit" : "miss"});
         if (cached) {
             outcome = "cached";
             return analysis_reply(analyzed_message(cached->total_analyzed),
@@ -132,9 +135,8 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
     auto catalog = sdmx::read_catalog(bytes, source.name);
     std::string().swap(bytes);
     auto categorizer = live::categorizer_for(config);
-    auto probe_count = a.include_tests
-                           ? static_cast<std::size_t>(config.integer("api.max_probes_per_request"))
-                           : 0;
+    auto probe_count =
+        a.include_tests ? static_cast<std::size_t>(settings.api.max_probes_per_request) : 0;
     auto report = live::analyze_with_probes(
         catalog, *categorizer, options, probe_count,
         [&s](const std::vector<std::string>& ids) { return s.probes.lookup_or_schedule(ids); });
@@ -161,7 +163,7 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
         e.stored_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              s.parts.clock.system().time_since_epoch())
                              .count();
-        e.fresh_until_ms = e.stored_at_ms + config.duration("cache.fresh_ttl").count();
+        e.fresh_until_ms = e.stored_at_ms + settings.cache.fresh_ttl.count();
         e.stale_until_ms = e.fresh_until_ms;
         e.tags = {"analysis", "rules:" + config.rules()->fingerprint()};
         s.parts.cache.set(key, e);
@@ -173,7 +175,7 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
 /// The catalogue named by xml_file_path, read only from inside api.file_root.
 std::string read_file_under_root(const config::Config& config, const std::string& rel,
                                  std::string& resolved) {
-    const auto& root = config.str("api.file_root");
+    const auto& root = config.settings().api.file_root;
     if (root.empty()) {
         throw UsageError("xml_file_path is disabled: the server reads no files unless "
                          "api.file_root is configured; send xml_content instead");
@@ -193,14 +195,15 @@ std::string read_file_under_root(const config::Config& config, const std::string
     resolved = file_real.string();
     sdmx::FileSource source(resolved);
     return source
-        .fetch(sdmx::ReadLimits{static_cast<std::size_t>(config.size("analysis.max_input_size"))})
+        .fetch(
+            sdmx::ReadLimits{static_cast<std::size_t>(config.settings().analysis.max_input_size)})
         .bytes;
 }
 
 Reply analyse_json_body(ServiceState& s, Request& req) {
-    AnalysisSlot slot(s.analyses, req.config->integer("server.max_concurrent_analyses"));
+    AnalysisSlot slot(s.analyses, req.config->settings().server.max_concurrent_analyses);
     auto body = parse_analysis_body(
-        req.body->read(req.config->size("server.max_body_size"), "server.max_body_size"));
+        req.body->read(req.config->settings().server.max_body_size, "server.max_body_size"));
     if (body.xml_content) {
         return run_analysis(s, req, std::move(*body.xml_content), {"xml_content", "body"},
                             body.request);
@@ -211,7 +214,7 @@ Reply analyse_json_body(ServiceState& s, Request& req) {
 }
 
 Reply analyse_upload(ServiceState& s, Request& req) {
-    AnalysisSlot slot(s.analyses, req.config->integer("server.max_concurrent_analyses"));
+    AnalysisSlot slot(s.analyses, req.config->settings().server.max_concurrent_analyses);
     AnalysisRequest a;
     if (!req.is_multipart()) {
         throw UsageError("send the catalogue as multipart/form-data field 'file'");
@@ -221,8 +224,8 @@ Reply analyse_upload(ServiceState& s, Request& req) {
     a.max_results = req.int_param("max_results", 100, 1, 1000);
     a.include_tests = req.bool_param("include_tests", true);
     a.only_ready = req.bool_param("only_tableau_ready", false);
-    auto parts =
-        req.body->read_multipart(req.config->size("server.max_body_size"), "server.max_body_size");
+    auto parts = req.body->read_multipart(req.config->settings().server.max_body_size,
+                                          "server.max_body_size");
     for (auto& part : parts) {
         if (part.name == "file") {
             auto name = part.filename.empty() ? std::string("upload") : part.filename;

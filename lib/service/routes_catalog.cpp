@@ -23,7 +23,7 @@ namespace {
 std::shared_ptr<const CatalogState> served(const ServiceState& s) {
     auto state = s.catalog.current();
     if (!state) {
-        throw NotReady(s.catalog.mode() == "off"
+        throw NotReady(s.catalog.mode() == config::CatalogMode::off
                            ? "no catalogue is served (catalog.mode = off)"
                            : "the catalogue is not loaded yet; retry shortly");
     }
@@ -96,7 +96,7 @@ Reply dataflow(ServiceState& s, const Request& req) {
 
 Reply bulk(ServiceState& s, Request& req) {
     auto body = parse_bulk_body(
-        req.body->read(req.config->size("server.max_body_size"), "server.max_body_size"));
+        req.body->read(req.config->settings().server.max_body_size, "server.max_body_size"));
     const auto& requested = body.ids;
     auto state = served(s);
     analysis::AnalysisOptions options;

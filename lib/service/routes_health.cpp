@@ -42,13 +42,13 @@ void add_ready_checks(ServiceState& s) {
     s.ready_checks.add("catalog", false, [&s] {
         CheckResult r;
         auto mode = s.catalog.mode();
-        if (mode == "off") {
+        if (mode == config::CatalogMode::off) {
             r.message = "off";
             return r;
         }
         auto state = s.catalog.current();
         if (!state) {
-            r.state = mode == "file" ? CheckState::failed : CheckState::degraded;
+            r.state = mode == config::CatalogMode::file ? CheckState::failed : CheckState::degraded;
             r.message = "not loaded yet";
         } else if (state->stale) {
             r.state = CheckState::degraded;
@@ -101,7 +101,7 @@ void add_ready_checks(ServiceState& s) {
 }
 
 Reply live(ServiceState& s, const Request& req) {
-    auto stall = req.config->duration("health.stall_timeout");
+    auto stall = req.config->settings().health.stall_timeout;
     auto last = std::chrono::steady_clock::time_point(
         std::chrono::steady_clock::duration(s.last_progress_ns.load()));
     bool stalled = s.in_flight.load() > 1 && s.parts.clock.steady() - last > stall;
@@ -129,13 +129,13 @@ Reply ready(ServiceState& s, const Request& req) {
 void write_status(util::JsonWriter& w, ServiceState& s, const config::Config& config,
                   const std::vector<CheckResult>& checks) {
     w.field("status", overall(checks));
-    w.field("service", config.str("service_name"));
+    w.field("service", config.settings().identity.service_name);
     w.field("version", DATAFLOW_VERSION);
-    w.field("environment", config.str("environment"));
-    w.field("namespace", config.str("namespace"));
+    w.field("environment", config::to_string(config.settings().identity.environment));
+    w.field("namespace", config.settings().identity.namespace_);
     w.field("draining", s.draining.load());
     w.field("requests_in_flight", s.in_flight.load());
-    w.field("cache_backend", config.str("cache.backend"));
+    w.field("cache_backend", config::to_string(config.settings().cache.backend));
     w.field("config_hash", config.hash());
     if (s.parts.reloader != nullptr) {
         auto st = s.parts.reloader->stats();
@@ -187,9 +187,9 @@ void add_health_routes(Router& router, ServiceState& s) {
     router.get("/health/status", Scope::none, [&s](Request& req) { return status(s, req); });
 
     auto config = s.parts.config.current();
-    if (config->integer("server.metrics_port") == 0 || !config->flag("metrics.enabled")) {
+    if (config->settings().server.metrics_port == 0 || !config->settings().metrics.enabled) {
         router.get("/metrics", Scope::none, [&s](Request& req) {
-            if (!req.config->flag("metrics.enabled")) {
+            if (!req.config->settings().metrics.enabled) {
                 throw HttpError(404, "not_found", "not_found", "metrics are disabled");
             }
             Reply r;

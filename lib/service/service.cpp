@@ -128,7 +128,7 @@ void Service::observe_upstream_and_scrapes() {
 }
 
 void Service::apply_config(const config::Config& c) {
-    if (auto level = util::parse_log_level(c.str("log.level"))) {
+    if (auto level = util::parse_log_level(config::to_string(c.settings().log.level))) {
         spdlog::set_level(*level);
     }
     m_state->parts.upstream.reconfigure(c);
@@ -138,8 +138,9 @@ void Service::apply_config(const config::Config& c) {
 
 void Service::bind(const std::string& host, int port, int metrics_port) {
     auto config = m_state->parts.config.current();
-    auto threads = static_cast<std::size_t>(config->integer("server.threads"));
-    auto max_threads = static_cast<std::size_t>(config->integer("server.max_threads"));
+    const auto& server = config->settings().server;
+    auto threads = static_cast<std::size_t>(server.threads);
+    auto max_threads = static_cast<std::size_t>(server.max_threads);
     // The listening socket: SO_REUSEADDR only (httplib's default SO_REUSEPORT would let a
     // second process bind the same port silently), and remember it to raise the backlog.
     auto listen_fd = std::make_shared<int>(-1);
@@ -151,12 +152,11 @@ void Service::bind(const std::string& host, int port, int metrics_port) {
             ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
             *listen_fd = sock;
         });
-        s.set_keep_alive_max_count(
-            static_cast<std::size_t>(config->integer("server.keep_alive_max_count")));
-        s.set_keep_alive_timeout(config->duration("server.keep_alive_timeout").count() / 1000);
-        s.set_read_timeout(config->duration("server.read_timeout"));
-        s.set_write_timeout(config->duration("server.write_timeout"));
-        s.set_payload_max_length(config->size("server.max_body_size"));
+        s.set_keep_alive_max_count(static_cast<std::size_t>(server.keep_alive_max_count));
+        s.set_keep_alive_timeout(server.keep_alive_timeout.count() / 1000);
+        s.set_read_timeout(server.read_timeout);
+        s.set_write_timeout(server.write_timeout);
+        s.set_payload_max_length(server.max_body_size);
     };
     // cpp-httplib 0.11 listens with a backlog of 5: a burst of connections beyond it waits for
     // SYN retransmission (1 s and more). Listening again raises the backlog in place.
@@ -175,7 +175,7 @@ void Service::bind(const std::string& host, int port, int metrics_port) {
                                       host, port));
     }
     raise_backlog();
-    if (metrics_port != 0 && config->flag("metrics.enabled")) {
+    if (metrics_port != 0 && config->settings().metrics.enabled) {
         m_metrics_server = std::make_unique<httplib::Server>();
         setup(*m_metrics_server);
         m_metrics_server->new_task_queue = [] { return new httplib::ThreadPool(2); };
@@ -229,7 +229,7 @@ void Service::monitor_redis() {
         lock.unlock();
         std::string why;
         bool ok = m_state->parts.cache.ping(why);
-        auto interval = m_state->parts.config.current()->duration("health.redis_check_interval");
+        auto interval = m_state->parts.config.current()->settings().health.redis_check_interval;
         lock.lock();
         if (ok != m_state->redis.ok || !m_state->redis.checked) {
             if (ok) {

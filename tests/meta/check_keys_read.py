@@ -17,10 +17,9 @@ outside comments and string literals, its field is accessed:
   - through a variable or parameter of the area's type: `const config::ServerSettings& s`.
 The match is by name within one file, not by scope: simple, and it errs towards "read".
 
-For now a key also counts as read when its full name appears as a string literal
-("server.port"), the way lib/service/service.cpp, catalog_service.cpp, probe_scheduler.cpp,
-lib/live/ and cli/analyze.cpp, probe_cmd.cpp still read it (config->str("auth.mode")); drop
-STRING_READS_ACCEPTED once they read the typed settings. analysis.rules is also read as
+A key's name as a string literal ("server.port", as in config->str("server.port")) does not
+count (STRING_READS_ACCEPTED = False): code outside lib/config reads the typed settings.
+analysis.rules is also read as
 Config::rules() (`.rules()`), which is the same rule set as its field; analysis.rules_file is
 read by the loader (LOADER_READS), which loads that file into the rule set.
 
@@ -41,7 +40,7 @@ NOT_READ_YET = {
 }
 
 # See the docstring: string reads count until the remaining callers use the typed settings.
-STRING_READS_ACCEPTED = True
+STRING_READS_ACCEPTED = False
 
 # Other spellings of a read, per key (regular expressions over code without comments/strings).
 OTHER_READS = {
@@ -161,19 +160,39 @@ def field_of(key):
     return area, name
 
 
+_INDEX = {}
+
+
+def access_index(code, in_config):
+    """Member accesses of `code`, computed once per file: (pairs preceded by an accessor
+    (`.area.field`), all pairs (`var.field`), {area: variables bound to it}, {struct:
+    variables of that type})."""
+    cache_key = (code, in_config)
+    if cache_key not in _INDEX:
+        acc = r"\s*(?:\.|->)\s*"
+        after_accessor = set(re.findall(r"(?:(?<=\.)|(?<=->))\s*(\w+)" + acc + r"(?=(\w+))",
+                                        code))
+        pairs = set(re.findall(r"\b(\w+)" + acc + r"(?=(\w+))", code))
+        bound = {}
+        for var, area in re.findall(r"(\w+)\s*=\s*[^;{}=]*?(?:\.|->)\s*(\w+)\s*;", code):
+            bound.setdefault(area, set()).add(var)
+        qualifier = r"(?:\bconfig::|(?<![:\w]))" if in_config else r"\bconfig::"
+        typed = {}
+        for struct, var in re.findall(qualifier + r"(\w+Settings)\s*(?:const\s*)?[&*]*\s*(\w+)",
+                                      code):
+            typed.setdefault(struct, set()).add(var)
+        _INDEX[cache_key] = (after_accessor, pairs, bound, typed)
+    return _INDEX[cache_key]
+
+
 def reads_field(code, area, struct, field, in_config=False):
     """Whether `code` reads the field; outside lib/config/ a variable typed by the area's
     struct must spell it config::XSettings (upstream::ProbeSettings is another type)."""
-    acc = r"\s*(?:\.|->)\s*"
-    if re.search(acc + re.escape(area) + acc + re.escape(field) + r"\b", code):
+    after_accessor, pairs, bound, typed = access_index(code, in_config)
+    if (area, field) in after_accessor:
         return True
-    names = set(re.findall(r"(\w+)\s*=\s*[^;{}=]*?(?:\.|->)\s*" + re.escape(area) + r"\s*;",
-                           code))
-    qualifier = r"(?:\bconfig::|(?<![:\w]))" if in_config else r"\bconfig::"
-    names |= set(re.findall(qualifier + re.escape(struct) + r"\s*(?:const\s*)?[&*]*\s*(\w+)",
-                            code))
-    return any(re.search(r"\b" + re.escape(v) + acc + re.escape(field) + r"\b", code)
-               for v in names)
+    names = bound.get(area, set()) | typed.get(struct, set())
+    return any((v, field) in pairs for v in names)
 
 
 def loader_literals(source):
@@ -305,6 +324,25 @@ def self_test(source, binary):
     return 1 if failures else 0
 
 
+STRING_READ = re.compile(
+    r"""\b(?:str|integer|number|flag|duration|size|list|value)\(\s*"([a-z_]+(?:\.[a-z_]+)*)"\s*\)""")
+
+
+def string_reads(source):
+    """Reads of a schema key by its name outside lib/config: "FILE:LINE: text" for each."""
+    root = pathlib.Path(source)
+    found = []
+    for top in ("lib", "cli"):
+        for path in sorted((root / top).rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if path.suffix not in (".cpp", ".hpp") or rel.startswith("lib/config/"):
+                continue
+            for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if STRING_READ.search(line) and "default_str" not in line:
+                    found.append(f"{rel}:{n}: {line.strip()} (read the typed settings instead)")
+    return found
+
+
 def main(argv):
     if argv and argv[0] == "--self-test":
         return self_test(*argv[1:3])
@@ -317,6 +355,8 @@ def main(argv):
     keys = schema_keys(binary)
     layout = settings_layout((pathlib.Path(source) / SETTINGS_HPP).read_text())
     found = problems(keys, sources(source), layout)
+    if not STRING_READS_ACCEPTED:
+        found += string_reads(source)
     for p in found:
         print("FAIL " + p)
     print(f"{len(keys)} keys, {len(found)} problems")

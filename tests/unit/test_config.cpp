@@ -878,7 +878,7 @@ TEST_SUITE("config reload") {
             store, [&] { return config::load(o); }, util::SystemClock::instance(), 0ms, 0ms);
         config::ConfigWatcher::Options wo;
         wo.files = {file};
-        wo.recheck_interval = store.current()->duration("reload.recheck_interval");
+        wo.recheck_interval = store.current()->settings().reload.recheck_interval;
         wo.use_inotify = false; // only the periodic re-check notices changes
         config::ConfigWatcher watcher(reloader, wo);
         auto id = config::follow_reload_settings(store, reloader, &watcher);

@@ -235,8 +235,9 @@ struct KeepLogLevel {
 
 TEST_SUITE("settings") {
     TEST_CASE("settings: every schema key has exactly one field in the test table") {
+        const auto rows = fields();
         std::set<std::string> table;
-        for (const auto& f : fields()) {
+        for (const auto& f : rows) {
             CHECK_MESSAGE(table.insert(f.key).second, f.key << " is listed twice");
             CHECK_MESSAGE(config::find_key(f.key) != nullptr, f.key << " is not in the schema");
         }
@@ -244,9 +245,9 @@ TEST_SUITE("settings") {
             CHECK_MESSAGE(table.count(std::string(key.name)) == 1,
                           key.name << " has no row in fields(): add its settings field");
             // A reloadable key has a new value to reload to; a restart-only one none.
-            auto it = std::find_if(fields().begin(), fields().end(),
+            auto it = std::find_if(rows.begin(), rows.end(),
                                    [&](const Field& f) { return f.key == key.name; });
-            if (it != fields().end()) {
+            if (it != rows.end()) {
                 CHECK_MESSAGE(it->reload_to.empty() != key.reloadable,
                               key.name << ": reload_to must be set exactly for reloadable keys");
             }
