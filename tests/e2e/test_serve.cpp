@@ -465,12 +465,8 @@ TEST_SUITE("serve") {
         // Without a Content-Length the HTTP library's payload limit does not apply: the
         // router's body reader must stop at the cap itself, before anything is parsed.
         Server s({"DATAFLOW_SERVER_MAX_BODY_SIZE=64KiB"});
-        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        addr.sin_port = htons(static_cast<std::uint16_t>(s.port));
-        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        int fd = dataflow::test::connect_loopback(s.port);
+        REQUIRE(fd >= 0);
         std::string head = "POST /api/analysis/dataflow HTTP/1.1\r\nHost: x\r\n"
                            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
         REQUIRE(::send(fd, head.data(), head.size(), MSG_NOSIGNAL) > 0);
@@ -600,12 +596,8 @@ TEST_SUITE("serve") {
         CHECK(has(r->body, R"(route="/api/v1/dataflows/{id}")"));
         CHECK_FALSE(has(r->body, "22_289"));
         {
-            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-            sockaddr_in addr{};
-            addr.sin_family = AF_INET;
-            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            addr.sin_port = htons(static_cast<std::uint16_t>(s.port));
-            REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+            int fd = dataflow::test::connect_loopback(s.port);
+            REQUIRE(fd >= 0);
             std::string hostile = std::string("XYZ\xff") + "123 / HTTP/1.1\r\nHost: x\r\n\r\n";
             REQUIRE(::send(fd, hostile.data(), hostile.size(), 0) > 0);
             char buf[4096];

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <random>
 #include <spawn.h>
@@ -15,6 +16,7 @@
 #include <stdexcept>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -390,6 +392,19 @@ std::string run_unprivileged(const std::function<std::string()>& f) {
                                  "; 3: could not drop to uid 65534, 4: still root, 5: threw)");
     }
     return out;
+}
+
+int connect_loopback(int port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 } // namespace dataflow::test

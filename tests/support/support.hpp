@@ -67,6 +67,9 @@ ProcessResult run_on_terminal(const std::vector<std::string>& argv,
 /// Polls `f` every 50 ms until it holds or `within` has passed; returns its last answer.
 bool eventually(const std::function<bool()>& f, std::chrono::milliseconds within);
 
+/// A TCP socket connected to 127.0.0.1:`port` (for requests no HTTP client would send), or -1.
+int connect_loopback(int port);
+
 /// Runs `f` in a forked child that is not root — uid/gid 65534 ("nobody", no supplementary
 /// groups) when this process is root, as it is in CI — and returns what `f` returned, so
 /// permission checks are tested for real instead of skipped. Throws when the child fails.
