@@ -43,6 +43,14 @@ Fetched CachedComputer::compute_and_store(const std::string& key, const Policy& 
             }
             token = m_cache.try_lock(key, policy.lock_ttl);
             if (token) {
+                // The holder may have stored its result and released the lock between our
+                // look and our lock: use that result rather than fetch a second time.
+                auto after = m_cache.get(key);
+                if (after.state == State::fresh &&
+                    after.entry.stored_at_ms > previous.entry.stored_at_ms) {
+                    m_cache.unlock(key, *token);
+                    return from_lookup(after);
+                }
                 break;
             }
         }

@@ -34,6 +34,39 @@ Entry entry(const util::Clock& c, std::string value, std::chrono::milliseconds f
     return e;
 }
 
+/// Another replica's refresh as seen from this one: it holds the lock; when this replica next
+/// tries the lock, the holder has just stored its result and released it (the window between
+/// a look at the cache and a try at the lock).
+class HolderFinishesBeforeTryLock : public cache::Cache {
+public:
+    HolderFinishesBeforeTryLock(MemoryCache& inner, std::string holder_token, Entry result)
+        : m_inner(inner), m_token(std::move(holder_token)), m_result(std::move(result)) {}
+    cache::Lookup get(const std::string& key) override { return m_inner.get(key); }
+    void set(const std::string& key, const Entry& e) override { m_inner.set(key, e); }
+    cache::FlushResult invalidate_tag(const std::string& tag, bool dry_run) override {
+        return m_inner.invalidate_tag(tag, dry_run);
+    }
+    cache::FlushResult flush(bool dry_run) override { return m_inner.flush(dry_run); }
+    cache::Stats stats() override { return m_inner.stats(); }
+    std::optional<std::string> try_lock(const std::string& key,
+                                        std::chrono::milliseconds ttl) override {
+        if (++m_tries == 2) { // the first try fails (held); before the second, the holder ends
+            m_inner.set(key, m_result);
+            m_inner.unlock(key, m_token);
+        }
+        return m_inner.try_lock(key, ttl);
+    }
+    void unlock(const std::string& key, const std::string& token) override {
+        m_inner.unlock(key, token);
+    }
+
+private:
+    MemoryCache& m_inner;
+    std::string m_token;
+    Entry m_result;
+    int m_tries = 0;
+};
+
 } // namespace
 
 TEST_SUITE("cache") {
@@ -178,6 +211,33 @@ TEST_SUITE("cached computer") {
         p.refresh = true;
         cc.get("k", p, compute);
         CHECK(calls == 3);
+    }
+
+    TEST_CASE("a forced refresh that waited on another replica's lock reuses its result") {
+        // The TSan flake of cluster/one refresh at a time: the holder stored and unlocked between
+        // this replica's look and its lock, and this replica fetched a second time.
+        util::ManualClock clock;
+        MemoryCache inner(1 << 20, clock);
+        inner.set("k", entry(clock, "old", 10s, 1h));
+        auto holder = inner.try_lock("k", 30s);
+        REQUIRE(holder);
+        clock.advance(1s);
+        HolderFinishesBeforeTryLock c(inner, *holder, entry(clock, "new", 10s, 1h));
+        cache::CachedComputer cc(c, clock);
+        int calls = 0;
+        cache::Policy p;
+        p.fresh_ttl = 10s;
+        p.stale_ttl = 1h;
+        p.lock_wait = 5s;
+        p.refresh = true;
+        auto f = cc.get("k", p, [&] {
+            ++calls;
+            return cache::Computed{"mine", "text/plain", false, {}};
+        });
+        CHECK(calls == 0);
+        CHECK(f.entry.value == "new");
+        CHECK(f.cache_hit);
+        CHECK(inner.try_lock("k", 1s)); // and the lock it took was given back
     }
 
     TEST_CASE("a failed refresh serves the stale copy, no copy, the error") {
