@@ -18,7 +18,10 @@ CLI::App* add_health_command(CLI::App& app, HealthArgs& args) {
     auto* cmd = app.add_subcommand(
         "health", "Ask a running 'dataflow serve' whether it is healthy: exit 0 healthy, 1 "
                   "not (for exec probes, HEALTHCHECK and kubectl exec)");
-    cmd->add_option("--url", args.url, "Service URL (default: http://127.0.0.1:<server.port>)");
+    cmd->add_option(
+        "--url", args.url,
+        "Service URL (default: http://127.0.0.1:<server.metrics_port>, the probe port, or "
+        "<server.port> when it is 0)");
     cmd->add_option("--probe", args.probe, "startup, live, ready or status (the detailed view)")
         ->check(CLI::IsMember({"startup", "live", "ready", "status"}))
         ->default_str("ready");
@@ -44,9 +47,12 @@ void print_json(const std::function<void(util::JsonWriter&)>& write) {
 } // namespace
 
 int run_health(const HealthArgs& args, const config::Config& config) {
-    auto base = args.url.empty()
-                    ? "http://127.0.0.1:" + std::to_string(config.settings().server.port)
-                    : args.url;
+    // The probes are served on the metrics port (their own listener) unless it is 0.
+    const auto& server = config.settings().server;
+    auto base = args.url.empty() ? "http://127.0.0.1:" + std::to_string(server.metrics_port != 0
+                                                                            ? server.metrics_port
+                                                                            : server.port)
+                                 : args.url;
     auto parsed = util::parse_url(base);
     auto timeout = util::parse_duration_ms(args.timeout);
     if (!parsed.url || !timeout) {

@@ -56,7 +56,7 @@ complete -c dataflow -n '__fish_seen_subcommand_from serve' -l metrics-port -x -
 complete -c dataflow -n '__fish_seen_subcommand_from serve' -l catalog -r -F -d 'Serve this local catalogue at /api/v1/dataflows instead of the upstream\'s (catalog.mode = file)'
 
 # dataflow health
-complete -c dataflow -n '__fish_seen_subcommand_from health' -l url -x -d 'Service URL (default: http://127.0.0.1:<server.port>)'
+complete -c dataflow -n '__fish_seen_subcommand_from health' -l url -x -d 'Service URL (default: http://127.0.0.1:<server.metrics_port>, the probe port, or <server.port> when it is 0)'
 complete -c dataflow -n '__fish_seen_subcommand_from health' -l probe -x -a 'startup live ready status' -d 'startup, live, ready or status (the detailed view)'
 complete -c dataflow -n '__fish_seen_subcommand_from health' -l timeout -x -d 'Time allowed for the answer'
 complete -c dataflow -n '__fish_seen_subcommand_from health' -s o -l output -x -a 'text json' -d 'text or json'

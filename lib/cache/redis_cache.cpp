@@ -140,12 +140,15 @@ void RedisCache::set(const std::string& key, const Entry& entry) {
         auto k = data_key(key, gen);
         std::vector<std::vector<std::string>> cmds{
             {"SET", k, encode(entry), "PX", std::to_string(ttl)}};
+        std::vector<std::string> tags;
         for (const auto& tag : entry.tags) {
             auto t = tag_key(tag, gen);
             cmds.push_back({"SADD", t, k});
-            // Tag sets expire no earlier than their members.
+            // Tag sets expire no earlier than their members (the longest TTL of any member).
             cmds.push_back({"PEXPIRE", t, std::to_string(ttl), "NX"});
             cmds.push_back({"PEXPIRE", t, std::to_string(ttl), "GT"});
+            cmds.push_back({"SCARD", t});
+            tags.push_back(std::move(t));
         }
         auto replies = m_pool.pipeline(cmds);
         for (const auto& r : replies) {
@@ -153,9 +156,59 @@ void RedisCache::set(const std::string& key, const Entry& entry) {
                 throw redis::Error("Redis " + m_pool.endpoint() + ": " + r.str);
             }
         }
+        for (std::size_t i = 0; i < tags.size(); ++i) {
+            const auto& size = replies[1 + 4 * i + 3];
+            if (size.integer > static_cast<long long>(k_max_tag_members)) {
+                prune_tag(tags[i]);
+            }
+        }
         std::lock_guard lock(m_mutex);
         ++m_stats.sets;
     });
+}
+
+std::size_t RedisCache::prune_tag(const std::string& t) {
+    // Members whose entry has expired: EXISTS per member, pipelined per SSCAN batch.
+    std::string cursor = "0";
+    do {
+        auto v = m_pool.command({"SSCAN", t, cursor, "COUNT", "1000"});
+        if (v.type != Type::array || v.elements.size() != 2) {
+            throw redis::Error("Redis " + m_pool.endpoint() + ": unexpected SSCAN reply");
+        }
+        cursor = v.elements[0].str;
+        const auto& members = v.elements[1].elements;
+        std::vector<std::vector<std::string>> exists;
+        for (const auto& m : members) {
+            exists.push_back({"EXISTS", m.str});
+        }
+        auto found = m_pool.pipeline(exists);
+        std::vector<std::string> dead{"SREM", t};
+        for (std::size_t i = 0; i < members.size() && i < found.size(); ++i) {
+            if (found[i].type == Type::integer && found[i].integer == 0) {
+                dead.push_back(members[i].str);
+            }
+        }
+        if (dead.size() > 2) {
+            m_pool.command(dead);
+        }
+    } while (cursor != "0");
+    // Still too many live entries: evict random ones, entries and members together.
+    auto size = m_pool.command({"SCARD", t}).integer;
+    if (size <= static_cast<long long>(k_tag_prune_to)) {
+        return 0;
+    }
+    auto popped =
+        m_pool.command({"SPOP", t, std::to_string(size - static_cast<long long>(k_tag_prune_to))});
+    std::vector<std::string> evict{"UNLINK"};
+    for (const auto& m : popped.elements) {
+        evict.push_back(m.str);
+    }
+    if (evict.size() > 1) {
+        m_pool.command(evict);
+    }
+    spdlog::info("cache: tag set {} holds over {} entries; evicted {}", t, k_max_tag_members,
+                 evict.size() - 1);
+    return evict.size() - 1;
 }
 
 FlushResult RedisCache::invalidate_tag(const std::string& tag, bool dry_run) {

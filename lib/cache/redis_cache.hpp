@@ -2,9 +2,12 @@
 /// The Redis backend: entries shared by every replica. Keys are
 /// "<prefix>:v1:g<generation>:<kind>:<sha256>"; flushing bumps the generation (O(1), old entries
 /// expire on their own); tags are sets that expire no earlier than their members; pattern work
-/// uses SCAN in batches — never KEYS, FLUSHDB or FLUSHALL. A circuit breaker guards every call:
-/// when Redis is down reads are misses, writes are dropped, and the in-memory near cache keeps
-/// serving what this process has seen.
+/// uses SCAN in batches — never KEYS, FLUSHDB or FLUSHALL. Every key written has a TTL (the
+/// namespace generation aside: one small counter); a tag set is pruned of members whose entry
+/// has expired once it passes k_max_tag_members, and if that is not enough its surplus entries
+/// are evicted, so no set (and no tag, such as "analysis") grows without bound. A circuit breaker
+/// guards every call: when Redis is down reads are misses, writes are dropped, and the in-memory
+/// near cache keeps serving what this process has seen.
 
 #include "cache/memory_cache.hpp"
 #include "redis/pool.hpp"
@@ -17,6 +20,13 @@ namespace dataflow::cache {
 
 /// Version of the key layout and entry encoding; bumping it orphans every old entry.
 inline constexpr int k_schema_version = 1;
+/// Most members a tag set holds. A write that takes a set past it prunes the set: members whose
+/// entry has expired are removed, then, if more than k_tag_prune_to remain, random members are
+/// evicted with their entries (an entry left out of its tag set could not be invalidated).
+/// Pruning reads the whole set, so it runs at most once per k_max_tag_members - k_tag_prune_to
+/// writes of the tag. 10,000 keeps a day of probes at ISTAT's budget (about 5 a minute).
+inline constexpr std::size_t k_max_tag_members = 10'000;
+inline constexpr std::size_t k_tag_prune_to = k_max_tag_members * 3 / 4;
 
 class RedisCache final : public Cache {
 public:
@@ -52,6 +62,9 @@ private:
     std::string tag_key(const std::string& tag, std::int64_t gen) const;
     std::int64_t now_ms() const;
     void record_latency(std::chrono::steady_clock::duration d);
+    /// Removes the members of tag set `tag_key` whose entry has expired, then evicts random
+    /// members with their entries down to k_tag_prune_to. Returns the entries evicted.
+    std::size_t prune_tag(const std::string& tag_key);
     /// Counts keys matching `pattern` with SCAN, at most `max_batches` batches.
     FlushResult scan_count(const std::string& pattern, int max_batches);
 

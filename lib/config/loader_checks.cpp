@@ -80,6 +80,11 @@ void Loader::validate_ports_and_times() {
         error(c.origin("server.metrics_port"), "server.metrics_port",
               "equals server.port; use 0 to serve /metrics on the API port");
     }
+    if (c.size("server.max_body_memory") < c.size("server.max_body_size")) {
+        error(preferred_origin("server.max_body_memory", "server.max_body_size"),
+              "server.max_body_memory",
+              "is less than server.max_body_size; the largest bodies could never be accepted");
+    }
     if (c.duration("cache.stale_ttl") < c.duration("cache.fresh_ttl")) {
         error(preferred_origin("cache.stale_ttl", "cache.fresh_ttl"), "cache.stale_ttl",
               "is shorter than cache.fresh_ttl; an entry must stay fresh before it goes "

@@ -3,6 +3,8 @@
 #include "util/hash.hpp"
 
 #include <climits>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -18,6 +20,43 @@
 namespace dataflow::config {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+/// The errors of `applied` as a load finds them. A reload validates the candidate as loaded,
+/// and then restart-only keys take their running values back: the loader's checks span keys
+/// (the production profile: environment with auth.mode, api.admin_enabled, log.level, …), so
+/// the combination applied must be checked again. Every value that is not a default is given
+/// to an otherwise empty load as a flag (format_value reads back through parse_value); the
+/// rule set is left out (it is reloadable and was checked with the candidate). Each finding is
+/// placed at the applied value's origin.
+std::vector<Finding> check_applied(const Config& applied) {
+    LoadOptions options;
+    options.default_config_dir.clear();
+    options.default_secrets_dir.clear();
+    for (const auto& key : schema()) {
+        if (key.type == KeyType::rules || key.name == "analysis.rules_file" ||
+            applied.origin(key).kind == SourceKind::default_value) {
+            continue;
+        }
+        options.flags.push_back(FlagValue{std::string(key.name),
+                                          format_value(key, applied.value(key)),
+                                          "--" + std::string(key.name)});
+    }
+    std::vector<Finding> errors;
+    for (auto& f : load(options).findings) {
+        if (f.severity != Severity::error) {
+            continue;
+        }
+        if (const KeyDef* key = f.key.empty() ? nullptr : find_key(f.key)) {
+            f.where = applied.origin(*key);
+        }
+        errors.push_back(std::move(f));
+    }
+    return errors;
+}
+
+} // namespace
 
 ConfigStore::ConfigStore(std::shared_ptr<const Config> initial) : m_current(std::move(initial)) {}
 
@@ -101,6 +140,24 @@ std::optional<ReloadOutcome> Reloader::poll() {
     return reload();
 }
 
+ReloadOutcome Reloader::reject(std::vector<Finding> findings, const Config& running) {
+    std::size_t errors = 0;
+    for (const auto& f : findings) {
+        if (f.severity == Severity::error) {
+            spdlog::error("{}", f.text());
+            ++errors;
+        }
+    }
+    spdlog::error("configuration reload rejected ({} errors); keeping the running "
+                  "configuration {}",
+                  errors, running.hash().substr(0, 12));
+    std::lock_guard lock(m_mutex);
+    ++m_stats.rejected;
+    m_stats.last_rejection = std::move(findings);
+    m_stats.last_rejection_time = m_clock.system();
+    return ReloadOutcome::rejected;
+}
+
 ReloadOutcome Reloader::reload() {
     std::lock_guard reload_lock(m_reload_mutex);
     {
@@ -110,25 +167,14 @@ ReloadOutcome Reloader::reload() {
     auto result = m_load();
     auto running = m_store.current();
     if (!result.ok()) {
-        for (const auto& f : result.findings) {
-            if (f.severity == Severity::error) {
-                spdlog::error("{}", f.text());
-            }
-        }
-        spdlog::error("configuration reload rejected ({} errors); keeping the running "
-                      "configuration {}",
-                      result.errors(), running->hash().substr(0, 12));
-        std::lock_guard lock(m_mutex);
-        ++m_stats.rejected;
-        m_stats.last_rejection = result.findings;
-        m_stats.last_rejection_time = m_clock.system();
-        return ReloadOutcome::rejected;
+        return reject(std::move(result.findings), *running);
     }
     for (const auto& f : result.findings) {
         spdlog::warn("{}", f.text());
     }
     // Keys that cannot change while running keep their running value.
     auto next = std::make_shared<Config>(*result.config);
+    std::vector<std::string> kept;
     for (const auto& key : schema()) {
         if (key.reloadable || key.type == KeyType::rules) {
             continue;
@@ -142,9 +188,22 @@ ReloadOutcome Reloader::reload() {
                              format_value(key, running->value(key)));
             }
             next->set(key, running->value(key), running->origin(key));
+            kept.emplace_back(key.name);
         }
     }
     next->finish();
+    // What is applied is what must pass the checks, not only the candidate that was loaded.
+    if (!kept.empty()) {
+        if (auto errors = check_applied(*next); !errors.empty()) {
+            auto note = fmt::format(" (with the running value of {}, which changes only on a "
+                                    "restart)",
+                                    fmt::join(kept, ", "));
+            for (auto& f : errors) {
+                f.message += note;
+            }
+            return reject(std::move(errors), *running);
+        }
+    }
     {
         std::lock_guard lock(m_mutex);
         m_stats.last_good_time = m_clock.system();
@@ -236,7 +295,9 @@ void ConfigWatcher::add_watches() {
         ::inotify_rm_watch(m_inotify_fd, wd);
     }
     m_watches.clear();
-    auto watch = [&](const std::string& dir, std::optional<std::string> name) {
+    // `name` nullptr: the whole directory. (Not a std::optional<std::string>: GCC 12 warns,
+    // wrongly, that a std::nullopt argument may be used uninitialized.)
+    auto watch = [&](const std::string& dir, const std::string* name) {
         int wd = ::inotify_add_watch(m_inotify_fd, dir.c_str(), mask);
         if (wd < 0) {
             spdlog::debug("cannot watch {}: {}", dir, std::strerror(errno));
@@ -250,11 +311,12 @@ void ConfigWatcher::add_watches() {
         }
     };
     for (const auto& d : m_options.dirs) {
-        watch(d, std::nullopt);
+        watch(d, nullptr);
     }
     for (const auto& f : m_options.files) {
         fs::path p(f);
-        watch(p.parent_path().empty() ? "." : p.parent_path().string(), p.filename().string());
+        auto name = p.filename().string();
+        watch(p.parent_path().empty() ? "." : p.parent_path().string(), &name);
     }
 }
 

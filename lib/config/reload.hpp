@@ -80,7 +80,8 @@ public:
     void notify();
     /// Reloads if a change is pending and the debounce time has passed.
     std::optional<ReloadOutcome> poll();
-    /// Reloads now (SIGHUP, tests).
+    /// Reloads now (SIGHUP, tests). A valid candidate gets the running values of the keys that
+    /// need a restart, and that combination, the one applied, is validated again.
     ReloadOutcome reload();
     /// When poll() should next be called, if a change is pending.
     std::optional<std::chrono::steady_clock::time_point> due() const;
@@ -91,6 +92,9 @@ public:
     std::chrono::milliseconds debounce() const;
 
 private:
+    /// Logs `findings`' errors, records the rejection, and keeps `running`.
+    ReloadOutcome reject(std::vector<Finding> findings, const Config& running);
+
     ConfigStore& m_store;
     LoadFn m_load;
     const util::Clock& m_clock;

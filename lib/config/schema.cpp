@@ -70,11 +70,26 @@ const KeyDef k_schema[] = {
      .max = 10 * minute, .description = "Time allowed to send a response"},
     {.name = "server.request_timeout", .type = T::duration, .default_text = "60s", .min = 100 * ms,
      .max = 1 * hour, .reloadable = true,
-     .description = "Not enforced yet (reserved for a whole-request deadline): no request "
-                    "waits on the upstream; catalogue fetches and probes run in the background, "
-                    "bounded by upstream.structure_deadline and upstream.data_deadline"},
+     .description = "Time allowed to receive a whole request, head and body (408 beyond it); "
+                    "server.read_timeout bounds each wait within it"},
     {.name = "server.max_body_size", .type = T::size, .default_text = "64MiB", .min = 1 * KiB,
-     .max = 1 * GiB, .description = "Largest request body accepted (413 beyond it)"},
+     .max = 1 * GiB,
+     .description = "Largest request body accepted, with or without Content-Length, counted "
+                    "after decompression (413 beyond it, and the connection is closed)"},
+    {.name = "server.max_body_memory", .type = T::size, .default_text = "64MiB", .min = 1 * KiB,
+     .max = 16 * GiB, .reloadable = true,
+     .description = "Request bodies held in memory at once, all requests together; a body "
+                    "that would go beyond it gets 503 busy with Retry-After (at least "
+                    "server.max_body_size)"},
+    {.name = "server.max_header_bytes", .type = T::size, .default_text = "32KiB", .min = 1 * KiB,
+     .max = 1 * MiB,
+     .description = "Largest request head: request line and headers (431 beyond it)"},
+    {.name = "server.max_headers", .type = T::integer, .default_text = "100", .min = 1,
+     .max = 10000, .description = "Header lines in a request at most (431 beyond it)"},
+    {.name = "server.max_connections", .type = T::integer, .default_text = "512", .min = 1,
+     .max = 100000,
+     .description = "Open connections per listener at most, served or waiting for a worker; "
+                    "beyond it a new connection gets 503 at once, unread"},
     {.name = "server.drain_delay", .type = T::duration, .default_text = "5s", .min = 0,
      .max = 5 * minute, .reloadable = true,
      .description = "After SIGTERM: time readiness reports 503 before the listener closes"},

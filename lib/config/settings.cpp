@@ -151,6 +151,10 @@ void read_server(Reader& r, ServerSettings& s) {
     r("server.write_timeout", s.write_timeout);
     r("server.request_timeout", s.request_timeout);
     r("server.max_body_size", s.max_body_size);
+    r("server.max_body_memory", s.max_body_memory);
+    r("server.max_header_bytes", s.max_header_bytes);
+    r("server.max_headers", s.max_headers);
+    r("server.max_connections", s.max_connections);
     r("server.drain_delay", s.drain_delay);
     r("server.shutdown_timeout", s.shutdown_timeout);
 }

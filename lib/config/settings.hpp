@@ -63,6 +63,10 @@ struct ServerSettings {
     Duration write_timeout{};
     Duration request_timeout{};
     std::uint64_t max_body_size = 0;
+    std::uint64_t max_body_memory = 0;
+    std::uint64_t max_header_bytes = 0;
+    int max_headers = 0;
+    int max_connections = 0;
     Duration drain_delay{};
     Duration shutdown_timeout{};
 };

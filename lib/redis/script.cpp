@@ -2,11 +2,19 @@
 
 namespace dataflow::redis {
 
+namespace {
+
+bool is_noscript(const Value& v) {
+    return v.is_error() && v.str.rfind("NOSCRIPT", 0) == 0;
+}
+
+} // namespace
+
 Script::Script(std::string source) : m_source(std::move(source)) {}
 
-Value Script::evalsha(Pool& pool, const std::string& sha, const std::vector<std::string>& keys,
-                      const std::vector<std::string>& args) {
-    std::vector<std::string> cmd{"EVALSHA", sha, std::to_string(keys.size())};
+Value Script::eval(Pool& pool, const char* command, const std::string& script,
+                   const std::vector<std::string>& keys, const std::vector<std::string>& args) {
+    std::vector<std::string> cmd{command, script, std::to_string(keys.size())};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.insert(cmd.end(), args.begin(), args.end());
     return pool.command(cmd);
@@ -20,8 +28,8 @@ Value Script::run(Pool& pool, const std::vector<std::string>& keys,
         sha = m_sha;
     }
     if (!sha.empty()) {
-        auto v = evalsha(pool, sha, keys, args);
-        if (!(v.is_error() && v.str.rfind("NOSCRIPT", 0) == 0)) {
+        auto v = eval(pool, "EVALSHA", sha, keys, args);
+        if (!is_noscript(v)) {
             return v;
         }
     }
@@ -34,7 +42,12 @@ Value Script::run(Pool& pool, const std::vector<std::string>& keys,
         std::lock_guard lock(m_mutex);
         m_sha = loaded.str;
     }
-    return evalsha(pool, loaded.str, keys, args);
+    auto v = eval(pool, "EVALSHA", loaded.str, keys, args);
+    if (!is_noscript(v)) {
+        return v;
+    }
+    // Lost again between the load and the call: the source cannot be missing.
+    return eval(pool, "EVAL", m_source, keys, args);
 }
 
 } // namespace dataflow::redis

@@ -1,6 +1,8 @@
 #pragma once
 /// A Lua script run by its SHA1 (EVALSHA): loaded with SCRIPT LOAD on first use, and again when
-/// Redis answers NOSCRIPT (a restart or SCRIPT FLUSH lost its script cache).
+/// Redis answers NOSCRIPT (a restart or SCRIPT FLUSH lost its script cache); if the cache is lost
+/// again between the load and the call, the source itself is sent (EVAL). Thread-safe: one
+/// Script is shared by every thread of its owner (the SHA behind a mutex).
 
 #include "redis/pool.hpp"
 
@@ -21,8 +23,9 @@ public:
               const std::vector<std::string>& args);
 
 private:
-    static Value evalsha(Pool& pool, const std::string& sha, const std::vector<std::string>& keys,
-                         const std::vector<std::string>& args);
+    /// EVALSHA `script` (a SHA1) or EVAL `script` (the source).
+    static Value eval(Pool& pool, const char* command, const std::string& script,
+                      const std::vector<std::string>& keys, const std::vector<std::string>& args);
 
     std::string m_source;
     std::mutex m_mutex;

@@ -2,6 +2,7 @@
 
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
+#include "util/json_depth.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
@@ -16,31 +17,12 @@ using Json = nlohmann::ordered_json;
 /// Depth check before parsing, so that a 100,000-deep document is refused with its position
 /// instead of being built.
 void check_depth(std::string_view text, std::string_view name, std::size_t max_depth) {
-    std::size_t depth = 0;
-    bool in_string = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (in_string) {
-            if (c == '\\') {
-                ++i;
-            } else if (c == '"') {
-                in_string = false;
-            }
-            continue;
-        }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max_depth) {
-                auto pos = util::position_of(text, i);
-                throw InputError(fmt::format(
-                    "{}:{}:{}: JSON nested deeper than {} levels; SDMX-JSON structure messages "
-                    "are shallow, so this document is refused",
-                    name, pos.line, pos.column, max_depth));
-            }
-        } else if (c == '}' || c == ']') {
-            depth = depth > 0 ? depth - 1 : 0;
-        }
+    if (auto at = util::json_depth_exceeded_at(text, max_depth)) {
+        auto pos = util::position_of(text, *at);
+        throw InputError(
+            fmt::format("{}:{}:{}: JSON nested deeper than {} levels; SDMX-JSON structure messages "
+                        "are shallow, so this document is refused",
+                        name, pos.line, pos.column, max_depth));
     }
 }
 

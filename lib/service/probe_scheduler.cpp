@@ -6,10 +6,6 @@
 
 namespace dataflow::service {
 
-namespace {
-constexpr std::size_t k_max_queue = 1000;
-}
-
 ProbeScheduler::ProbeScheduler(cache::Cache& cache, upstream::Upstream& upstream,
                                const util::Clock& clock)
     : m_cache(cache), m_upstream(upstream), m_clock(clock) {}
@@ -39,22 +35,42 @@ std::size_t ProbeScheduler::queued() const {
     return m_queue.size();
 }
 
+void ProbeScheduler::set_probeable(Probeable probeable) {
+    auto p = probeable ? std::make_shared<const Probeable>(std::move(probeable)) : nullptr;
+    std::lock_guard lock(m_mutex);
+    m_probeable = std::move(p);
+}
+
+std::shared_ptr<const ProbeScheduler::Probeable> ProbeScheduler::probeable() const {
+    std::lock_guard lock(m_mutex);
+    return m_probeable;
+}
+
 std::shared_ptr<live::CachedProber> ProbeScheduler::prober() const {
     std::lock_guard lock(m_mutex);
     return m_prober;
 }
 
-analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std::string>& ids) {
+analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std::string>& ids,
+                                                          std::size_t max_new) {
     analysis::ProbeResults out;
     std::vector<std::string> missing;
     auto prober = this->prober();
+    auto probeable = this->probeable();
+    auto refuse = [&out](const std::string& id, const char* why) {
+        analysis::ProbeResult p; // never probed
+        p.dataflow_id = id;
+        p.outcome = analysis::ProbeOutcome::client_error;
+        p.error_message = why;
+        out[id] = p;
+    };
     for (const auto& id : ids) {
         if (!upstream::is_flow_ref(id)) {
-            analysis::ProbeResult p; // not an id a URL can carry: never probed
-            p.dataflow_id = id;
-            p.outcome = analysis::ProbeOutcome::client_error;
-            p.error_message = "not an SDMX dataflow id; cannot be probed";
-            out[id] = p;
+            refuse(id, "not an SDMX dataflow id; cannot be probed"); // no URL can carry it
+            continue;
+        }
+        if (probeable && !(*probeable)(id)) {
+            refuse(id, k_not_probeable_message);
             continue;
         }
         if (auto cached = prober->lookup(id)) {
@@ -72,14 +88,20 @@ analysis::ProbeResults ProbeScheduler::lookup_or_schedule(const std::vector<std:
         }
     }
     if (!missing.empty()) {
+        std::size_t added = 0;
         std::lock_guard lock(m_mutex);
         for (const auto& id : missing) {
-            if (m_queued.count(id) == 0 && m_queue.size() < k_max_queue) {
+            if (added >= max_new || m_queue.size() >= k_max_queued) {
+                break; // still reported as pending: a later call queues them
+            }
+            if (m_queued.insert(id).second) {
                 m_queue.push_back(id);
-                m_queued.insert(id);
+                ++added;
             }
         }
-        m_worker.wake();
+        if (added > 0) {
+            m_worker.wake();
+        }
     }
     return out;
 }

@@ -1,6 +1,7 @@
 #include "service/requests.hpp"
 
 #include "util/error.hpp"
+#include "util/json_depth.hpp"
 #include "util/strings.hpp"
 
 #include <fmt/format.h>
@@ -37,6 +38,16 @@ std::string not_an_object(std::string_view text, const nlohmann::json& parsed) {
     return fmt::format("the body is a JSON {}, not an object", parsed.type_name());
 }
 
+/// Parses `text` without exceptions, after refusing a body nested deeper than k_max_body_depth.
+nlohmann::json parse_body(std::string_view text) {
+    if (util::json_depth_exceeds(text, k_max_body_depth)) {
+        throw UsageError(fmt::format("the body is JSON nested deeper than {} levels; request "
+                                     "bodies are flat JSON objects",
+                                     k_max_body_depth));
+    }
+    return nlohmann::json::parse(text, nullptr, false);
+}
+
 bool present(const nlohmann::json& body, const char* name) {
     auto it = body.find(name);
     return it != body.end() && !it->is_null();
@@ -45,7 +56,7 @@ bool present(const nlohmann::json& body, const char* name) {
 } // namespace
 
 AnalysisBody parse_analysis_body(std::string_view text) {
-    auto body = nlohmann::json::parse(text, nullptr, false);
+    auto body = parse_body(text);
     if (body.is_discarded() || !body.is_object()) {
         throw UsageError(fmt::format(
             "{}; it must be a JSON object (xml_content, categories, min_relevance_score, "
@@ -118,7 +129,7 @@ AnalysisBody parse_analysis_body(std::string_view text) {
 }
 
 BulkBody parse_bulk_body(std::string_view text) {
-    auto body = nlohmann::json::parse(text, nullptr, false);
+    auto body = parse_body(text);
     if (body.is_discarded() || !body.is_object()) {
         throw UsageError(
             fmt::format("{}; it must be a JSON object with dataflow_ids (a list of 1 to 50 ids)",

@@ -1,6 +1,7 @@
 #include "service/router.hpp"
 
 #include "service/auth.hpp"
+#include "service/connection.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -17,6 +18,9 @@
 namespace dataflow::service {
 
 namespace {
+
+/// How long a refused request's unread body is drained before the connection is closed.
+constexpr std::chrono::milliseconds k_drain{2000};
 
 bool valid_request_id(const std::string& id) {
     return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
@@ -133,9 +137,43 @@ Reply Reply::json(const std::function<void(util::JsonWriter&)>& write, int statu
 
 // ------------------------------------------------------------------ Body
 
+bool BodyBudget::take(std::uint64_t n, std::uint64_t limit) {
+    auto used = m_used.load();
+    do {
+        if (used + n > limit) {
+            return false;
+        }
+    } while (!m_used.compare_exchange_weak(used, used + n));
+    return true;
+}
+
+bool Body::hold(std::uint64_t total) {
+    if (total > m_taken) {
+        if (!m_budget.take(total - m_taken, m_budget_limit)) {
+            m_busy = true;
+            return false;
+        }
+        m_taken = total;
+    }
+    return true;
+}
+
 void Body::refuse(bool over_cap, std::uint64_t cap, std::string_view what) {
     // Whatever was not read stays unread: the connection cannot carry another request.
-    m_res.set_header("Connection", "close");
+    if (!m_res.has_header("Connection")) {
+        m_res.set_header("Connection", "close");
+    }
+    if (m_busy) {
+        HttpError busy(503, "unavailable", "busy",
+                       "request bodies in memory are at server.max_body_memory; retry in a "
+                       "second");
+        busy.headers = {{"Retry-After", "1"}};
+        throw busy;
+    }
+    if (current_connection_fault() == ConnectionFault::timed_out) {
+        throw HttpError(408, "request_timeout", "request_timeout",
+                        "the request body did not arrive within server.request_timeout");
+    }
     if (over_cap || m_res.status == 413) {
         throw HttpError(413, "payload_too_large", "payload_too_large",
                         fmt::format("the request body is larger than {} ({} bytes)", what, cap));
@@ -152,9 +190,20 @@ std::string Body::read(std::uint64_t cap, std::string_view what) {
     std::string body;
     bool over = false;
     bool ok = (*m_reader)([&](const char* data, std::size_t n) {
-        if (body.size() + n > cap) {
+        std::uint64_t need = body.size() + n;
+        if (need > cap) {
             over = true;
             return false;
+        }
+        if (need > body.capacity()) {
+            // Grow as the string would, but never past the cap, and only within the budget;
+            // with a Content-Length, at once to its size.
+            std::uint64_t grow = std::max<std::uint64_t>(need, 2 * body.capacity());
+            grow = std::min(std::max(grow, std::min(m_expected, cap)), cap);
+            if (!hold(grow)) {
+                return false;
+            }
+            body.reserve(static_cast<std::size_t>(grow));
         }
         body.append(data, n);
         return true;
@@ -179,8 +228,11 @@ std::vector<Body::Part> Body::read_multipart(std::uint64_t cap, std::string_view
             return true;
         },
         [&](const char* data, std::size_t n) {
-            if (total + n > cap || parts.empty()) {
+            if (parts.empty() || total + n > cap) {
                 over = total + n > cap;
+                return false;
+            }
+            if (!hold(total + n)) {
                 return false;
             }
             total += n;
@@ -206,7 +258,7 @@ void Body::drain(std::uint64_t cap) {
     bool ok = m_multipart
                   ? (*m_reader)([](const httplib::MultipartFormData&) { return true; }, drop)
                   : (*m_reader)(drop);
-    if (!ok) {
+    if (!ok && !m_res.has_header("Connection")) {
         m_res.set_header("Connection", "close");
     }
 }
@@ -310,6 +362,12 @@ void Router::post(std::string pattern, Scope scope, Handler handler, bool has_bo
     add({"POST", std::move(pattern), std::move(name), scope, has_body, std::move(handler)});
 }
 
+void Router::probe(std::string pattern, Handler handler) {
+    Route route{"GET", std::move(pattern), {}, Scope::none, false, std::move(handler)};
+    route.probe = true;
+    add(std::move(route));
+}
+
 std::string Router::allowed_methods(const std::string& path) const {
     std::string allow;
     for (const auto& [pattern, method] : m_methods) {
@@ -320,9 +378,102 @@ std::string Router::allowed_methods(const std::string& path) const {
     return allow;
 }
 
-void Router::install(httplib::Server& server) {
+bool Router::refuse_early(const httplib::Request& req, httplib::Response& res,
+                          Listener listener) const {
+    bool has_body =
+        req.has_header("Transfer-Encoding") ||
+        (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+    if (!has_body) {
+        return false;
+    }
+    const Route* route = nullptr;
+    for (std::size_t i = 0; i < m_routes.size() && route == nullptr; ++i) {
+        const auto& r = m_routes[i];
+        if ((listener == Listener::api || r.probe) && r.method == req.method &&
+            std::regex_match(req.path, m_methods[i].first)) {
+            route = &r;
+        }
+    }
+    int status = 0;
+    std::string type;
+    std::string detail;
+    if (route == nullptr || !route->has_body) {
+        // The library would read the whole body before routing, with no bound when it is
+        // chunked: refuse it unread, and close the connection it is still on.
+        bool known = route != nullptr || !allowed_methods(req.path).empty();
+        status = known ? 400 : 404;
+        type = known ? "unexpected_body" : "not_found";
+        detail = known ? "this route takes no request body"
+                       : "no such route: " + util::printable(req.method.substr(0, 20)) + " " +
+                             util::printable(req.path.substr(0, 200));
+    } else if (auto length = req.get_header_value<std::uint64_t>("Content-Length"),
+               cap = m_parts.config.current()->settings().server.max_body_size;
+               length > cap) {
+        // The library would read (and drop) all of a declared body over its payload limit
+        // before answering: answer now, unread, and close.
+        status = 413;
+        type = "payload_too_large";
+        detail = fmt::format("the request body is larger than server.max_body_size ({} bytes "
+                             "declared, {} allowed)",
+                             length, cap);
+    } else {
+        auto coding = util::ascii_lower(util::trim(req.get_header_value("Content-Encoding")));
+        if (coding.empty() || coding == "identity" || coding == "gzip" || coding == "deflate" ||
+            coding == "br") {
+            return false;
+        }
+        status = 415;
+        type = "unsupported_media_type";
+        detail = "Content-Encoding '" + util::printable(coding.substr(0, 40)) +
+                 "' is not supported; send the body as is, or gzip, deflate or br";
+    }
+    auto id = new_request_id();
+    res.set_header("X-Request-ID", id);
+    res.set_header("Connection", "close");
+    set_error(res, status, type, type, detail, id);
+    m_parts.requests.inc({route != nullptr ? route->name : "unmatched", method_label(req.method),
+                          std::to_string(status)});
+    return true;
+}
+
+void Router::preflight(const httplib::Request& req, httplib::Response& res) const {
+    auto allow = allowed_methods(req.path);
+    if (allow.empty()) {
+        auto id = new_request_id();
+        res.set_header("X-Request-ID", id);
+        set_error(res, 404, "not_found", "not_found",
+                  "no such route: OPTIONS " + util::printable(req.path.substr(0, 200)), id);
+    } else {
+        // CORS preflight: no credentials are sent with it, so no auth; the origin check is the
+        // same as for the request that follows.
+        allow += ", OPTIONS";
+        res.status = 204;
+        allow_origin(req, res, *m_parts.config.current());
+        res.set_header("Allow", allow);
+        res.set_header("Access-Control-Allow-Methods", allow);
+        res.set_header("Access-Control-Allow-Headers",
+                       "Authorization, Content-Type, X-Request-ID, traceparent");
+        res.set_header("Access-Control-Max-Age", "600");
+    }
+    m_parts.requests.inc({"preflight", "OPTIONS", std::to_string(res.status)});
+}
+
+void Router::install(httplib::Server& server, Listener listener) {
+    server.set_pre_routing_handler(
+        [this, listener](const httplib::Request& req, httplib::Response& res) {
+            return refuse_early(req, res, listener) ? httplib::Server::HandlerResponse::Handled
+                                                    : httplib::Server::HandlerResponse::Unhandled;
+        });
+    if (listener == Listener::api) {
+        server.Options(".*", [this](const httplib::Request& req, httplib::Response& res) {
+            preflight(req, res);
+        });
+    }
     for (const auto& route : m_routes) {
         const Route* r = &route; // m_routes does not change after install
+        if (listener == Listener::probes && !route.probe) {
+            continue;
+        }
         if (route.method == "GET") {
             server.Get(route.pattern,
                        [this, r](const httplib::Request& req, httplib::Response& res) {
@@ -391,14 +542,23 @@ void Router::handle(const Route& route, const httplib::Request& req, httplib::Re
     }
     util::LogFields log_fields(fields);
     if (m_parts.draining) {
-        res.set_header("Connection", "close");
+        res.set_header("Connection", "close"); // the first header set on this response
     }
     allow_origin(req, res, *config);
-    Body body(reader, res, req.is_multipart_form_data());
+    Body body(reader, res, req.is_multipart_form_data(),
+              req.get_header_value<std::uint64_t>("Content-Length"), m_bodies,
+              config->settings().server.max_body_memory);
     Request request{req, id, trace, config, reader != nullptr ? &body : nullptr};
     respond(route, request, res);
-    // A body the handler did not read (a refusal: 401, 403, busy) is read and dropped within
-    // the body cap: the client, still sending it, then reads the answer.
+    if (res.status >= 400) {
+        // Every refusal closes its connection: nothing after it is read as another request.
+        if (!res.has_header("Connection")) {
+            res.set_header("Connection", "close");
+        }
+        // A body the handler did not read (401, 403, busy) is read and dropped for a moment,
+        // within the body cap, so that a client still sending it reads the answer.
+        limit_current_request(k_drain);
+    }
     body.drain(config->settings().server.max_body_size);
     finish(route, req, res, start, *config);
 }

@@ -53,12 +53,31 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// Bytes of request bodies held in memory by all requests together (server.max_body_memory).
+class BodyBudget {
+public:
+    /// Takes `n` bytes when they fit under `limit`.
+    bool take(std::uint64_t n, std::uint64_t limit);
+    void give(std::uint64_t n) { m_used -= n; }
+    std::uint64_t used() const { return m_used.load(); }
+
+private:
+    std::atomic<std::uint64_t> m_used{0};
+};
+
 /// A request body, read when the handler asks for it and never beyond a cap, whatever the
 /// framing (Content-Length, chunked) or the content coding: bytes past the cap are not read.
+/// What it holds counts against a BodyBudget until the request ends.
 class Body {
 public:
-    Body(const httplib::ContentReader* reader, httplib::Response& res, bool multipart)
-        : m_reader(reader), m_res(res), m_multipart(multipart) {}
+    /// `expected`: the Content-Length, 0 when none (chunked).
+    Body(const httplib::ContentReader* reader, httplib::Response& res, bool multipart,
+         std::uint64_t expected, BodyBudget& budget, std::uint64_t budget_limit)
+        : m_reader(reader), m_res(res), m_multipart(multipart), m_expected(expected),
+          m_budget(budget), m_budget_limit(budget_limit) {}
+    ~Body() { m_budget.give(m_taken); }
+    Body(const Body&) = delete;
+    Body& operator=(const Body&) = delete;
 
     /// The whole body; HttpError 413 beyond `cap` bytes (`what` names the limit for the
     /// message), 400 when it cannot be read (malformed framing, timeout).
@@ -79,9 +98,16 @@ public:
 
 private:
     [[noreturn]] void refuse(bool over_cap, std::uint64_t cap, std::string_view what);
+    /// Accounts for holding `total` bytes; false when the budget has no room for them.
+    bool hold(std::uint64_t total);
     const httplib::ContentReader* m_reader;
     httplib::Response& m_res;
     bool m_multipart;
+    std::uint64_t m_expected;
+    BodyBudget& m_budget;
+    std::uint64_t m_budget_limit;
+    std::uint64_t m_taken = 0;
+    bool m_busy = false;
     bool m_consumed = false;
 };
 
@@ -149,20 +175,31 @@ public:
         Scope scope = Scope::none;
         bool has_body = false; ///< the handler reads Request::body
         Handler handler;
+        bool probe = false; ///< also served on the probe (metrics) listener
     };
     void add(Route route);
     void get(std::string pattern, Scope scope, Handler handler, std::string name = {});
     void post(std::string pattern, Scope scope, Handler handler, bool has_body = false,
               std::string name = {});
+    /// A health probe: GET, no scope, on the API listener and on the probe listener.
+    void probe(std::string pattern, Handler handler);
 
-    /// Registers every route and the handler for what matches none (404, 405 with Allow, 413,
-    /// 400) on `server`.
-    void install(httplib::Server& server);
+    enum class Listener {
+        api,   ///< every route, CORS preflight
+        probes ///< the probe routes only, served by their own small pool
+    };
+    /// Registers the listener's routes, the check that runs before any body byte is read
+    /// (a body only where a route reads one, a known Content-Encoding), CORS preflight (OPTIONS)
+    /// and the handler for what matches none (404, 405 with Allow, 413, 400) on `server`.
+    void install(httplib::Server& server, Listener listener = Listener::api);
 
     /// The HTTP methods `path` is served with ("GET, POST"), empty when none.
     std::string allowed_methods(const std::string& path) const;
 
 private:
+    /// Before routing, before any body byte is read: true when it answered (refused).
+    bool refuse_early(const httplib::Request& req, httplib::Response& res, Listener listener) const;
+    void preflight(const httplib::Request& req, httplib::Response& res) const;
     void handle(const Route& route, const httplib::Request& req, httplib::Response& res,
                 const httplib::ContentReader* reader) const;
     void respond(const Route& route, Request& request, httplib::Response& res) const;
@@ -170,6 +207,7 @@ private:
                 std::chrono::steady_clock::time_point start, const config::Config& config) const;
 
     RouterParts m_parts;
+    mutable BodyBudget m_bodies;
     std::vector<Route> m_routes;
     std::vector<std::pair<std::regex, std::string>> m_methods; ///< pattern → method
 };

@@ -138,8 +138,10 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
     auto probe_count =
         a.include_tests ? static_cast<std::size_t>(settings.api.max_probes_per_request) : 0;
     auto report = live::analyze_with_probes(
-        catalog, *categorizer, options, probe_count,
-        [&s](const std::vector<std::string>& ids) { return s.probes.lookup_or_schedule(ids); });
+        catalog, *categorizer, options, probe_count, [&](const std::vector<std::string>& ids) {
+            return s.probes.lookup_or_schedule(
+                ids, static_cast<std::size_t>(settings.api.max_probes_per_request));
+        });
     report.source_name = source.name;
     report.source_format = catalog.format;
     report.analysis_timestamp = util::format_rfc3339(s.parts.clock.system());

@@ -105,7 +105,8 @@ Reply bulk(ServiceState& s, Request& req) {
     auto categorizer = live::categorizer_for(*req.config);
     analysis::ProbeResults probes;
     if (body.include_tests) {
-        probes = s.probes.lookup_or_schedule(requested);
+        probes = s.probes.lookup_or_schedule(
+            requested, static_cast<std::size_t>(req.config->settings().api.max_probes_per_request));
     } else {
         for (const auto& id : requested) {
             analysis::ProbeResult p;

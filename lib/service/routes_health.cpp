@@ -1,5 +1,6 @@
 // Health probes (kube-apiserver style) and /metrics on the API port.
 
+#include "service/auth.hpp"
 #include "service/routes.hpp"
 #include "util/time.hpp"
 
@@ -118,8 +119,31 @@ Reply live(ServiceState& s, const Request& req) {
                        ok ? 200 : 503);
 }
 
+/// Probes need no token, but what a check says (the Redis endpoint, an upstream's error) is
+/// for those who may read the API: with auth on and no read token, "reason withheld", as the
+/// kube-apiserver does.
+void withhold_reasons(ServiceState& s, const Request& req, std::vector<CheckResult>& checks) {
+    const auto& auth = req.config->settings().auth;
+    if (auth.mode == config::AuthMode::none) {
+        return;
+    }
+    auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(s.parts.clock.system().time_since_epoch())
+            .count();
+    auto result = authenticate(auth, req.http.get_header_value("Authorization"), now);
+    if (result.authenticated && result.scopes.count("read") > 0) {
+        return;
+    }
+    for (auto& c : checks) {
+        if (!c.message.empty()) {
+            c.message = "reason withheld";
+        }
+    }
+}
+
 Reply ready(ServiceState& s, const Request& req) {
     auto checks = s.ready_checks.run(exclusions(req));
+    withhold_reasons(s, req, checks);
     bool ok = passing(checks);
     return Reply::text(req.has_param("verbose") ? verbose_text(checks, "readyz")
                                                 : (ok ? "ok\n" : "not ready\n"),
@@ -164,6 +188,7 @@ Reply status(ServiceState& s, const Request& req) {
     auto checks = s.ready_checks.run(excluded);
     auto more = s.status_checks.run(excluded);
     checks.insert(checks.end(), more.begin(), more.end());
+    withhold_reasons(s, req, checks);
     int code = passing(checks) ? 200 : 503;
     if (req.has_param("verbose")) {
         return Reply::text(verbose_text(checks, "status"), code);
@@ -176,15 +201,15 @@ Reply status(ServiceState& s, const Request& req) {
 void add_health_routes(Router& router, ServiceState& s) {
     add_ready_checks(s);
     auto live_route = [&s](Request& req) { return live(s, req); };
-    router.get("/health/live", Scope::none, live_route);
-    router.get("/livez", Scope::none, live_route);
-    router.get("/health/startup", Scope::none, [&s](Request&) {
+    router.probe("/health/live", live_route);
+    router.probe("/livez", live_route);
+    router.probe("/health/startup", [&s](Request&) {
         return s.started ? Reply::text("ok\n") : Reply::text("starting\n", 503);
     });
     auto ready_route = [&s](Request& req) { return ready(s, req); };
-    router.get("/health/ready", Scope::none, ready_route);
-    router.get("/readyz", Scope::none, ready_route);
-    router.get("/health/status", Scope::none, [&s](Request& req) { return status(s, req); });
+    router.probe("/health/ready", ready_route);
+    router.probe("/readyz", ready_route);
+    router.probe("/health/status", [&s](Request& req) { return status(s, req); });
 
     auto config = s.parts.config.current();
     if (config->settings().server.metrics_port == 0 || !config->settings().metrics.enabled) {

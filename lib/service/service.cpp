@@ -58,7 +58,7 @@ Service::Service(ServiceParts parts)
       m_router(std::make_unique<Router>(RouterParts{
           parts.config, parts.clock, m_state->instruments.requests, m_state->instruments.duration,
           m_state->draining, m_state->in_flight, m_state->last_progress_ns})),
-      m_api(std::make_unique<httplib::Server>()) {
+      m_api(std::make_unique<GuardedServer>([this] { return api_limits(); })) {
     apply_config(*parts.config.current());
     m_config_subscription = parts.config.subscribe(
         [this](const std::shared_ptr<const config::Config>& c) { apply_config(*c); });
@@ -136,16 +136,63 @@ void Service::apply_config(const config::Config& c) {
     m_state->probes.configure(c);
 }
 
+namespace {
+
+ConnectionLimits limits_of(const config::ServerSettings& server) {
+    ConnectionLimits l;
+    l.max_header_bytes = static_cast<std::size_t>(server.max_header_bytes);
+    l.max_headers = static_cast<std::size_t>(server.max_headers);
+    l.request_timeout = server.request_timeout;
+    l.read_timeout = server.read_timeout;
+    l.write_timeout = server.write_timeout;
+    l.keep_alive_timeout = server.keep_alive_timeout;
+    l.keep_alive_max_count = static_cast<std::size_t>(server.keep_alive_max_count);
+    l.max_connections = static_cast<std::size_t>(server.max_connections);
+    l.max_threads = static_cast<std::size_t>(server.max_threads);
+    l.linger_bytes = std::max<std::uint64_t>(server.max_body_size, 64ULL << 20);
+    return l;
+}
+
+/// The probe listener: a few workers of its own, so that a flood of the API never reaches
+/// the kubelet's probes; its connections are short (no keep-alive needed by probes).
+constexpr std::size_t k_probe_threads = 2;
+constexpr std::size_t k_probe_max_threads = 8;
+constexpr std::size_t k_probe_max_connections = 64;
+
+} // namespace
+
+ConnectionLimits Service::api_limits() const {
+    return limits_of(m_state->parts.config.current()->settings().server);
+}
+
+ConnectionLimits Service::probe_limits() const {
+    auto l = api_limits();
+    l.max_threads = k_probe_max_threads;
+    l.max_connections = k_probe_max_connections;
+    return l;
+}
+
 void Service::bind(const std::string& host, int port, int metrics_port) {
     auto config = m_state->parts.config.current();
     const auto& server = config->settings().server;
     auto threads = static_cast<std::size_t>(server.threads);
     auto max_threads = static_cast<std::size_t>(server.max_threads);
+    auto max_connections = static_cast<std::size_t>(server.max_connections);
     // The listening socket: SO_REUSEADDR only (httplib's default SO_REUSEPORT would let a
     // second process bind the same port silently), and remember it to raise the backlog.
     auto listen_fd = std::make_shared<int>(-1);
     auto setup = [&](httplib::Server& s) {
-        s.new_task_queue = [threads, max_threads] { return new WorkerPool(threads, max_threads); };
+        s.new_task_queue = [threads, max_threads, max_connections] {
+            auto* pool = new WorkerPool(threads, max_threads);
+            // Connections beyond a worker wait in the queue up to server.max_connections in
+            // all; past that the accept loop answers 503 at once (GuardedServer::RejectScope).
+            pool->set_overflow(max_connections > max_threads ? max_connections - max_threads : 0,
+                               [](std::function<void()> job) {
+                                   GuardedServer::RejectScope reject;
+                                   job();
+                               });
+            return pool;
+        };
         s.set_tcp_nodelay(true);
         s.set_socket_options([listen_fd](socket_t sock) {
             int yes = 1;
@@ -175,14 +222,20 @@ void Service::bind(const std::string& host, int port, int metrics_port) {
                                       host, port));
     }
     raise_backlog();
-    if (metrics_port != 0 && config->settings().metrics.enabled) {
-        m_metrics_server = std::make_unique<httplib::Server>();
+    // The probe listener: the health probes always, /metrics when metrics.enabled.
+    if (metrics_port != 0) {
+        m_metrics_server = std::make_unique<GuardedServer>([this] { return probe_limits(); });
         setup(*m_metrics_server);
-        m_metrics_server->new_task_queue = [] { return new httplib::ThreadPool(2); };
-        auto metrics = [this](const httplib::Request&, httplib::Response& res) {
-            res.set_content(m_state->parts.metrics.expose(), k_metrics_content_type);
+        m_metrics_server->new_task_queue = [] {
+            return new WorkerPool(k_probe_threads, k_probe_max_threads);
         };
-        m_metrics_server->Get("/metrics", metrics);
+        m_router->install(*m_metrics_server, Router::Listener::probes);
+        if (config->settings().metrics.enabled) {
+            m_metrics_server->Get(
+                "/metrics", [this](const httplib::Request&, httplib::Response& res) {
+                    res.set_content(m_state->parts.metrics.expose(), k_metrics_content_type);
+                });
+        }
         m_metrics_port =
             metrics_port < 0
                 ? m_metrics_server->bind_to_any_port(host)

@@ -3,6 +3,7 @@
 /// (request ids, one JSON error shape, auth, metrics, structured request logs), the routes by
 /// area (routes_*.cpp), health probes, a bound on concurrent analyses, and graceful draining.
 
+#include "service/connection.hpp"
 #include "service/state.hpp"
 #include "util/background.hpp"
 
@@ -10,10 +11,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-
-namespace httplib {
-class Server;
-}
 
 namespace dataflow::service {
 
@@ -45,11 +42,13 @@ private:
     void apply_config(const config::Config& config);
     void observe_upstream_and_scrapes();
     void monitor_redis();
+    ConnectionLimits api_limits() const;
+    ConnectionLimits probe_limits() const;
 
     std::unique_ptr<ServiceState> m_state;
     std::unique_ptr<Router> m_router;
-    std::unique_ptr<httplib::Server> m_api;
-    std::unique_ptr<httplib::Server> m_metrics_server;
+    std::unique_ptr<GuardedServer> m_api;
+    std::unique_ptr<GuardedServer> m_metrics_server; ///< /metrics and the health probes
     std::thread m_api_thread;
     std::thread m_metrics_thread;
     int m_api_port = 0;

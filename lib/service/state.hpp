@@ -12,6 +12,7 @@
 #include "upstream/setup.hpp"
 #include "util/clock.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -51,7 +52,19 @@ struct Instruments {
 struct ServiceState {
     explicit ServiceState(ServiceParts from)
         : parts(from), instruments(from.metrics), catalog(from.cache, from.upstream, from.clock),
-          probes(from.cache, from.upstream) {}
+          probes(from.cache, from.upstream) {
+        // Only dataflows of the served catalogue are probed: any other id would spend the
+        // upstream's budget (ISTAT bans an IP beyond ~5 requests a minute) on a client's say.
+        probes.set_probeable([this](const std::string& id) {
+            auto state = catalog.current();
+            if (!state) {
+                return false;
+            }
+            const auto& flows = state->catalog->dataflows;
+            return std::any_of(flows.begin(), flows.end(),
+                               [&](const sdmx::Dataflow& f) { return f.id == id; });
+        });
+    }
 
     ServiceParts parts;
     Instruments instruments;

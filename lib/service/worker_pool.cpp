@@ -3,13 +3,18 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <exception>
 #include <thread>
 
 namespace dataflow::service {
 
-WorkerPool::WorkerPool(std::size_t core, std::size_t max, std::chrono::milliseconds idle_timeout)
+WorkerPool::WorkerPool(std::size_t core, std::size_t max, std::chrono::milliseconds idle_timeout,
+                       ThreadStarter start_thread)
     : m_core(std::max<std::size_t>(core, 1)), m_max(std::max(max, m_core)),
-      m_idle_timeout(idle_timeout) {
+      m_idle_timeout(idle_timeout),
+      m_start_thread(start_thread ? std::move(start_thread) : [](std::function<void()> run) {
+          std::thread(std::move(run)).detach();
+      }) {
     std::lock_guard lock(m_mutex);
     for (std::size_t i = 0; i < m_core; ++i) {
         spawn(true);
@@ -20,24 +25,55 @@ WorkerPool::~WorkerPool() {
     shutdown();
 }
 
-void WorkerPool::spawn(bool core) {
+bool WorkerPool::spawn(bool core) {
     // Called with m_mutex held. Detached: a thread above `core` ends on its own when idle;
-    // shutdown() waits for the count to reach zero.
+    // shutdown() waits for the count to reach zero. A core thread that could not be created is
+    // made up by the next one that can (it then stays).
+    core = core || m_threads < m_core;
     ++m_threads;
     ++m_idle; // idle until it takes a job, even before it starts waiting
-    std::thread([this, core] { work(core); }).detach();
+    try {
+        m_start_thread([this, core] { work(core); });
+    } catch (const std::exception& e) { // std::system_error from std::thread, or memory
+        --m_threads;
+        --m_idle;
+        if (!m_spawn_failure_logged) {
+            m_spawn_failure_logged = true;
+            spdlog::warn("worker pool: cannot create a thread ({}); {} workers serve the queue "
+                         "(logged once)",
+                         e.what(), m_threads);
+        }
+        return false;
+    }
+    return true;
+}
+
+void WorkerPool::set_overflow(std::size_t max_queued, Overflow overflow) {
+    std::lock_guard lock(m_mutex);
+    m_max_queued = max_queued;
+    m_overflow = std::move(overflow);
 }
 
 void WorkerPool::enqueue(std::function<void()> fn) {
-    std::lock_guard lock(m_mutex);
-    if (m_stop) {
-        return;
+    Overflow overflow;
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_stop) {
+            return;
+        }
+        if (m_overflow && m_idle == 0 && m_threads >= m_max && m_jobs.size() >= m_max_queued) {
+            overflow = m_overflow;
+        } else {
+            m_jobs.push_back(std::move(fn));
+            if (m_idle < m_jobs.size() && m_threads < m_max) {
+                spawn(false);
+            }
+            m_work.notify_one();
+        }
     }
-    m_jobs.push_back(std::move(fn));
-    if (m_idle < m_jobs.size() && m_threads < m_max) {
-        spawn(false);
+    if (overflow) {
+        overflow(std::move(fn));
     }
-    m_work.notify_one();
 }
 
 void WorkerPool::work(bool core) {

@@ -480,10 +480,13 @@ TEST_SUITE("serve") {
             pollfd p{fd, POLLIN | POLLOUT, 0};
             REQUIRE(::poll(&p, 1, 1000) >= 0);
             if ((p.revents & POLLIN) != 0) {
+                // The answer, up to the close that follows it.
                 char buf[4096];
-                auto n = ::recv(fd, buf, sizeof buf, 0);
-                if (n > 0) {
-                    answer.assign(buf, static_cast<std::size_t>(n));
+                timeval tv{2, 0};
+                ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+                ssize_t n;
+                while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+                    answer.append(buf, static_cast<std::size_t>(n));
                 }
                 break;
             }
@@ -503,6 +506,69 @@ TEST_SUITE("serve") {
         // Well before 64 MiB: the server stopped reading at the cap (socket buffers aside).
         CHECK(sent < (32u << 20));
         CHECK(s.client().Get("/health/live")->status == 200);
+    }
+
+    TEST_CASE("beyond server.max_connections a connection gets 503 at once, unread") {
+        // Two workers, two more connections may wait for them; the next ones are answered by
+        // the accept loop itself, without a worker and without reading anything.
+        Server s({"DATAFLOW_SERVER_THREADS=2", "DATAFLOW_SERVER_MAX_THREADS=2",
+                  "DATAFLOW_SERVER_MAX_CONNECTIONS=4"});
+        std::vector<int> fds;
+        for (int i = 0; i < 6; ++i) {
+            fds.push_back(dataflow::test::connect_loopback(s.port));
+            REQUIRE(fds.back() >= 0);
+            std::this_thread::sleep_for(50ms); // accepted in order
+        }
+        int refused = 0;
+        for (int fd : fds) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 500) == 1) {
+                char buf[512];
+                auto n = ::recv(fd, buf, sizeof buf, 0);
+                std::string answer(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+                CHECK(answer.rfind("HTTP/1.1 503", 0) == 0);
+                CHECK(has(answer, "Retry-After: 1"));
+                ++refused;
+            }
+        }
+        CHECK(refused == 2);
+        for (int fd : fds) {
+            ::close(fd);
+        }
+        // Once they are gone, the service answers again.
+        CHECK(dataflow::test::eventually(
+            [&] {
+                auto r = s.client().Get("/health/live");
+                return r && r->status == 200;
+            },
+            10s));
+    }
+
+    TEST_CASE(
+        "a request that takes longer than server.request_timeout gets 408, whatever its pace") {
+        // One byte every 300 ms never trips the 30 s read timeout: the whole-request deadline
+        // does.
+        Server s({"DATAFLOW_SERVER_REQUEST_TIMEOUT=1s"});
+        int fd = dataflow::test::connect_loopback(s.port);
+        REQUIRE(fd >= 0);
+        std::string head = "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+        auto started = std::chrono::steady_clock::now();
+        std::string answer;
+        for (int i = 0; i < 40 && answer.empty(); ++i) {
+            auto piece = i < static_cast<int>(head.size()) ? head.substr(i, 1) : std::string("a");
+            ::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL);
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 300) == 1) {
+                char buf[512];
+                auto n = ::recv(fd, buf, sizeof buf, 0);
+                answer.assign(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+            }
+        }
+        ::close(fd);
+        auto took = std::chrono::steady_clock::now() - started;
+        CHECK(answer.rfind("HTTP/1.1 408", 0) == 0);
+        CHECK(has(answer, "server.request_timeout"));
+        CHECK(took < 3s);
     }
 
     TEST_CASE("token auth: 401 without or with a bad token, 403 without the scope") {

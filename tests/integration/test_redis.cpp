@@ -1,17 +1,26 @@
 // The Redis backend, pool, locks and the cluster-wide rate limiter against a real redis-server
 // on a random loopback port.
 
+#include "analysis/render.hpp"
+#include "analysis/report.hpp"
 #include "cache/redis_cache.hpp"
 #include "cache/single_flight.hpp"
+#include "config/config.hpp"
+#include "live/keys.hpp"
+#include "live/pipeline.hpp"
 #include "redis/pool.hpp"
 #include "resilience/redis_rate_limiter.hpp"
+#include "sdmx/reader.hpp"
 #include "support/redis_server.hpp"
+#include "support/support.hpp"
 #include "util/clock.hpp"
+#include "util/json_writer.hpp"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <thread>
 
 using namespace dataflow;
@@ -61,6 +70,30 @@ bool eventually(P predicate, std::chrono::milliseconds limit = 10s) {
     return true;
 }
 
+/// Every key under `pattern` (SCAN, never KEYS).
+std::vector<std::string> scan_keys(redis::Pool& pool, const std::string& pattern) {
+    std::vector<std::string> out;
+    std::string cursor = "0";
+    do {
+        auto v = pool.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+        REQUIRE(v.elements.size() == 2);
+        cursor = v.elements[0].str;
+        for (const auto& k : v.elements[1].elements) {
+            out.push_back(k.str);
+        }
+    } while (cursor != "0");
+    return out;
+}
+
+std::int64_t used_memory(redis::Pool& pool) {
+    auto info = pool.command({"INFO", "memory"}).str;
+    auto at = info.find("used_memory:");
+    REQUIRE(at != std::string::npos);
+    std::int64_t used = 0;
+    std::from_chars(info.data() + at + 12, info.data() + info.size(), used);
+    return used;
+}
+
 } // namespace
 
 TEST_SUITE("redis cache") {
@@ -93,6 +126,120 @@ TEST_SUITE("redis cache") {
         CHECK(s.entries == 4); // three entries and one tag set
         CHECK(s.redis_used_memory.value_or(0) > 0);
         CHECK(s.breaker_state == "closed");
+    }
+
+    TEST_CASE("every key under the prefix has a TTL and tag sets stay within their bound") {
+        test::RedisServer server;
+        cache::RedisCache c(settings_for(server), "df", 1 << 20, quick_breaker(),
+                            util::SystemClock::instance());
+        auto& pool = c.pool();
+        auto tag_set = [](const std::string& tag) { return "df:v1:g0:tag:" + tag; };
+        // Short-lived entries fill most of a tag set, then expire; one long-lived member keeps
+        // the set (and its dead members) alive.
+        c.set("keep", entry("v", 1h, 2h, {"analysis"}));
+        const std::size_t short_lived = cache::k_max_tag_members * 6 / 10;
+        for (std::size_t i = 0; i < short_lived; ++i) {
+            c.set("s:" + std::to_string(i), entry("v", 200ms, 200ms, {"analysis"}));
+        }
+        REQUIRE(eventually(
+            [&] { return !c.get("s:0").hit() && scan_keys(pool, "df:v1:g0:s:*").empty(); }));
+        // Dead members stay until the set passes its bound.
+        CHECK(pool.command({"SCARD", tag_set("analysis")}).integer ==
+              static_cast<long long>(short_lived + 1));
+        // Live entries take the set past the bound: the dead members go, every live one stays.
+        const std::size_t live = cache::k_max_tag_members * 6 / 10;
+        for (std::size_t i = 0; i < live; ++i) {
+            c.set("a:" + std::to_string(i), entry("v", 1h, 2h, {"analysis", "rules:x"}));
+        }
+        auto size = pool.command({"SCARD", tag_set("analysis")}).integer;
+        CHECK(size == static_cast<long long>(live + 1));
+        CHECK(c.get("keep").hit());
+        CHECK(c.get("a:0").hit());
+        // All live and over the bound: surplus entries are evicted with their members, so the
+        // set never passes the bound and invalidating the tag still reaches every entry kept.
+        for (std::size_t i = live; i < cache::k_max_tag_members + 2000; ++i) {
+            c.set("a:" + std::to_string(i), entry("v", 1h, 2h, {"analysis", "rules:x"}));
+            if (i % 1000 == 0) {
+                CHECK(pool.command({"SCARD", tag_set("analysis")}).integer <=
+                      static_cast<long long>(cache::k_max_tag_members));
+            }
+        }
+        CHECK(pool.command({"SCARD", tag_set("analysis")}).integer <=
+              static_cast<long long>(cache::k_max_tag_members));
+        CHECK(pool.command({"SCARD", tag_set("rules:x")}).integer <=
+              static_cast<long long>(cache::k_max_tag_members));
+        auto data_keys = scan_keys(pool, "df:v1:g0:a:*");
+        CHECK(data_keys.size() <= cache::k_max_tag_members);
+        CHECK(data_keys.size() >= cache::k_tag_prune_to - 1);
+        std::size_t untagged = 0;
+        for (const auto& k : data_keys) {
+            untagged += pool.command({"SISMEMBER", tag_set("analysis"), k}).integer == 1 ? 0 : 1;
+        }
+        CHECK(untagged == 0);
+        // A refresh lock has a TTL too; then every key under the prefix has one.
+        REQUIRE(c.try_lock("analysis:x", 10s));
+        auto keys = scan_keys(pool, "df:*");
+        CHECK(keys.size() > cache::k_tag_prune_to);
+        std::size_t without_ttl = 0;
+        for (const auto& k : keys) {
+            auto ttl = pool.command({"PTTL", k}).integer;
+            if (ttl <= 0) {
+                ++without_ttl;
+                MESSAGE("no TTL: " << k << " (" << ttl << ")");
+            }
+        }
+        CHECK(without_ttl == 0);
+        // Tag sets live as long as their longest member.
+        CHECK(pool.command({"PTTL", tag_set("analysis")}).integer > 3'500'000);
+        // Invalidating the tag deletes every entry left (an entry evicted through its other
+        // tag may remain a dead member here: not counted, as UNLINK finds nothing).
+        auto entries_left =
+            scan_keys(pool, "df:v1:g0:a:*").size() + scan_keys(pool, "df:v1:g0:keep").size();
+        CHECK(c.invalidate_tag("analysis", false).entries == entries_left);
+        CHECK(scan_keys(pool, "df:v1:g0:a:*").empty());
+    }
+
+    TEST_CASE("Redis memory per cached analysis of the bundled catalogue") {
+        test::RedisServer server;
+        cache::RedisCache c(settings_for(server), "df", 1 << 20, quick_breaker(),
+                            util::SystemClock::instance());
+        // What POST /api/analysis/dataflow stores for the bundled ISTAT catalogue (456 flows)
+        // with the default filters (max_results 100, include_tests false): the count and the
+        // report's members, rendered as routes_analysis.cpp does.
+        auto bytes = test::read_file(test::bundled_catalog());
+        auto catalog = sdmx::read_catalog(bytes, "istat-dataflows-2020.xml");
+        REQUIRE(catalog.dataflows.size() == 456);
+        config::Config config;
+        auto categorizer = live::categorizer_for(config);
+        analysis::AnalysisOptions options;
+        options.limit = 100;
+        auto report = analysis::analyze(catalog, *categorizer, options);
+        report.cache_hit = true;
+        auto members = util::JsonWriter::render_members(
+            2, 1, [&](util::JsonWriter& w) { analysis::write_report_members(w, report); });
+        auto value = std::to_string(report.total_analyzed) + "\n" + members.text;
+        const int n = 100;
+        auto before = used_memory(c.pool());
+        for (int i = 0; i < n; ++i) {
+            // A different body each time (one document sent as n variants): n distinct keys.
+            auto key = live::analysis_key(bytes, "request-" + std::to_string(i),
+                                          config.rules()->fingerprint(), options,
+                                          config::to_string(config.settings().analysis.match),
+                                          config.settings().analysis.languages);
+            auto e = entry(value, 1h, 1h, {"analysis", "rules:" + config.rules()->fingerprint()});
+            e.content_type = "application/vnd.dataflow.analysis.v1";
+            c.set(key, e);
+        }
+        auto after = used_memory(c.pool());
+        REQUIRE(scan_keys(c.pool(), "df:v1:g0:analysis:*").size() == static_cast<std::size_t>(n));
+        auto per_entry = (after - before) / n;
+        MESSAGE("Redis used_memory per cached analysis (bundled catalogue, 456 flows, max_results "
+                "100): "
+                << per_entry << " bytes (value " << value.size() << " bytes; " << n
+                << " entries: " << before << " -> " << after << " bytes)");
+        // An entry costs its value and header, plus little: no copy kept anywhere else.
+        CHECK(per_entry >= static_cast<std::int64_t>(value.size()));
+        CHECK(per_entry < static_cast<std::int64_t>(value.size()) * 2);
     }
 
     TEST_CASE("two instances share entries (same key in every process)") {
@@ -332,6 +479,46 @@ TEST_SUITE("cluster rate limiter") {
         for (const auto& l : limiters) {
             CHECK_FALSE(l->degraded());
         }
+    }
+
+    TEST_CASE("one limiter shared by 8 threads keeps the budget while its script is reloaded") {
+        test::RedisServer server;
+        redis::Pool pool(settings_for(server), util::SystemClock::instance());
+        // 60 a minute with a burst of 40: 40 at once, then one a second.
+        resilience::RedisRateLimiter limiter(pool, "df", {60, 40}, {}, 1,
+                                             util::SystemClock::instance());
+        std::atomic<int> granted{0};
+        std::atomic<int> threads_done{0};
+        auto started = std::chrono::steady_clock::now();
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 8; ++t) {
+            threads.emplace_back([&] {
+                // Every thread's first call finds no script loaded: they load it concurrently.
+                for (int i = 0; i < 10; ++i) {
+                    granted += limiter.reserve("esploradati.istat.it", 0ms).granted ? 1 : 0;
+                }
+                ++threads_done;
+            });
+        }
+        // Meanwhile Redis forgets the script (NOSCRIPT, reloaded by whichever thread meets it)
+        // and the limits are re-applied, as a configuration reload does.
+        std::thread churn([&] {
+            while (threads_done < 8) {
+                pool.command({"SCRIPT", "FLUSH"});
+                limiter.configure({60, 40}, {}, 1);
+                std::this_thread::yield();
+            }
+        });
+        for (auto& t : threads) {
+            t.join();
+        }
+        churn.join();
+        auto elapsed_s = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+        CHECK_FALSE(limiter.degraded()); // every call was answered by Redis
+        CHECK(granted >= 40);
+        CHECK(granted <= 40 + static_cast<int>(elapsed_s) + 1);
     }
 
     TEST_CASE("a 429 seen by one replica stops all of them, without Redis, a local share") {

@@ -9,6 +9,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -67,6 +68,9 @@ std::string base_name(const char* path) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // A server that closes a connection its client is still writing to (a refusal) must show up
+    // as a failed write in the test, not kill the test binary.
+    std::signal(SIGPIPE, SIG_IGN);
     if (const char* dir = std::getenv("TEST_CASES_RAN_DIR"); dir && *dir) {
         state().log_path = std::string(dir) + "/" + base_name(argc > 0 ? argv[0] : nullptr) + "." +
                            std::to_string(::getpid()) + ".ran";

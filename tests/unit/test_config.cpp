@@ -805,6 +805,47 @@ TEST_SUITE("config reload") {
         CHECK(reloader.reload() == config::ReloadOutcome::unchanged);
     }
 
+    TEST_CASE("a reload is validated with the running restart-only keys it will apply") {
+        Fixture f;
+        // Production with the admin endpoints behind tokens: valid.
+        f.set("environment", "production");
+        f.set("auth.mode", "token");
+        f.set("auth.admin_tokens", "admin-token-0123456789abcdef0123");
+        f.set("api.admin_enabled", "true");
+        auto initial = f.load();
+        REQUIRE(initial.ok());
+        config::ConfigStore store(initial.config);
+        config::Reloader reloader(
+            store, [&] { return f.load(); }, f.clock, 500ms, 5s);
+        auto before = store.current();
+        // The candidate says development (restart-only) and turns authentication off
+        // (reloadable): valid as loaded, but what would be applied is production with admin
+        // endpoints open to anyone.
+        f.set("environment", "development");
+        f.set("auth.mode", "none");
+        REQUIRE(f.load().ok());
+        CHECK(reloader.reload() == config::ReloadOutcome::rejected);
+        CHECK(store.current() == before);
+        CHECK(store.current()->settings().auth.mode == config::AuthMode::token);
+        auto stats = reloader.stats();
+        CHECK(stats.rejected == 1);
+        CHECK(stats.applied == 0);
+        REQUIRE(stats.last_rejection.size() == 1);
+        const auto& finding = stats.last_rejection[0];
+        CHECK(finding.key == "api.admin_enabled");
+        CHECK(has(finding.message, "admin endpoints are enabled without authentication"));
+        CHECK(has(finding.message, "with the running value of environment"));
+        // Reported where the applied value comes from: the config directory's file.
+        CHECK(finding.where.kind == SourceKind::config_dir);
+        CHECK(has(finding.where.name, "api.admin_enabled"));
+        // Closing the admin endpoints too makes the applied combination valid.
+        f.set("api.admin_enabled", "false");
+        CHECK(reloader.reload() == config::ReloadOutcome::applied);
+        CHECK(store.current()->str("environment") == "production");
+        CHECK(store.current()->settings().auth.mode == config::AuthMode::none);
+        CHECK_FALSE(store.current()->settings().api.admin_enabled);
+    }
+
     TEST_CASE("a burst of changes is debounced into one reload") {
         Fixture f;
         config::ConfigStore store(f.load().config);
