@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`dataflow serve` figures: time from exec to ready, idle and loaded RSS, /health/live throughput
-and p99 under wrk (64 connections), and POST /api/analysis/dataflow with the bundled 456-flow
+and p99 under wrk (64 connections), the served catalogue (GET /api/v1/dataflows), and POST
+/api/analysis/dataflow with the bundled 456-flow
 ISTAT catalogue, cold (cache off) and cached. Everything on 127.0.0.1; the server and wrk share
 the machine's cores.
 
@@ -111,6 +112,9 @@ def main():
           f"{rps:.0f} req/s, p99 {p99:.2f} ms, non-2xx {bad}")
     rps, p99, bad = wrk(f"http://127.0.0.1:{port}/health/live", a.duration, 64)
     print(f"GET /health/live, 64 connections, server.threads 16: {rps:.0f} req/s, p99 {p99:.2f} ms")
+    rps, p99, bad = wrk(f"http://127.0.0.1:{port}/api/v1/dataflows?limit=20", a.duration, 16)
+    print(f"GET /api/v1/dataflows?limit=20 (served catalogue, 456 flows), 16 connections, "
+          f"{a.duration} s: {rps:.0f} req/s, p99 {p99:.2f} ms, non-2xx {bad}")
     stop(p)
     # cpp-httplib serves a keep-alive connection on one worker: give each connection a thread.
     p, port, _ = start({"DATAFLOW_SERVER_THREADS": "64"})

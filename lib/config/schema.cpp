@@ -65,7 +65,9 @@ const KeyDef k_schema[] = {
     {.name = "server.keep_alive_timeout", .type = T::duration, .default_text = "5s", .min = 0,
      .max = 5 * minute, .description = "Idle time before a keep-alive connection is closed"},
     {.name = "server.read_timeout", .type = T::duration, .default_text = "30s", .min = 100 * ms,
-     .max = 10 * minute, .description = "Time allowed to receive a request"},
+     .max = 10 * minute,
+     .description = "Longest wait for the next bytes of a request (the whole request has "
+                    "server.request_timeout)"},
     {.name = "server.write_timeout", .type = T::duration, .default_text = "30s", .min = 100 * ms,
      .max = 10 * minute, .description = "Time allowed to send a response"},
     {.name = "server.request_timeout", .type = T::duration, .default_text = "60s", .min = 100 * ms,
