@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--tolerance", type=float, default=0.10)
     ap.add_argument("--serve-duration", type=int, default=3)
+    ap.add_argument("--only", choices=["analyze", "serve", "cache"], action="append",
+                    help="run only these benchmarks (repeatable; default all three)")
     a = ap.parse_args()
     builds = {"base": a.base, "new": a.new}
     samples = {"base": {}, "new": {}}
@@ -73,12 +75,18 @@ def main():
         for which in order:
             d = builds[which]
             binary = os.path.join(d, "cli", "dataflow")
-            outs = [
-                analyze_figures(run("bench_analyze.py", ["--binary", binary, "--runs", "3"], 900)),
-                serve_figures(run("bench_serve.py", ["--binary", binary, "--duration",
-                                                     str(a.serve_duration), "--starts", "5"], 900)),
-                cache_figures(run("bench_cache.py", ["--binary", os.path.join(d, "bench_cache")], 900)),
-            ]
+            only = set(a.only or ["analyze", "serve", "cache"])
+            outs = []
+            if "analyze" in only:
+                outs.append(analyze_figures(
+                    run("bench_analyze.py", ["--binary", binary, "--runs", "3"], 900)))
+            if "serve" in only:
+                outs.append(serve_figures(
+                    run("bench_serve.py", ["--binary", binary, "--duration", str(a.serve_duration),
+                                           "--starts", "5"], 900)))
+            if "cache" in only:
+                outs.append(cache_figures(
+                    run("bench_cache.py", ["--binary", os.path.join(d, "bench_cache")], 900)))
             for figures in outs:
                 for k, (v, better) in figures.items():
                     samples[which].setdefault(k, ([], better))[0].append(v)

@@ -109,9 +109,8 @@ public:
     bool is_readable() const override {
         return m_off < m_len || wait_for(m_sock, POLLIN, read_wait());
     }
-    bool is_writable() const override {
-        return !m_swallow && wait_for(m_sock, POLLOUT, m_limits.write_timeout);
-    }
+    /// write() waits for room itself, within server.write_timeout.
+    bool is_writable() const override { return !m_swallow; }
 
     ssize_t read(char* ptr, std::size_t size) override {
         if (m_swallow) {
@@ -190,27 +189,38 @@ private:
         return wait;
     }
 
+    void time_out() {
+        m_fault = ConnectionFault::timed_out;
+        if (m_in_head) {
+            refuse(refusal(408, "Request Timeout", "request_timeout",
+                           "the request did not arrive within server.request_timeout"));
+        }
+    }
+
+    /// Reads what has arrived (one call when bytes are waiting), else waits for it within the
+    /// read timeout and the request's deadline.
     bool fill() {
-        if (!wait_for(m_sock, POLLIN, read_wait())) {
-            if (m_started && Clock::now() >= m_deadline) {
-                m_fault = ConnectionFault::timed_out;
-                if (m_in_head) {
-                    refuse(refusal(408, "Request Timeout", "request_timeout",
-                                   "the request did not arrive within server.request_timeout"));
-                }
+        if (m_started && Clock::now() >= m_deadline) {
+            time_out();
+            return false;
+        }
+        while (true) {
+            auto n = ::recv(m_sock, m_buf, sizeof m_buf, MSG_DONTWAIT);
+            if (n > 0) {
+                m_off = 0;
+                m_len = static_cast<std::size_t>(n);
+                return true;
             }
-            return false;
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+                return false; // closed, or an error
+            }
+            if (errno != EINTR && !wait_for(m_sock, POLLIN, read_wait())) {
+                if (m_started && Clock::now() >= m_deadline) {
+                    time_out();
+                }
+                return false;
+            }
         }
-        ssize_t n;
-        do {
-            n = ::recv(m_sock, m_buf, sizeof m_buf, 0);
-        } while (n < 0 && errno == EINTR);
-        if (n <= 0) {
-            return false;
-        }
-        m_off = 0;
-        m_len = static_cast<std::size_t>(n);
-        return true;
     }
 
     /// How many of the `n` head bytes at `p` may be handed on (up to the end of the head);
@@ -252,17 +262,31 @@ private:
         return false;
     }
 
+    /// Sends what the socket takes now, waiting for room at most server.write_timeout in all;
+    /// -1 on an error or when the time is up (a client that does not read).
     ssize_t send_some(const char* ptr, std::size_t size) {
-        ssize_t n;
-        do {
-            n = ::send(m_sock, ptr, size, MSG_NOSIGNAL);
-        } while (n < 0 && errno == EINTR);
-        return n;
+        auto until = Clock::now() + m_limits.write_timeout;
+        while (true) {
+            auto n = ::send(m_sock, ptr, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n >= 0) {
+                return n;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return -1;
+            }
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+            if (left.count() <= 0 || !wait_for(m_sock, POLLOUT, left)) {
+                return -1;
+            }
+        }
     }
 
     void send_all(const std::string& data) {
         std::size_t off = 0;
-        while (off < data.size() && wait_for(m_sock, POLLOUT, m_limits.write_timeout)) {
+        while (off < data.size()) {
             auto n = send_some(data.data() + off, data.size() - off);
             if (n <= 0) {
                 break;
@@ -274,7 +298,7 @@ private:
     socket_t m_sock;
     const ConnectionLimits& m_limits;
     const std::atomic<std::size_t>& m_active;
-    char m_buf[4096];
+    char m_buf[16384];
     std::size_t m_off = 0;
     std::size_t m_len = 0;
     bool m_started = false;
