@@ -1,6 +1,6 @@
 #include "service/connection.hpp"
 
-#include "util/json_writer.hpp"
+#include "service/router.hpp"
 #include "util/strings.hpp"
 
 #include <fmt/format.h>
@@ -52,15 +52,8 @@ void ip_and_port(const sockaddr_storage& addr, std::string& ip, int& port) {
 /// A minimal response written by the guard itself (the library never saw a request).
 std::string refusal(int status, std::string_view reason, std::string_view code,
                     std::string_view detail) {
-    std::string body;
-    util::JsonWriter w(body, 2);
-    w.begin_object();
-    w.field("success", false);
-    w.field("error_type", code);
-    w.field("error_code", code);
-    w.field("detail", detail);
-    w.end_object();
-    body += '\n';
+    // The one error shape, with a request id of its own (no request reached the router).
+    auto body = error_json(code, code, detail, new_request_id());
     return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
                        "Connection: close\r\n{}\r\n{}",
                        status, reason, body.size(), status == 503 ? "Retry-After: 1\r\n" : "",
