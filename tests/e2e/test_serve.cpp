@@ -571,6 +571,42 @@ TEST_SUITE("serve") {
         CHECK(took < 3s);
     }
 
+    TEST_CASE("a client that never reads its answers holds a worker at most server.write_timeout") {
+        // Two workers, two clients that pipeline large answers and never read them: without a
+        // bound on each write both workers would wait forever and nobody else would be served.
+        Server s({"DATAFLOW_SERVER_THREADS=2", "DATAFLOW_SERVER_MAX_THREADS=2",
+                  "DATAFLOW_SERVER_WRITE_TIMEOUT=1s"});
+        std::vector<int> stuck;
+        std::string requests;
+        for (int i = 0; i < 30; ++i) {
+            requests += "GET /api/v1/dataflows?limit=0 HTTP/1.1\r\nHost: x\r\n\r\n";
+        }
+        for (int i = 0; i < 2; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            int small = 4096;
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+            sockaddr_in addr{};
+            addr.sin_family = AF_INET;
+            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            addr.sin_port = htons(static_cast<std::uint16_t>(s.port));
+            REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+            REQUIRE(::send(fd, requests.data(), requests.size(), MSG_NOSIGNAL) > 0);
+            stuck.push_back(fd);
+        }
+        std::this_thread::sleep_for(300ms); // both workers are writing into full buffers now
+        auto started = std::chrono::steady_clock::now();
+        httplib::Client c("127.0.0.1", s.port);
+        c.set_read_timeout(15, 0);
+        auto r = c.Get("/health/live");
+        auto took = std::chrono::steady_clock::now() - started;
+        REQUIRE(r);
+        CHECK(r->status == 200);
+        CHECK(took < 6s);
+        for (int fd : stuck) {
+            ::close(fd);
+        }
+    }
+
     TEST_CASE("token auth: 401 without or with a bad token, 403 without the scope") {
         Server s({"DATAFLOW_AUTH_MODE=token", "DATAFLOW_AUTH_TOKENS=read-token-0123456789abcdef",
                   "DATAFLOW_AUTH_ADMIN_TOKENS=admin-token-0123456789abcdef",
