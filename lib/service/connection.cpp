@@ -382,13 +382,19 @@ bool GuardedServer::serve(socket_t sock, const ConnectionLimits& limits) {
     t_current = &stream;
     bool refused = false;
     for (std::size_t count = limits.keep_alive_max_count; count > 0; --count) {
-        // Wait for the next request (the first one too), in slices so that a stopping server
-        // or rising pressure is noticed. Under pressure an idle keep-alive connection is closed
+        // Wait for the next request (the first one too), in slices so that rising pressure is
+        // noticed. Under pressure an idle keep-alive connection is closed
         // at once and a new one gets k_pressure_read_timeout to start its request.
         bool first = count == limits.keep_alive_max_count;
         auto started = Clock::now();
+        // As the library does, a stopping server is noticed between requests only: a request
+        // that arrives on an open connection while the listener closes is still answered
+        // (with Connection: close), never cut off.
+        if (svr_sock_ == INVALID_SOCKET) {
+            break;
+        }
         bool ready = stream.has_buffered();
-        while (!ready && svr_sock_ != INVALID_SOCKET) {
+        while (!ready) {
             auto wait = first ? std::max(limits.keep_alive_timeout, k_pressure_read_timeout)
                               : limits.keep_alive_timeout;
             if (stream.under_pressure()) {
@@ -400,13 +406,14 @@ bool GuardedServer::serve(socket_t sock, const ConnectionLimits& limits) {
             }
             ready = wait_for(sock, POLLIN, std::chrono::milliseconds(50));
         }
-        if (!ready || svr_sock_ == INVALID_SOCKET) {
+        if (!ready) {
             break;
         }
         stream.begin_request();
         bool closed = false;
-        bool ok = process_request(stream, count == 1, closed, nullptr);
-        if (!ok || closed || stream.must_close()) {
+        bool last = count == 1 || svr_sock_ == INVALID_SOCKET;
+        bool ok = process_request(stream, last, closed, nullptr);
+        if (!ok || closed || stream.must_close() || last) {
             refused = stream.must_close() && stream.refused();
             break;
         }
