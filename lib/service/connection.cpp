@@ -20,6 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// Longest chunk-size or trailer line of a body (real ones are a few bytes).
+constexpr std::size_t k_max_framing_line = 4096;
+
 thread_local bool t_reject = false;
 
 /// Waits up to `wait` for `events` on `sock`; true when ready (or an error to be read).
@@ -80,13 +83,14 @@ public:
         m_tail = 0;
         m_response_head = true;
         m_fault = ConnectionFault::none;
+        m_line = 0;
     }
 
     bool under_pressure() const {
         return m_active.load() * 4 >= m_limits.max_threads * 3 && m_limits.max_threads >= 4;
     }
     /// A response said `Connection: close`, or the guard refused the request.
-    bool must_close() const { return m_close || m_swallow; }
+    bool must_close() const { return m_close || m_swallow || m_refusal; }
     /// The last answer was a 4xx or 5xx, or the guard's own: the client may still be sending.
     bool refused() const { return m_refusal || m_swallow; }
     ConnectionFault fault() const { return m_fault; }
@@ -121,6 +125,14 @@ public:
             n = count_head(m_buf + m_off, n);
             if (n == 0) {
                 return -1; // refused: the head is too large
+            }
+        } else if (size == 1) {
+            // The library reads chunk-size and trailer lines a byte at a time into a buffer
+            // that grows: bound each such line (body data comes in larger reads).
+            m_line = m_buf[m_off] == '\n' ? 0 : m_line + 1;
+            if (m_line > k_max_framing_line) {
+                m_swallow = true;
+                return -1;
             }
         }
         std::memcpy(ptr, m_buf + m_off, n);
@@ -301,6 +313,7 @@ private:
     std::size_t m_head_lines = 0;
     std::uint32_t m_tail = 0;
     bool m_response_head = true;
+    std::size_t m_line = 0; ///< bytes of the current framing line after the head
     bool m_close = false;
     bool m_refusal = false;
     bool m_swallow = false;

@@ -183,7 +183,7 @@ void Body::refuse(bool over_cap, std::uint64_t cap, std::string_view what) {
 }
 
 std::string Body::read(std::uint64_t cap, std::string_view what) {
-    if (m_reader == nullptr || m_consumed) {
+    if (m_reader == nullptr || m_consumed || !m_framed) {
         return {};
     }
     m_consumed = true;
@@ -196,10 +196,10 @@ std::string Body::read(std::uint64_t cap, std::string_view what) {
             return false;
         }
         if (need > body.capacity()) {
-            // Grow as the string would, but never past the cap, and only within the budget;
-            // with a Content-Length, at once to its size.
-            std::uint64_t grow = std::max<std::uint64_t>(need, 2 * body.capacity());
-            grow = std::min(std::max(grow, std::min(m_expected, cap)), cap);
+            // Grow as the string would, but never past the cap, and only within the budget:
+            // for bytes received, never for a length merely declared.
+            std::uint64_t grow =
+                std::min<std::uint64_t>(std::max<std::uint64_t>(need, 2 * body.capacity()), cap);
             if (!hold(grow)) {
                 return false;
             }
@@ -216,7 +216,7 @@ std::string Body::read(std::uint64_t cap, std::string_view what) {
 
 std::vector<Body::Part> Body::read_multipart(std::uint64_t cap, std::string_view what) {
     std::vector<Part> parts;
-    if (m_reader == nullptr || m_consumed) {
+    if (m_reader == nullptr || m_consumed || !m_framed) {
         return parts;
     }
     m_consumed = true;
@@ -224,6 +224,18 @@ std::vector<Body::Part> Body::read_multipart(std::uint64_t cap, std::string_view
     bool over = false;
     bool ok = (*m_reader)(
         [&](const httplib::MultipartFormData& header) {
+            // Each part costs its headers and some bookkeeping against the cap and the budget,
+            // and there are few of them: empty parts cannot pile up for free.
+            std::uint64_t cost =
+                header.name.size() + header.filename.size() + header.content_type.size() + 256;
+            if (parts.size() >= k_max_parts || total + cost > cap) {
+                over = true;
+                return false;
+            }
+            if (!hold(total + cost)) {
+                return false;
+            }
+            total += cost;
             parts.push_back({header.name, header.filename, header.content_type, {}});
             return true;
         },
@@ -383,7 +395,11 @@ bool Router::refuse_early(const httplib::Request& req, httplib::Response& res,
     bool has_body =
         req.has_header("Transfer-Encoding") ||
         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
-    if (!has_body) {
+    // A method the library reads a body for (until the connection ends when no length is
+    // given) must match a route here, or it is refused before any of it is read.
+    bool reads_content = req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+                         req.method == "DELETE" || req.method == "PRI";
+    if (!has_body && !reads_content) {
         return false;
     }
     const Route* route = nullptr;
@@ -394,10 +410,18 @@ bool Router::refuse_early(const httplib::Request& req, httplib::Response& res,
             route = &r;
         }
     }
+    if (!has_body && route != nullptr) {
+        return false; // no body: the route is served (its handler reads nothing)
+    }
     int status = 0;
     std::string type;
     std::string detail;
-    if (route == nullptr || !route->has_body) {
+    if (req.has_header("Transfer-Encoding") && req.has_header("Content-Length")) {
+        // Two framings: whichever one a hop believes, another may not (RFC 9112 6.1).
+        status = 400;
+        type = "bad_request";
+        detail = "a request with both Transfer-Encoding and Content-Length is refused";
+    } else if (route == nullptr || !route->has_body) {
         // The library would read the whole body before routing, with no bound when it is
         // chunked: refuse it unread, and close the connection it is still on.
         bool known = route != nullptr || !allowed_methods(req.path).empty();
@@ -486,13 +510,20 @@ void Router::install(httplib::Server& server, Listener listener) {
                 [this, r](const httplib::Request& req, httplib::Response& res,
                           const httplib::ContentReader& reader) { handle(*r, req, res, &reader); });
         } else {
-            server.Post(route.pattern,
-                        [this, r](const httplib::Request& req, httplib::Response& res) {
-                            handle(*r, req, res, nullptr);
-                        });
+            // A content reader the handler never calls: the library then reads no body (a
+            // route without one refuses any in refuse_early).
+            server.Post(
+                route.pattern,
+                [this, r](const httplib::Request& req, httplib::Response& res,
+                          const httplib::ContentReader&) { handle(*r, req, res, nullptr); });
         }
     }
     server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+        // The library's own refusals (a header line or URI too long, a bad request line or
+        // Range) close the connection too: what follows is never read as another request.
+        if (res.status >= 400 && !res.has_header("Connection")) {
+            res.set_header("Connection", "close");
+        }
         if (!res.body.empty()) {
             return;
         }
@@ -546,7 +577,7 @@ void Router::handle(const Route& route, const httplib::Request& req, httplib::Re
     }
     allow_origin(req, res, *config);
     Body body(reader, res, req.is_multipart_form_data(),
-              req.get_header_value<std::uint64_t>("Content-Length"), m_bodies,
+              req.has_header("Content-Length") || req.has_header("Transfer-Encoding"), m_bodies,
               config->settings().server.max_body_memory);
     Request request{req, id, trace, config, reader != nullptr ? &body : nullptr};
     respond(route, request, res);

@@ -70,11 +70,15 @@ private:
 /// What it holds counts against a BodyBudget until the request ends.
 class Body {
 public:
-    /// `expected`: the Content-Length, 0 when none (chunked).
-    Body(const httplib::ContentReader* reader, httplib::Response& res, bool multipart,
-         std::uint64_t expected, BodyBudget& budget, std::uint64_t budget_limit)
-        : m_reader(reader), m_res(res), m_multipart(multipart), m_expected(expected),
-          m_budget(budget), m_budget_limit(budget_limit) {}
+    /// `framed`: the request has a Content-Length or a Transfer-Encoding; without either its
+    /// body is empty (HTTP/1.1), never "read until the connection ends".
+    Body(const httplib::ContentReader* reader, httplib::Response& res, bool multipart, bool framed,
+         BodyBudget& budget, std::uint64_t budget_limit)
+        : m_reader(reader), m_res(res), m_multipart(multipart), m_framed(framed), m_budget(budget),
+          m_budget_limit(budget_limit) {}
+
+    /// Parts of a multipart body at most.
+    static constexpr std::size_t k_max_parts = 16;
     ~Body() { m_budget.give(m_taken); }
     Body(const Body&) = delete;
     Body& operator=(const Body&) = delete;
@@ -103,7 +107,7 @@ private:
     const httplib::ContentReader* m_reader;
     httplib::Response& m_res;
     bool m_multipart;
-    std::uint64_t m_expected;
+    bool m_framed;
     BodyBudget& m_budget;
     std::uint64_t m_budget_limit;
     std::uint64_t m_taken = 0;

@@ -166,9 +166,15 @@ ConnectionLimits Service::api_limits() const {
 }
 
 ConnectionLimits Service::probe_limits() const {
+    // Probes are tiny and quick: a connection that dawdles is not a probe and gives its worker
+    // back within a second or two.
     auto l = api_limits();
     l.max_threads = k_probe_max_threads;
     l.max_connections = k_probe_max_connections;
+    l.max_header_bytes = std::min<std::size_t>(l.max_header_bytes, 8 * 1024);
+    l.request_timeout = std::min(l.request_timeout, std::chrono::milliseconds(2000));
+    l.read_timeout = std::min(l.read_timeout, std::chrono::milliseconds(1000));
+    l.keep_alive_timeout = std::min(l.keep_alive_timeout, std::chrono::milliseconds(1000));
     return l;
 }
 
@@ -227,7 +233,13 @@ void Service::bind(const std::string& host, int port, int metrics_port) {
         m_metrics_server = std::make_unique<GuardedServer>([this] { return probe_limits(); });
         setup(*m_metrics_server);
         m_metrics_server->new_task_queue = [] {
-            return new WorkerPool(k_probe_threads, k_probe_max_threads);
+            auto* pool = new WorkerPool(k_probe_threads, k_probe_max_threads);
+            pool->set_overflow(k_probe_max_connections - k_probe_max_threads,
+                               [](std::function<void()> job) {
+                                   GuardedServer::RejectScope reject;
+                                   job();
+                               });
+            return pool;
         };
         m_router->install(*m_metrics_server, Router::Listener::probes);
         if (config->settings().metrics.enabled) {

@@ -607,6 +607,55 @@ TEST_SUITE("serve") {
         }
     }
 
+    TEST_CASE("unframed bodies and the library's own refusals never read on or run what follows") {
+        Server s;
+        // Everything the client sends on one connection, and everything that comes back.
+        auto exchange = [&](const std::string& bytes) {
+            int fd = dataflow::test::connect_loopback(s.port);
+            REQUIRE(fd >= 0);
+            ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            timeval tv{3, 0};
+            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            std::string answer;
+            char buf[4096];
+            ssize_t n;
+            while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+                answer.append(buf, static_cast<std::size_t>(n));
+            }
+            ::close(fd);
+            return answer;
+        };
+        auto responses = [](const std::string& answer) {
+            std::size_t count = 0;
+            for (auto at = answer.find("HTTP/1.1 "); at != std::string::npos;
+                 at = answer.find("HTTP/1.1 ", at + 1)) {
+                ++count;
+            }
+            return count;
+        };
+        std::string hidden = "GET /api/analysis/rules HTTP/1.1\r\nHost: x\r\n\r\n";
+        // A POST with neither Content-Length nor Transfer-Encoding to a route that does not
+        // exist: refused at once, nothing after it read (the library would read to the end).
+        auto a =
+            exchange("POST /nope HTTP/1.1\r\nHost: x\r\n\r\n" + hidden + std::string(100000, 'A'));
+        CHECK(a.rfind("HTTP/1.1 404", 0) == 0);
+        CHECK(responses(a) == 1);
+        // A header line the library refuses (over 8 KiB) is followed by a declared body that
+        // holds a request: one 400, then the connection closes.
+        std::string body = hidden;
+        auto b = exchange(
+            "POST /api/analysis/dataflow HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') +
+            "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        CHECK(b.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(responses(b) == 1);
+        // Both framings at once are refused.
+        auto c = exchange("POST /api/analysis/dataflow HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        CHECK(c.rfind("HTTP/1.1 400", 0) == 0);
+        auto metrics = s.client().Get("/metrics")->body;
+        CHECK_FALSE(has(metrics, "route=\"/api/analysis/rules\""));
+    }
+
     TEST_CASE("token auth: 401 without or with a bad token, 403 without the scope") {
         Server s({"DATAFLOW_AUTH_MODE=token", "DATAFLOW_AUTH_TOKENS=read-token-0123456789abcdef",
                   "DATAFLOW_AUTH_ADMIN_TOKENS=admin-token-0123456789abcdef",
