@@ -34,11 +34,15 @@ namespace dataflow::cli {
 CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     auto* cmd = app.add_subcommand(
         "analyze", "Categorise and rank every dataflow of an SDMX catalogue and print a report");
-    cmd->add_option("source", args.source,
+    cmd->add_option("input", args.source,
                     "SDMX dataflow list: a file (SDMX-ML 2.0/2.1/3.0 or SDMX-JSON), - for stdin, "
-                    "or an http(s):// URL; none: the configured upstream's catalogue "
-                    "(upstream.base_url, upstream.agency)")
+                    "or an http(s):// URL; none: the configured source's catalogue "
+                    "(upstream.source)")
         ->type_name("FILE|URL");
+    cmd->add_option("--source", args.upstream_source,
+                    "Read this source's catalogue (an id of `dataflow sources`, e.g. ESTAT) "
+                    "instead of the configured one")
+        ->type_name("ID");
     cmd->add_option("-o,--output", args.output, "Report format")
         ->check(CLI::IsMember({"table", "json", "csv", "summary"}))
         ->default_str("table");
@@ -88,8 +92,21 @@ CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     return cmd;
 }
 
+void add_source_flags(std::vector<config::FlagValue>& flags, const std::string& id) {
+    flags.push_back({"upstream.source", id, "--source"});
+    flags.push_back({"upstream.base_url", "", "--source"});
+    flags.push_back({"upstream.agency", "", "--source"});
+}
+
 std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeArgs& args) {
     std::vector<config::FlagValue> flags;
+    if (cmd.count("--source") > 0) {
+        if (!args.source.empty()) {
+            throw UsageError("give either a catalogue (FILE|URL) or --source " +
+                             args.upstream_source + ", not both");
+        }
+        add_source_flags(flags, args.upstream_source);
+    }
     if (cmd.count("--min-score") > 0) {
         flags.push_back({"analysis.min_score", args.min_score, "--min-score"});
     }
@@ -183,7 +200,10 @@ public:
                                      util::SystemClock::instance());
         auto policy = live::catalog_policy(m_config);
         policy.refresh = m_refresh;
-        return fetcher.fetch(url, max_bytes, policy);
+        // Validators are sent only to the configured source, and only if it honours them.
+        bool conditional = live::configured_conditional(m_config) &&
+                           url.str() == live::configured_catalogue_url(m_config).str();
+        return fetcher.fetch(url, max_bytes, policy, conditional);
     }
 
     /// Probes the data of `flows` (Ctrl-C stops them: `interrupted` tells).

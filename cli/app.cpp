@@ -177,6 +177,8 @@ struct Commands {
     CLI::App* cache = nullptr;
     ConfigArgs config_args;
     CLI::App* config = nullptr;
+    SourcesArgs sources_args;
+    CLI::App* sources = nullptr;
     std::string completion_format;
     CLI::App* completion = nullptr;
 };
@@ -194,6 +196,8 @@ void add_commands(CLI::App& app, Commands& cmds) {
     cmds.cache->fallthrough();
     cmds.config = add_config_command(app, cmds.config_args);
     cmds.config->fallthrough();
+    cmds.sources = add_sources_command(app, cmds.sources_args);
+    cmds.sources->fallthrough();
     cmds.completion = app.add_subcommand(
         "completion", "Print a shell completion script (bash, zsh, fish) or the command tree as "
                       "JSON; see dataflow-completion(1)");
@@ -311,6 +315,9 @@ int run_command(const CLI::App& app, const GlobalArgs& global, Commands& cmds,
     }
     if (cmds.probe->parsed()) {
         return run_probe(cmds.probe_args, config, terminal, global.quiet);
+    }
+    if (cmds.sources->parsed()) {
+        return run_sources(*cmds.sources, cmds.sources_args, config);
     }
     if (cmds.cache->parsed()) {
         return run_cache(*cmds.cache, cmds.cache_args, config, terminal);

@@ -26,7 +26,8 @@ struct GlobalArgs {
 };
 
 struct AnalyzeArgs {
-    std::string source;
+    std::string source;          ///< the catalogue: file, - or URL (positional)
+    std::string upstream_source; ///< --source ID: a registry source instead
     std::string output = "table";
     std::vector<std::string> categories;
     std::string min_score = "0";
@@ -59,6 +60,7 @@ struct ProbeArgs {
     std::string last_n;
     std::string detail;
     std::string upstream;
+    std::string upstream_source; ///< --source ID
 };
 
 CLI::App* add_probe_command(CLI::App& app, ProbeArgs& args);
@@ -97,6 +99,21 @@ struct CacheArgs {
 CLI::App* add_cache_command(CLI::App& app, CacheArgs& args);
 int run_cache(const CLI::App& cmd, const CacheArgs& args, const config::Config& config,
               const Terminal& terminal);
+
+struct SourcesArgs {
+    std::string output = "table";
+    std::vector<std::string> ids;
+    std::string timeout = "30s";
+};
+
+CLI::App* add_sources_command(CLI::App& app, SourcesArgs& args);
+/// `sources` lists the registry; `sources check` measures each source (exit 0, or 1 when one
+/// does not answer).
+int run_sources(const CLI::App& cmd, const SourcesArgs& args, const config::Config& config);
+
+/// The flags --source ID sets: upstream.source, and upstream.base_url and upstream.agency
+/// emptied so the source's own apply.
+void add_source_flags(std::vector<config::FlagValue>& flags, const std::string& id);
 
 struct ConfigArgs {
     std::string validate_output = "text";

@@ -35,6 +35,9 @@ CLI::App* add_probe_command(CLI::App& app, ProbeArgs& args) {
     cmd->add_option("--detail", args.detail, "SDMX detail parameter (default: probe.detail)")
         ->check(CLI::IsMember({"full", "dataonly", "serieskeysonly", "nodata"}));
     cmd->add_option("--upstream", args.upstream, "SDMX REST endpoint (default: upstream.base_url)");
+    cmd->add_option("--source", args.upstream_source,
+                    "Probe at this source (an id of `dataflow sources`, e.g. ECB)")
+        ->type_name("ID");
     return cmd;
 }
 
@@ -51,6 +54,12 @@ std::vector<config::FlagValue> probe_flags(const CLI::App& cmd, const ProbeArgs&
     }
     if (cmd.count("--detail") > 0) {
         flags.push_back({"probe.detail", args.detail, "--detail"});
+    }
+    if (cmd.count("--source") > 0) {
+        if (cmd.count("--upstream") > 0) {
+            throw UsageError("give either --upstream or --source, not both");
+        }
+        add_source_flags(flags, args.upstream_source);
     }
     if (cmd.count("--upstream") > 0) {
         flags.push_back({"upstream.base_url", args.upstream, "--upstream"});

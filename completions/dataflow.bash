@@ -5,9 +5,10 @@
 # The subcommands of a command path ("" is dataflow itself).
 _dataflow_subcommands() {
     case "$1" in
-        "") echo "analyze probe serve health cache config completion" ;;
+        "") echo "analyze probe serve health cache config sources completion" ;;
         "cache") echo "stats flush" ;;
         "config") echo "validate show schema" ;;
+        "sources") echo "check" ;;
     esac
 }
 
@@ -15,8 +16,8 @@ _dataflow_subcommands() {
 _dataflow_options() {
     case "$1" in
         "") echo "-h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
-        "analyze") echo "-o --output -c --category --min-score -n --limit --sort --only-ready --match --rules --lang --max-input-bytes --probe --probe-timeout --probe-max-bytes --no-cache --refresh --color -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
-        "probe") echo "-o --output --probe-timeout --probe-max-bytes --last-n --detail --upstream -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
+        "analyze") echo "--source -o --output -c --category --min-score -n --limit --sort --only-ready --match --rules --lang --max-input-bytes --probe --probe-timeout --probe-max-bytes --no-cache --refresh --color -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
+        "probe") echo "-o --output --probe-timeout --probe-max-bytes --last-n --detail --upstream --source -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "serve") echo "--host --port --metrics-port --catalog -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "health") echo "--url --probe --timeout -o --output -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "cache") echo "-h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
@@ -26,6 +27,8 @@ _dataflow_options() {
         "config validate") echo "--env-file --environment -o --output --strict -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "config show") echo "-o --output --sources -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "config schema") echo "-o --output --keys -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
+        "sources") echo "-o --output -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
+        "sources check") echo "--timeout -o --output -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "completion") echo "-h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
     esac
 }
@@ -34,6 +37,7 @@ _dataflow_options() {
 # "file", "dir" or "text"; nothing for a flag.
 _dataflow_value() {
     case "$1|$2" in
+        "analyze|--source") echo "text" ;;
         "analyze|-o" | "analyze|--output") echo "choice table json csv summary" ;;
         "analyze|-c" | "analyze|--category") echo "text" ;;
         "analyze|--min-score") echo "text" ;;
@@ -53,6 +57,7 @@ _dataflow_value() {
         "probe|--last-n") echo "text" ;;
         "probe|--detail") echo "choice full dataonly serieskeysonly nodata" ;;
         "probe|--upstream") echo "text" ;;
+        "probe|--source") echo "text" ;;
         "serve|--host") echo "text" ;;
         "serve|--port") echo "text" ;;
         "serve|--metrics-port") echo "text" ;;
@@ -69,6 +74,9 @@ _dataflow_value() {
         "config show|-o" | "config show|--output") echo "choice toml json" ;;
         "config schema|-o" | "config schema|--output") echo "choice markdown man" ;;
         "config schema|--keys") echo "text" ;;
+        "sources|-o" | "sources|--output") echo "choice table json" ;;
+        "sources check|--timeout") echo "text" ;;
+        "sources check|-o" | "sources check|--output") echo "choice table json" ;;
         *"|--log-level") echo "choice trace debug info warn error off" ;;
         *"|--log-format") echo "choice text json" ;;
         *"|--config") echo "file" ;;
@@ -82,6 +90,7 @@ _dataflow_positional() {
     case "$1" in
         "analyze") echo "file" ;;
         "probe") echo "text" ;;
+        "sources check") echo "text" ;;
         "completion") echo "choice bash zsh fish json" ;;
     esac
 }

@@ -20,9 +20,11 @@ complete -c dataflow -n '__fish_use_subcommand' -a serve -d 'Run the analysis as
 complete -c dataflow -n '__fish_use_subcommand' -a health -d 'Ask a running \'dataflow serve\' whether it is healthy: exit 0 healthy, 1 not (for exec probes, HEALTHCHECK and kubectl exec)'
 complete -c dataflow -n '__fish_use_subcommand' -a cache -d 'Inspect or flush the shared cache'
 complete -c dataflow -n '__fish_use_subcommand' -a config -d 'Check and show the configuration (defaults, --config file, config and secrets directories, DATAFLOW_* environment, flags)'
+complete -c dataflow -n '__fish_use_subcommand' -a sources -d 'List the SDMX sources (agencies) --source and upstream.source can name; see dataflow-sources(1)'
 complete -c dataflow -n '__fish_use_subcommand' -a completion -d 'Print a shell completion script (bash, zsh, fish) or the command tree as JSON; see dataflow-completion(1)'
 
 # dataflow analyze
+complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l source -x -d 'Read this source\'s catalogue (an id of `dataflow sources`, e.g. ESTAT) instead of the configured one'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -s o -l output -x -a 'table json csv summary' -d 'Report format'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -s c -l category -x -d 'Only these categories (repeatable or comma-separated)'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l min-score -x -d 'Keep dataflows with relevance score >= N (default: analysis.min_score, 0)'
@@ -48,6 +50,7 @@ complete -c dataflow -n '__fish_seen_subcommand_from probe' -l probe-max-bytes -
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -l last-n -x -d 'Only the last N observations per series (default: probe.last_n_observations, 0 = all)'
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -l detail -x -a 'full dataonly serieskeysonly nodata' -d 'SDMX detail parameter (default: probe.detail)'
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -l upstream -x -d 'SDMX REST endpoint (default: upstream.base_url)'
+complete -c dataflow -n '__fish_seen_subcommand_from probe' -l source -x -d 'Probe at this source (an id of `dataflow sources`, e.g. ECB)'
 
 # dataflow serve
 complete -c dataflow -n '__fish_seen_subcommand_from serve' -l host -x -d 'Listen address (default: server.host, 0.0.0.0)'
@@ -91,6 +94,16 @@ complete -c dataflow -n '__fish_seen_subcommand_from config; and __fish_seen_sub
 # dataflow config schema
 complete -c dataflow -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from schema' -s o -l output -x -a 'markdown man' -d 'markdown or man'
 complete -c dataflow -n '__fish_seen_subcommand_from config; and __fish_seen_subcommand_from schema' -l keys -x -d 'Only these keys: a key (server.port) or a prefix ending in a dot (redis.); repeatable or comma-separated'
+
+# dataflow sources commands
+complete -c dataflow -n '__fish_seen_subcommand_from sources; and not __fish_seen_subcommand_from check' -a check -d 'Measure whether each source answers, and how fast (exit 1 if any does not)'
+
+# dataflow sources
+complete -c dataflow -n '__fish_seen_subcommand_from sources' -s o -l output -x -a 'table json' -d 'table or json'
+
+# dataflow sources check
+complete -c dataflow -n '__fish_seen_subcommand_from sources; and __fish_seen_subcommand_from check' -l timeout -x -d 'Time allowed per source, budget wait included'
+complete -c dataflow -n '__fish_seen_subcommand_from sources; and __fish_seen_subcommand_from check' -s o -l output -x -a 'table json' -d 'table or json'
 
 # dataflow completion
 complete -c dataflow -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish json'

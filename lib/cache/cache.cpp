@@ -3,7 +3,10 @@
 #include "util/hash.hpp"
 #include "util/json_writer.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
 
 namespace dataflow::cache {
 
@@ -17,30 +20,52 @@ std::string make_key(std::string_view kind, const std::vector<std::string_view>&
     return std::string(kind) + ":" + util::sha256_hex(canonical);
 }
 
+namespace {
+
+std::int64_t clamp_time(std::int64_t ms) {
+    constexpr std::int64_t k_max = 9'999'999'999'999'999; // 16 digits: the year 318857
+    return std::clamp<std::int64_t>(ms, 0, k_max);
+}
+
+} // namespace
+
+std::string fixed_region(std::int64_t stored_at_ms, std::int64_t fresh_until_ms,
+                         std::int64_t stale_until_ms) {
+    return fmt::format(R"({:>{}},"fresh":{:>{}},"stale":{:>{}})", clamp_time(stored_at_ms),
+                       k_time_width, clamp_time(fresh_until_ms), k_time_width,
+                       clamp_time(stale_until_ms), k_time_width);
+}
+
 std::string encode(const Entry& e) {
-    std::string out;
-    util::JsonWriter w(out);
+    // The variable part, written as an object of its own and spliced in after the fixed one.
+    std::string rest;
+    util::JsonWriter w(rest);
     w.begin_object();
-    w.field("v", 1);
     w.field("ct", e.content_type);
-    w.field("stored", e.stored_at_ms);
-    w.field("fresh", e.fresh_until_ms);
-    w.field("stale", e.stale_until_ms);
     w.field("neg", e.negative);
     w.key("tags").begin_array();
     for (const auto& t : e.tags) {
         w.value(t);
     }
     w.end_array();
+    w.field("etag", e.etag);
+    w.field("lm", e.last_modified);
+    w.field("born", clamp_time(e.born_ms));
     w.end_object();
+    std::string out;
+    out.reserve(k_fixed_offset + k_fixed_length + rest.size() + 1 + e.value.size());
+    out += k_header_prefix;
+    out += fixed_region(e.stored_at_ms, e.fresh_until_ms, e.stale_until_ms);
+    out += ',';
+    out.append(rest, 1); // without its '{'
     out += '\n';
     out += e.value;
     return out;
 }
 
-std::optional<Entry> decode(std::string_view bytes) {
+std::optional<Entry> decode_header(std::string_view bytes) {
     auto nl = bytes.find('\n');
-    if (nl == std::string_view::npos || nl > 64 * 1024) {
+    if (nl == std::string_view::npos || nl > k_max_header_bytes) {
         return std::nullopt;
     }
     auto header = nlohmann::json::parse(bytes.substr(0, nl), nullptr, false);
@@ -56,11 +81,55 @@ std::optional<Entry> decode(std::string_view bytes) {
         e.stale_until_ms = header.at("stale").get<std::int64_t>();
         e.negative = header.at("neg").get<bool>();
         e.tags = header.at("tags").get<std::vector<std::string>>();
-        e.value.assign(bytes.substr(nl + 1));
+        // Written since the conditional refresh; absent from older entries.
+        e.etag = header.value("etag", std::string());
+        e.last_modified = header.value("lm", std::string());
+        e.born_ms = header.value("born", std::int64_t{0});
         return e;
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;
     }
+}
+
+std::optional<Entry> decode(std::string_view bytes) {
+    auto e = decode_header(bytes);
+    if (e) {
+        e->value.assign(bytes.substr(bytes.find('\n') + 1));
+    }
+    return e;
+}
+
+Entry header_of(const Entry& entry) {
+    Entry e;
+    e.content_type = entry.content_type;
+    e.stored_at_ms = entry.stored_at_ms;
+    e.fresh_until_ms = entry.fresh_until_ms;
+    e.stale_until_ms = entry.stale_until_ms;
+    e.negative = entry.negative;
+    e.tags = entry.tags;
+    e.etag = entry.etag;
+    e.last_modified = entry.last_modified;
+    e.born_ms = entry.born_ms;
+    return e;
+}
+
+Lookup Cache::head(const std::string& key) {
+    auto l = get(key);
+    l.entry.value = std::string();
+    return l;
+}
+
+bool Cache::touch(const std::string& key, std::int64_t stored_at_ms, std::int64_t fresh_until_ms,
+                  std::int64_t stale_until_ms) {
+    auto l = get(key);
+    if (!l.hit()) {
+        return false;
+    }
+    l.entry.stored_at_ms = stored_at_ms;
+    l.entry.fresh_until_ms = fresh_until_ms;
+    l.entry.stale_until_ms = stale_until_ms;
+    set(key, l.entry);
+    return true;
 }
 
 State state_at(const Entry& entry, std::int64_t now_ms) {

@@ -46,28 +46,69 @@ void MemoryCache::evict_locked() {
     }
 }
 
-Lookup MemoryCache::get(const std::string& key) {
-    std::lock_guard lock(m_mutex);
-    Lookup l;
+MemoryCache::Node* MemoryCache::find_live_locked(const std::string& key, Lookup& l) {
     auto it = m_entries.find(key);
     if (it == m_entries.end()) {
         ++m_stats.misses;
-        return l;
+        return nullptr;
     }
     auto now = now_ms();
     l.state = state_at(it->second.entry, now);
     if (l.state == State::miss) {
         erase_locked(it);
         ++m_stats.misses;
-        return l;
+        return nullptr;
     }
     m_lru.splice(m_lru.begin(), m_lru, it->second.lru);
-    l.entry = it->second.entry;
-    l.age_seconds = static_cast<double>(now - l.entry.stored_at_ms) / 1000.0;
+    const auto& e = it->second.entry;
+    l.age_seconds = static_cast<double>(now - e.stored_at_ms) / 1000.0;
     ++m_stats.hits;
     m_stats.stale_hits += l.state == State::stale ? 1 : 0;
-    m_stats.negative_hits += l.entry.negative ? 1 : 0;
+    m_stats.negative_hits += e.negative ? 1 : 0;
+    return &it->second;
+}
+
+Lookup MemoryCache::get(const std::string& key) {
+    std::lock_guard lock(m_mutex);
+    Lookup l;
+    if (auto* node = find_live_locked(key, l)) {
+        l.entry = node->entry;
+    }
     return l;
+}
+
+Lookup MemoryCache::head(const std::string& key) {
+    std::lock_guard lock(m_mutex);
+    Lookup l;
+    if (auto* node = find_live_locked(key, l)) {
+        l.entry = header_of(node->entry);
+    }
+    return l;
+}
+
+bool MemoryCache::touch(const std::string& key, std::int64_t stored_at_ms,
+                        std::int64_t fresh_until_ms, std::int64_t stale_until_ms) {
+    std::lock_guard lock(m_mutex);
+    auto it = m_entries.find(key);
+    if (it == m_entries.end()) {
+        return false;
+    }
+    auto& e = it->second.entry;
+    auto now = now_ms();
+    if (state_at(e, now) == State::miss) {
+        erase_locked(it);
+        return false;
+    }
+    e.stored_at_ms = stored_at_ms;
+    e.fresh_until_ms = fresh_until_ms;
+    e.stale_until_ms = stale_until_ms;
+    ++m_stats.touches;
+    if (state_at(e, now) == State::miss) {
+        erase_locked(it); // touched into the past: gone, as set() of it would leave nothing
+    } else {
+        m_lru.splice(m_lru.begin(), m_lru, it->second.lru);
+    }
+    return true;
 }
 
 void MemoryCache::set(const std::string& key, const Entry& entry) {

@@ -25,6 +25,12 @@ public:
     std::optional<std::string> try_lock(const std::string& key,
                                         std::chrono::milliseconds ttl) override;
     void unlock(const std::string& key, const std::string& token) override;
+    /// O(1): the header is copied, never the value.
+    Lookup head(const std::string& key) override;
+    /// O(1): the times change in place (the byte size does not), and the entry becomes the
+    /// most recently used.
+    bool touch(const std::string& key, std::int64_t stored_at_ms, std::int64_t fresh_until_ms,
+               std::int64_t stale_until_ms) override;
 
     void set_budget(std::uint64_t budget_bytes);
 
@@ -37,6 +43,9 @@ private:
     std::int64_t now_ms() const;
     void erase_locked(std::unordered_map<std::string, Node>::iterator it);
     void evict_locked();
+    /// The live node at `key` (counting a hit, made the most recent) or nullptr (a miss: an
+    /// expired node is dropped); `l` gets the state and age.
+    Node* find_live_locked(const std::string& key, Lookup& l);
 
     const util::Clock& m_clock;
     mutable std::mutex m_mutex;

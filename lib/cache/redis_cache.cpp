@@ -10,13 +10,58 @@ namespace dataflow::cache {
 
 using Type = redis::Value::Type;
 
+namespace {
+
+/// KEYS[1] the entry; ARGV: the header prefix, the new fixed region, the new TTL (ms), the prefix
+/// of tag set keys, the last byte of a header (k_max_header_bytes). The stored string must hold the
+/// prefix and, where the new region has anything but digits and spaces, the same bytes (so an entry
+/// of another layout is never overwritten); then its times are rewritten in place and its tag sets
+/// (from the header) live at least as long. Returns 1 when touched, 0 otherwise.
+constexpr const char* k_touch_script = R"lua(
+local prefix, region, ttl, tag_prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local header = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[5]))
+if #header <= #prefix + #region or string.sub(header, 1, #prefix) ~= prefix
+    or string.sub(header, #prefix + #region + 1, #prefix + #region + 1) ~= ',' then
+  return 0
+end
+for i = 1, #region do
+  local want, have = string.byte(region, i), string.byte(header, #prefix + i)
+  local want_time = want == 32 or (want >= 48 and want <= 57)
+  local have_time = have == 32 or (have >= 48 and have <= 57)
+  if want_time ~= have_time or (not want_time and want ~= have) then
+    return 0
+  end
+end
+local nl = string.find(header, '\n', 1, true)
+if not nl then
+  return 0
+end
+local ok, decoded = pcall(cjson.decode, string.sub(header, 1, nl - 1))
+if not ok or type(decoded) ~= 'table' then
+  return 0
+end
+redis.call('SETRANGE', KEYS[1], #prefix, region)
+redis.call('PEXPIRE', KEYS[1], ttl)
+if type(decoded['tags']) == 'table' then
+  for _, tag in ipairs(decoded['tags']) do
+    if type(tag) == 'string' then
+      redis.call('PEXPIRE', tag_prefix .. tag, ttl, 'NX')
+      redis.call('PEXPIRE', tag_prefix .. tag, ttl, 'GT')
+    end
+  end
+end
+return 1
+)lua";
+
+} // namespace
+
 RedisCache::RedisCache(redis::Settings settings, std::string prefix,
                        std::uint64_t near_budget_bytes, resilience::BreakerSettings breaker,
                        const util::Clock& clock)
     : m_pool(settings, clock), m_root(prefix + ":v" + std::to_string(k_schema_version) + ":"),
       m_near(near_budget_bytes, clock),
       m_breaker("redis/" + settings.host + ":" + std::to_string(settings.port), breaker, clock),
-      m_clock(clock) {
+      m_touch_script(k_touch_script), m_clock(clock) {
     m_stats.backend = "redis";
     m_stats.endpoint = m_pool.endpoint();
     m_stats.latency_counts.assign(std::size(k_latency_buckets_ms) + 1, 0);
@@ -96,14 +141,17 @@ std::string RedisCache::tag_key(const std::string& tag, std::int64_t gen) const 
     return m_root + "g" + std::to_string(gen) + ":tag:" + tag;
 }
 
-Lookup RedisCache::get(const std::string& key) {
+Lookup RedisCache::read(const std::string& key, bool header_only) {
     Lookup l;
     bool ok = guarded([&] {
-        auto v = m_pool.command({"GET", data_key(key, generation())});
-        if (v.type != Type::string) {
-            return;
+        auto k = data_key(key, generation());
+        auto v = header_only
+                     ? m_pool.command({"GETRANGE", k, "0", std::to_string(k_max_header_bytes)})
+                     : m_pool.command({"GET", k});
+        if (v.type != Type::string || v.str.empty()) {
+            return; // GETRANGE of a missing key is ""
         }
-        auto entry = decode(v.str);
+        auto entry = header_only ? decode_header(v.str) : decode(v.str);
         if (!entry) {
             spdlog::debug("cache: ignoring an entry of another format at {}", key);
             return;
@@ -116,7 +164,8 @@ Lookup RedisCache::get(const std::string& key) {
         }
     });
     if (!ok) {
-        return m_near.get(key); // Redis is down: what this process has seen
+        // Redis is down: what this process has seen
+        return header_only ? m_near.head(key) : m_near.get(key);
     }
     std::lock_guard lock(m_mutex);
     if (l.hit()) {
@@ -127,6 +176,40 @@ Lookup RedisCache::get(const std::string& key) {
         ++m_stats.misses;
     }
     return l;
+}
+
+Lookup RedisCache::get(const std::string& key) {
+    return read(key, false);
+}
+
+Lookup RedisCache::head(const std::string& key) {
+    return read(key, true);
+}
+
+bool RedisCache::touch(const std::string& key, std::int64_t stored_at_ms,
+                       std::int64_t fresh_until_ms, std::int64_t stale_until_ms) {
+    m_near.touch(key, stored_at_ms, fresh_until_ms, stale_until_ms);
+    // A time already past expires the entry at once (PEXPIRE of a negative TTL would too, but
+    // must not reach the tag sets).
+    auto ttl = std::max<std::int64_t>(stale_until_ms - now_ms(), 1);
+    bool touched = false;
+    bool ok = guarded([&] {
+        auto gen = generation();
+        auto v = m_touch_script.run(m_pool, {data_key(key, gen)},
+                                    {std::string(k_header_prefix),
+                                     fixed_region(stored_at_ms, fresh_until_ms, stale_until_ms),
+                                     std::to_string(ttl), tag_key("", gen),
+                                     std::to_string(k_max_header_bytes)});
+        if (v.is_error() || v.type != Type::integer) {
+            throw redis::Error("Redis " + m_pool.endpoint() + ": touch failed: " + v.str);
+        }
+        touched = v.integer == 1;
+    });
+    if (ok && touched) {
+        std::lock_guard lock(m_mutex);
+        ++m_stats.touches;
+    }
+    return ok && touched;
 }
 
 void RedisCache::set(const std::string& key, const Entry& entry) {

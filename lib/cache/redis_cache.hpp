@@ -11,6 +11,7 @@
 
 #include "cache/memory_cache.hpp"
 #include "redis/pool.hpp"
+#include "redis/script.hpp"
 #include "resilience/circuit_breaker.hpp"
 
 #include <atomic>
@@ -41,6 +42,13 @@ public:
     std::optional<std::string> try_lock(const std::string& key,
                                         std::chrono::milliseconds ttl) override;
     void unlock(const std::string& key, const std::string& token) override;
+    /// GETRANGE of the first k_max_header_bytes: the value is neither read nor sent.
+    Lookup head(const std::string& key) override;
+    /// One script: if the stored entry starts with the fixed header prefix, SETRANGE of its
+    /// times, PEXPIRE to the new hard TTL, and its tag sets' TTLs extended as set() does; the
+    /// near cache is touched too. O(1) in the value's size.
+    bool touch(const std::string& key, std::int64_t stored_at_ms, std::int64_t fresh_until_ms,
+               std::int64_t stale_until_ms) override;
 
     /// PING through the breaker; false (with the reason) when Redis is unavailable.
     bool ping(std::string& error) override;
@@ -58,6 +66,8 @@ private:
     template <typename F>
     bool guarded(F&& f);
     std::int64_t generation();
+    /// get() (`header_only` false) or head().
+    Lookup read(const std::string& key, bool header_only);
     std::string data_key(const std::string& key, std::int64_t gen) const;
     std::string tag_key(const std::string& tag, std::int64_t gen) const;
     std::int64_t now_ms() const;
@@ -72,6 +82,7 @@ private:
     std::string m_root;
     MemoryCache m_near;
     resilience::CircuitBreaker m_breaker;
+    redis::Script m_touch_script;
     const util::Clock& m_clock;
     std::mutex m_mutex;
     std::int64_t m_generation = -1;

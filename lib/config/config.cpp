@@ -69,6 +69,7 @@ Config::Config() {
         m_origins.push_back(Origin{SourceKind::default_value, {}, 0, 0});
     }
     m_rules = analysis::default_rules();
+    m_sources = builtin_sources();
     finish();
 }
 
@@ -120,8 +121,13 @@ void Config::set_rules(std::shared_ptr<const analysis::RuleSet> rules, Origin or
     m_origins[key_index(*find_key("analysis.rules"))] = std::move(origin);
 }
 
+void Config::set_sources(std::shared_ptr<const SourceRegistry> sources) {
+    m_sources = std::move(sources);
+}
+
 bool Config::differs_from(const Config& other) const {
-    return m_values != other.m_values || m_rules->fingerprint() != other.m_rules->fingerprint();
+    return m_values != other.m_values || m_rules->fingerprint() != other.m_rules->fingerprint() ||
+           m_sources->fingerprint() != other.m_sources->fingerprint();
 }
 
 void Config::finish() {
@@ -137,6 +143,7 @@ void Config::finish() {
         canonical += '\n';
     }
     canonical += "rules=" + m_rules->fingerprint();
+    canonical += "\nsources=" + m_sources->fingerprint();
     m_hash = util::sha256_hex(canonical);
     m_settings = build_settings(*this);
 }

@@ -60,6 +60,8 @@ public:
 
     /// The categorisation rules: inline [[analysis.rules]], analysis.rules_file, or built-in.
     const std::shared_ptr<const analysis::RuleSet>& rules() const { return m_rules; }
+    /// The source registry: built-in, extended by upstream.sources_file.
+    const std::shared_ptr<const SourceRegistry>& sources() const { return m_sources; }
 
     /// SHA-256 over every non-secret value and the rules (secrets excluded so the hash can be
     /// shown); equal configurations have equal hashes in every process.
@@ -71,12 +73,14 @@ public:
     // Building (the loader and reload).
     void set(const KeyDef& key, Value value, Origin origin);
     void set_rules(std::shared_ptr<const analysis::RuleSet> rules, Origin origin);
+    void set_sources(std::shared_ptr<const SourceRegistry> sources);
     void finish(); ///< computes the hash and the settings; call after the last set
 
 private:
     std::vector<Value> m_values;
     std::vector<Origin> m_origins;
     std::shared_ptr<const analysis::RuleSet> m_rules;
+    std::shared_ptr<const SourceRegistry> m_sources;
     std::string m_hash;
     Settings m_settings;
 };

@@ -139,6 +139,7 @@ LoadResult Loader::run() {
         assign_text(*key, f.text, Origin{SourceKind::flag, f.flag, 0, 0});
     }
     resolve_rules();
+    resolve_sources();
     validate();
     m_config.finish();
     result.config = std::make_shared<const Config>(std::move(m_config));

@@ -54,6 +54,37 @@ void Loader::resolve_rules() {
     }
 }
 
+// ---- sources
+
+void Loader::resolve_sources() {
+    const KeyDef& file_key = *find_key("upstream.sources_file");
+    const std::string& file = m_config.str("upstream.sources_file");
+    const Origin& file_origin = m_config.origin(file_key);
+    if (!file.empty()) {
+        fs::path path(file);
+        if (path.is_relative() &&
+            (file_origin.kind == SourceKind::file || file_origin.kind == SourceKind::config_dir ||
+             file_origin.kind == SourceKind::secrets_dir)) {
+            path = fs::path(file_origin.name).parent_path() / path;
+        }
+        try {
+            m_config.set_sources(load_sources_file(path.string()));
+        } catch (const LocatedError& e) {
+            error(Origin{SourceKind::file, e.file(), e.line(), e.column()}, "upstream.sources_file",
+                  e.detail());
+        } catch (const Error& e) {
+            error(file_origin, "upstream.sources_file", e.what());
+        }
+    }
+    const auto& id = m_config.str("upstream.source");
+    if (m_config.sources()->find(id) == nullptr) {
+        error(m_config.origin("upstream.source"), "upstream.source",
+              fmt::format("\"{}\" is not a known source (known: {}); `dataflow sources` lists "
+                          "them, upstream.sources_file adds one",
+                          id, m_config.sources()->ids()));
+    }
+}
+
 // ---- cross-key checks and the production profile
 
 bool Loader::is_default(std::string_view key) const {
@@ -186,7 +217,11 @@ void Loader::validate_production() {
               "admin endpoints are enabled without authentication; set auth.mode = token "
               "(with auth.admin_tokens) or jwt, or disable api.admin_enabled");
     }
-    if (c.str("upstream.base_url").rfind("https://", 0) != 0) {
+    const Source* source = c.sources()->find(c.str("upstream.source"));
+    const auto& base = c.str("upstream.base_url").empty() && source != nullptr
+                           ? source->base_url
+                           : c.str("upstream.base_url");
+    if (base.rfind("https://", 0) != 0) {
         error(c.origin("upstream.base_url"), "upstream.base_url",
               "production needs an https:// upstream");
     }

@@ -70,6 +70,7 @@ private:
 
     // rule sets and checks (loader_checks.cpp)
     void resolve_rules();
+    void resolve_sources();
     bool is_default(std::string_view key) const;
     /// The origin of `preferred` unless it is a default, else `fallback`'s.
     Origin preferred_origin(std::string_view preferred, std::string_view fallback) const;

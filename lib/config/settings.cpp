@@ -189,6 +189,8 @@ void read_observability(Reader& r, Settings& s) {
 }
 
 void read_upstream(Reader& r, UpstreamSettings& s) {
+    r("upstream.source", s.source);
+    r("upstream.sources_file", s.sources_file);
     r("upstream.base_url", s.base_url);
     r("upstream.agency", s.agency);
     r("upstream.user_agent", s.user_agent);
@@ -286,6 +288,7 @@ std::string_view to_string(MatchMode value) {
 
 Settings build_settings(const Config& config) {
     Settings s;
+    s.sources = config.sources();
     Reader r(config);
     read_identity(r, s.identity);
     read_server(r, s.server);

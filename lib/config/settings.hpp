@@ -6,6 +6,8 @@
 /// sizes bytes, enumerations enum classes (to_string gives the schema's spelling). A default
 /// Config's settings hold the schema defaults: the structs carry no defaults of their own.
 
+#include "config/sources.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -109,8 +111,12 @@ struct TracingSettings {
 };
 
 struct UpstreamSettings {
+    std::string source;       ///< an id of the registry (Settings::sources)
+    std::string sources_file; ///< loaded into the registry by the loader
+    /// Replaces the source's endpoint when set ("" unless set); upstream::configured_source()
+    /// resolves the two.
     std::string base_url;
-    std::string agency;
+    std::string agency; ///< replaces the source's catalogue agency when set
     std::string user_agent;
     std::string ca_file;
     Duration structure_connect_timeout{};
@@ -197,6 +203,8 @@ struct ReloadSettings {
 };
 
 struct Settings {
+    /// The source registry (Config::sources()): built-in, extended by upstream.sources_file.
+    std::shared_ptr<const SourceRegistry> sources;
     IdentitySettings identity;
     ServerSettings server;
     ApiSettings api;

@@ -17,16 +17,29 @@ namespace dataflow::live {
 
 std::optional<std::string> fetch_catalogue(upstream::Client& client, const util::Url& url,
                                            std::uint64_t max_bytes) {
+    auto d = download_catalogue(client, url, max_bytes, {});
+    if (!d) {
+        return std::nullopt;
+    }
+    return std::move(d->body);
+}
+
+std::optional<Download> download_catalogue(upstream::Client& client, const util::Url& url,
+                                           std::uint64_t max_bytes,
+                                           const upstream::Conditional& conditional) {
     upstream::StringSink sink;
     spdlog::debug("GET {}", url.str());
     auto r = client.get(url, upstream::OpClass::structure, sink, upstream::k_structure_accept,
-                        max_bytes);
+                        max_bytes, conditional);
     switch (r.outcome) {
     case upstream::Outcome::success:
         spdlog::debug("GET {}: {} in {} ms ({} on the wire)", r.url,
                       sdmx::format_bytes(r.body_bytes), r.duration.count(),
                       sdmx::format_bytes(r.wire_bytes));
-        return std::move(sink.body);
+        return Download{std::move(sink.body), false, std::move(r.etag), std::move(r.last_modified)};
+    case upstream::Outcome::not_modified:
+        spdlog::debug("GET {}: not modified ({} ms)", r.url, r.duration.count());
+        return Download{{}, true, std::move(r.etag), std::move(r.last_modified)};
     case upstream::Outcome::too_large:
         throw InputError(fmt::format("{}: the catalogue is larger than the limit of {}; raise "
                                      "--max-input-bytes if it is expected",
@@ -49,7 +62,11 @@ std::optional<std::string> fetch_catalogue(upstream::Client& client, const util:
 }
 
 util::Url configured_catalogue_url(const config::Config& config) {
-    return upstream::catalogue_url(upstream::base_url(config), config.settings().upstream.agency);
+    return upstream::catalogue_url(upstream::configured_source(config.settings()));
+}
+
+bool configured_conditional(const config::Config& config) {
+    return upstream::configured_source(config.settings()).conditional_requests;
 }
 
 std::optional<util::Url> service_root(const util::Url& catalogue) {
@@ -85,7 +102,8 @@ CatalogFetcher::CatalogFetcher(upstream::Client& client, cache::Cache* cache,
                                   : nullptr) {}
 
 std::optional<FetchedCatalogue> CatalogFetcher::fetch(const util::Url& url, std::uint64_t max_bytes,
-                                                      const cache::Policy& policy) {
+                                                      const cache::Policy& policy, bool conditional,
+                                                      std::int64_t held_born_ms) {
     if (!m_computer) {
         auto body = fetch_catalogue(m_client, url, max_bytes);
         if (!body) {
@@ -99,14 +117,34 @@ std::optional<FetchedCatalogue> CatalogFetcher::fetch(const util::Url& url, std:
         return out;
     }
     bool cancelled = false;
-    auto fetched = m_computer->get(catalog_key(url), policy, [&]() -> cache::Computed {
-        auto body = fetch_catalogue(m_client, url, max_bytes);
-        if (!body) {
-            cancelled = true;
-            return cache::Computed{{}, {}, false, {}, false};
+    auto compute = [&](const cache::Entry* previous) -> cache::Computed {
+        upstream::Conditional validators;
+        if (conditional && previous != nullptr && !previous->negative) {
+            validators.etag = previous->etag;
+            validators.last_modified = previous->last_modified;
         }
-        return cache::Computed{std::move(*body), "application/xml", false, {"catalog"}, true};
-    });
+        auto d = download_catalogue(m_client, url, max_bytes, validators);
+        cache::Computed c;
+        if (!d) {
+            cancelled = true;
+            c.store = false;
+            return c;
+        }
+        if (d->not_modified) {
+            c.unchanged = true;
+            return c;
+        }
+        c.value = std::move(d->body);
+        c.content_type = "application/xml";
+        c.tags = {"catalog"};
+        c.etag = std::move(d->etag);
+        c.last_modified = std::move(d->last_modified);
+        return c;
+    };
+    auto needs_value = [held_born_ms](const cache::Entry& e) {
+        return held_born_ms == 0 || e.born_ms != held_born_ms;
+    };
+    auto fetched = m_computer->revalidate(catalog_key(url), policy, compute, needs_value);
     if (cancelled) {
         return std::nullopt;
     }
@@ -118,6 +156,9 @@ std::optional<FetchedCatalogue> CatalogFetcher::fetch(const util::Url& url, std:
     }
     FetchedCatalogue out;
     out.body = std::move(fetched.entry.value);
+    out.body_loaded = fetched.value_loaded;
+    out.not_modified = fetched.confirmed;
+    out.born_ms = fetched.entry.born_ms;
     out.cache_hit = fetched.cache_hit;
     out.stale = fetched.stale;
     if (fetched.cache_hit) {

@@ -26,6 +26,7 @@ void CatalogService::configure(const config::Config& c) {
     m_max_bytes = s.analysis.max_input_size;
     m_policy = live::refreshed_catalog_policy(c);
     m_url = live::configured_catalogue_url(c);
+    m_conditional = live::configured_conditional(c);
 }
 
 config::CatalogMode CatalogService::mode() const {
@@ -47,6 +48,11 @@ double CatalogService::age_seconds() const {
         std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.system().time_since_epoch())
             .count();
     return static_cast<double>(now - s->fetched_at_ms) / 1000.0;
+}
+
+CatalogRefreshStats CatalogService::refresh_stats() const {
+    std::lock_guard lock(m_mutex);
+    return m_stats;
 }
 
 void CatalogService::load_file(const std::string& path) {
@@ -98,18 +104,37 @@ void CatalogService::refresh_once(bool force) {
     util::Url url;
     std::uint64_t max_bytes = 0;
     cache::Policy policy;
+    bool conditional = false;
+    std::shared_ptr<const CatalogState> held;
     {
         std::lock_guard lock(m_mutex);
         url = m_url;
         max_bytes = m_max_bytes;
         policy = m_policy;
+        conditional = m_conditional;
+        held = m_state;
     }
     policy.refresh = force; // asked for: fetch even if the cached copy is fresh
     auto source = url.str();
+    // The version we serve, if it came from this URL: a cache that still holds it is not read.
+    std::int64_t held_born = held && held->source == source ? held->born_ms : 0;
     try {
-        auto fetched = m_fetcher.fetch(url, max_bytes, policy);
+        auto fetched = m_fetcher.fetch(url, max_bytes, policy, conditional, held_born);
         if (!fetched) {
             spdlog::debug("catalogue refresh cancelled (shutting down)");
+            return;
+        }
+        if (!fetched->body_loaded) {
+            // The copy we serve is still current: confirmed by a 304, or another replica's.
+            auto copy = std::make_shared<CatalogState>(*held);
+            copy->fetched_at_ms = fetched->stored_at_ms;
+            copy->stale = fetched->stale;
+            copy->last_error = fetched->stale_reason;
+            spdlog::debug("catalogue unchanged ({})",
+                          fetched->not_modified ? "the upstream answered 304" : "cached");
+            std::lock_guard lock(m_mutex);
+            ++(fetched->not_modified ? m_stats.not_modified : m_stats.reused);
+            m_state = std::move(copy);
             return;
         }
         auto catalog = std::make_shared<sdmx::Catalog>(sdmx::read_catalog(fetched->body, source));
@@ -117,6 +142,7 @@ void CatalogService::refresh_once(bool force) {
         state->catalog = std::move(catalog);
         state->source = source;
         state->fetched_at_ms = fetched->stored_at_ms;
+        state->born_ms = fetched->born_ms;
         state->stale = fetched->stale;
         state->last_error = fetched->stale_reason;
         spdlog::info("catalogue: {} dataflows from {}{}", state->catalog->dataflows.size(), source,
@@ -125,10 +151,14 @@ void CatalogService::refresh_once(bool force) {
                                        fetched->stale ? ", stale" : "")
                          : "");
         std::lock_guard lock(m_mutex);
+        ++(fetched->not_modified ? m_stats.not_modified
+           : fetched->cache_hit  ? m_stats.reused
+                                 : m_stats.downloaded);
         m_state = std::move(state);
     } catch (const std::exception& e) {
         spdlog::warn("catalogue refresh failed: {}", e.what());
         std::lock_guard lock(m_mutex);
+        ++m_stats.failed;
         if (m_state) {
             auto copy = std::make_shared<CatalogState>(*m_state);
             copy->stale = true;

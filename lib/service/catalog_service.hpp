@@ -21,10 +21,21 @@ namespace dataflow::service {
 
 struct CatalogState {
     std::shared_ptr<const sdmx::Catalog> catalog;
-    std::string source;             ///< file path or URL
-    std::int64_t fetched_at_ms = 0; ///< when the upstream answered (Unix ms)
-    bool stale = false;             ///< the last refresh failed; this is an older copy
-    std::string last_error;         ///< of the last failed refresh
+    std::string source; ///< file path or URL
+    /// When the upstream last answered for this copy (Unix ms): the download, or the latest
+    /// 304 that confirmed it.
+    std::int64_t fetched_at_ms = 0;
+    std::int64_t born_ms = 0; ///< when this version was downloaded (0: a file)
+    bool stale = false;       ///< the last refresh failed; this is an older copy
+    std::string last_error;   ///< of the last failed refresh
+};
+
+/// How refreshes ended, for metrics (dataflow_catalog_refreshes_total{result}).
+struct CatalogRefreshStats {
+    std::uint64_t downloaded = 0;   ///< a new copy fetched and parsed
+    std::uint64_t not_modified = 0; ///< the upstream answered 304: kept, nothing parsed
+    std::uint64_t reused = 0;       ///< another replica's fresh copy (parsed only if new to us)
+    std::uint64_t failed = 0;
 };
 
 class CatalogService {
@@ -42,8 +53,9 @@ public:
 
     std::shared_ptr<const CatalogState> current() const;
     config::CatalogMode mode() const;
-    /// Age of the catalogue in seconds (0 when none).
+    /// Age of the catalogue in seconds (0 when none): since the upstream last sent or confirmed it.
     double age_seconds() const;
+    CatalogRefreshStats refresh_stats() const;
 
 private:
     void run();
@@ -57,6 +69,8 @@ private:
     config::CatalogMode m_mode = config::CatalogMode::upstream;
     std::string m_file;
     util::Url m_url;
+    bool m_conditional = false;
+    CatalogRefreshStats m_stats;
     std::uint64_t m_max_bytes = 256ULL << 20;
     cache::Policy m_policy;
     std::chrono::milliseconds m_interval{6 * 3600 * 1000};

@@ -43,7 +43,14 @@ Instruments::Instruments(Registry& r)
                              {"host"})),
       catalog_dataflows(
           r.gauge("dataflow_catalog_dataflows", "Dataflows in the served catalogue.")),
-      catalog_age(r.gauge("dataflow_catalog_age_seconds", "Age of the served catalogue.")),
+      catalog_age(r.gauge("dataflow_catalog_age_seconds",
+                          "Time since the upstream last sent or confirmed (304) the served "
+                          "catalogue.")),
+      catalog_refreshes(r.counter("dataflow_catalog_refreshes_total",
+                                  "Background catalogue refreshes by result: downloaded, "
+                                  "not_modified (a 304: nothing parsed), reused (another "
+                                  "replica's copy), failed.",
+                                  {"result"})),
       reload_ok(r.gauge("dataflow_config_last_reload_successful",
                         "Whether the last configuration reload was applied (1) or "
                         "rejected (0).")),
@@ -115,6 +122,11 @@ void Service::observe_upstream_and_scrapes() {
         in.catalog_dataflows.set({}, state ? static_cast<double>(state->catalog->dataflows.size())
                                            : 0.0);
         in.catalog_age.set({}, s.catalog.age_seconds());
+        auto refreshes = s.catalog.refresh_stats();
+        in.catalog_refreshes.set({"downloaded"}, static_cast<double>(refreshes.downloaded));
+        in.catalog_refreshes.set({"not_modified"}, static_cast<double>(refreshes.not_modified));
+        in.catalog_refreshes.set({"reused"}, static_cast<double>(refreshes.reused));
+        in.catalog_refreshes.set({"failed"}, static_cast<double>(refreshes.failed));
         if (s.parts.reloader != nullptr) {
             auto st = s.parts.reloader->stats();
             bool rejected_last = st.rejected > 0 && st.last_rejection_time > st.last_good_time;

@@ -44,6 +44,7 @@ struct Instruments {
     Family& limiter_tokens;
     Family& catalog_dataflows;
     Family& catalog_age;
+    Family& catalog_refreshes;
     Family& reload_ok;
     Family& reload_time;
     Family& build_info;

@@ -15,10 +15,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dataflow::upstream {
 
@@ -35,15 +37,18 @@ enum class Outcome {
     too_large,   ///< stopped at the size cap
     breaker_open,
     cancelled,
+    not_modified, ///< 304 to a conditional request: the copy the caller holds is current
 };
 
-/// The outcome's name: its probe outcome's (one table for metrics labels, reports and logs).
+/// The outcome's name: its probe outcome's (one table for metrics labels, reports and logs),
+/// except not_modified (probed as success).
 std::string_view to_string(Outcome outcome);
 /// The probe outcome of the same name.
 analysis::ProbeOutcome probe_outcome(Outcome outcome);
 /// timeout, network and server_error: worth another attempt.
 bool retryable(Outcome outcome);
-/// The error kind (exit code, HTTP status) of a failed outcome.
+/// The error kind (exit code, HTTP status) of a failed outcome (success and not_modified are
+/// no error: they get what success always got).
 ErrorKind error_kind(Outcome outcome);
 
 enum class OpClass { structure, data };
@@ -54,6 +59,38 @@ struct Timeouts {
     std::chrono::milliseconds read{60'000};
     std::chrono::milliseconds deadline{120'000}; ///< whole call: waiting, attempts, backoff
 };
+
+/// Validators of a copy the caller already holds, sent as If-None-Match / If-Modified-Since
+/// (verbatim; a value with control characters is not sent). Empty: not sent.
+struct Conditional {
+    std::string etag;          ///< a previous response's ETag
+    std::string last_modified; ///< a previous response's Last-Modified
+};
+
+/// Where calls to one source's URLs spend their budget, and the timeouts they get.
+struct Route {
+    /// A URL belongs to the route when scheme, host and port match (port 0: the scheme's
+    /// default) and its path is path_prefix or starts with path_prefix + '/'.
+    std::string scheme, host;
+    int port = 0;
+    std::string path_prefix;
+    std::string source;        ///< e.g. "ISTAT" (for messages and metrics)
+    std::string structure_key; ///< rate-limiter key for OpClass::structure
+    std::string data_key;      ///< for OpClass::data (empty or = structure_key: one budget)
+    std::optional<Timeouts> structure_timeouts, data_timeouts; ///< replace the settings' when set
+
+    /// The rate-limiter key for `op`'s calls (empty: the URL's host).
+    const std::string& key(OpClass op) const {
+        return op == OpClass::data && !data_key.empty() ? data_key : structure_key;
+    }
+};
+
+/// A route for the URLs under `base` (its scheme, host, port and path; the query dropped).
+/// `data_key` empty: data calls share the structure budget.
+Route make_route(const util::Url& base, std::string source, std::string structure_key,
+                 std::string data_key = {});
+/// The route `url` belongs to (the longest path_prefix wins), or nullptr.
+const Route* match_route(const std::vector<Route>& routes, const util::Url& url);
 
 struct ClientSettings {
     std::string user_agent = "dataflow";
@@ -113,8 +150,13 @@ struct Response {
     int attempts = 0;
     /// rate_limited / breaker_open: the earliest time to try again.
     std::optional<std::chrono::system_clock::time_point> retry_at;
+    /// The final response's validators (on 2xx and 304), for the next conditional request:
+    /// empty when absent, longer than 256 bytes or with control characters.
+    std::string etag;
+    std::string last_modified;
 
     bool ok() const { return outcome == Outcome::success; }
+    bool not_modified() const { return outcome == Outcome::not_modified; }
 };
 
 class Client {
@@ -123,9 +165,17 @@ public:
            resilience::BreakerRegistry& breakers, const util::Clock& clock);
 
     /// GETs `url` (absolute http/https) and streams the body into `sink`. `max_bytes` (when
-    /// not 0) replaces the settings' response size cap for this call.
+    /// not 0) replaces the settings' response size cap for this call. With `conditional` set,
+    /// a 304 ends the call as Outcome::not_modified (the sink untouched, never retried).
+    /// The rate-limit budget spent is the URL's route's key for `op` (set_routes), else the
+    /// URL's host ("host" or "host:port").
     Response get(const util::Url& url, OpClass op, BodySink& sink, std::string_view accept,
-                 std::uint64_t max_bytes = 0);
+                 std::uint64_t max_bytes = 0, const Conditional& conditional = {});
+
+    /// Replaces every route (a reload); thread-safe, calls in flight keep theirs.
+    void set_routes(std::vector<Route> routes);
+    /// The route `url` belongs to (the longest path_prefix wins), or nullopt.
+    std::optional<Route> route_for(const util::Url& url) const;
 
     /// Stops every call in flight and refuses new ones (Ctrl-C, shutdown).
     void cancel() { m_cancel = true; }
@@ -137,22 +187,20 @@ public:
     void set_observer(Observer observer);
 
 private:
-    struct Call; ///< one get(): what its attempts share
+    struct Call;    ///< one get(): what its attempts share
+    struct Request; ///< what each hop of an attempt sends
 
     /// The breaker's and the rate limiter's leave for the next attempt (after waiting for its
     /// slot): nullopt to go ahead, else the answer to give.
     std::optional<Response> admit(Call& call, resilience::CircuitBreaker::Permit& permit);
     void notify_observer(const std::string& host, OpClass op, const Response& response);
-    /// After a 429 (or 503 with Retry-After): backs the host off for as long as it asked.
+    /// After a 429 (or 503 with Retry-After): backs the budget off for as long as it asked.
     void honour_retry_after(Call& call);
     /// Whether to try again, after the backoff delay; false leaves the last answer final.
     bool pause_before_retry(Call& call);
-    Response attempt(const util::Url& url, const ClientSettings& s, const Timeouts& t,
-                     BodySink& sink, std::string_view accept,
-                     std::chrono::steady_clock::time_point deadline);
-    Response exchange(const util::Url& url, const ClientSettings& s, const Timeouts& t,
-                      BodySink& sink, std::string_view accept,
-                      std::chrono::steady_clock::time_point deadline, std::string& location);
+    Response attempt(const Request& request, BodySink& sink);
+    Response exchange(const util::Url& url, const Request& request, BodySink& sink,
+                      std::string& location);
     std::chrono::milliseconds backoff_for(const ClientSettings& s, int attempt);
 
     mutable std::mutex m_mutex;
@@ -162,6 +210,7 @@ private:
     const util::Clock& m_clock;
     std::atomic<bool> m_cancel{false};
     Observer m_observer;
+    std::shared_ptr<const std::vector<Route>> m_routes; ///< guarded by m_mutex, swapped whole
 };
 
 /// Parses a Retry-After value: delta-seconds or an HTTP date (relative to `now`).

@@ -22,6 +22,7 @@ namespace dataflow::upstream {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
+using detail::header_value_ok;
 using detail::seconds_text;
 
 namespace {
@@ -139,7 +140,13 @@ void configure_transport(httplib::Client& cli, const util::Url& url, const Clien
 }
 
 /// Why reading an answer stopped before its end.
-enum class Stop { none, past_deadline, cap, by_sink, cancel, encoding, redirect };
+enum class Stop { none, past_deadline, cap, by_sink, cancel, encoding, redirect, not_modified };
+
+/// A validator (ETag, Last-Modified) worth keeping: short and without control characters.
+std::string validator(const httplib::Response& response, const char* header) {
+    auto value = response.get_header_value(header);
+    return value.size() <= 256 && header_value_ok(value) ? value : std::string();
+}
 
 /// One request and its answer as it streams in: the state the callbacks share, and the
 /// classification of how it ended.
@@ -149,6 +156,7 @@ struct Transfer {
     std::string& location; ///< set on a redirect
     const std::atomic<bool>& cancel;
     std::uint64_t cap;
+    bool conditional; ///< If-None-Match or If-Modified-Since sent: a 304 may answer
     steady_clock::time_point started;
     steady_clock::time_point real_deadline;
     steady_clock::time_point last_activity;
@@ -176,6 +184,12 @@ struct Transfer {
             std::chrono::duration_cast<milliseconds>(steady_clock::now() - started);
         r.content_type = response.get_header_value("Content-Type");
         retry_after = response.get_header_value("Retry-After");
+        if (response.status == 304) {
+            // No body to read: stop here, whatever framing the answer announces.
+            keep_validators(response);
+            stop = Stop::not_modified;
+            return false;
+        }
         if (response.status >= 300 && response.status < 400) {
             location = response.get_header_value("Location");
             if (!location.empty()) {
@@ -193,9 +207,15 @@ struct Transfer {
             return false;
         }
         if (success_status) {
+            keep_validators(response);
             sink.begin();
         }
         return true;
+    }
+
+    void keep_validators(const httplib::Response& response) {
+        r.etag = validator(response, "ETag");
+        r.last_modified = validator(response, "Last-Modified");
     }
 
     bool on_data(const char* data, std::size_t len) {
@@ -251,6 +271,10 @@ struct Transfer {
         if (stop == Stop::redirect) {
             return true;
         }
+        if (stop == Stop::not_modified) {
+            not_modified(took);
+            return true;
+        }
         if (cancel.load() || stop == Stop::cancel) {
             r.outcome = Outcome::cancelled;
             r.message = "cancelled";
@@ -276,6 +300,20 @@ struct Transfer {
             return true;
         }
         return false;
+    }
+
+    /// A 304: the caller's copy is current, or a protocol error when it sent no validator.
+    void not_modified(const std::string& took) {
+        if (conditional) {
+            r.outcome = Outcome::not_modified;
+            r.message = fmt::format("304 Not Modified in {}", took);
+            return;
+        }
+        r.outcome = Outcome::bad_payload;
+        r.message = "304 Not Modified to a request without If-None-Match or If-Modified-Since "
+                    "(a protocol error: there is no cached copy to reuse)";
+        r.etag.clear();
+        r.last_modified.clear();
     }
 
     /// The connection failed (connect, TLS, read) with nothing else to blame: sets the outcome
@@ -392,9 +430,11 @@ struct Transfer {
 
 } // namespace
 
-Response Client::exchange(const util::Url& url, const ClientSettings& s, const Timeouts& t,
-                          BodySink& sink, std::string_view accept,
-                          steady_clock::time_point deadline, std::string& location) {
+Response Client::exchange(const util::Url& url, const Request& request, BodySink& sink,
+                          std::string& location) {
+    const auto& s = request.s;
+    const auto& t = request.t;
+    auto deadline = request.deadline;
     Response r;
     r.url = url.str();
     // Network time is real time, whatever clock drives the limiter and the breakers.
@@ -415,14 +455,25 @@ Response Client::exchange(const util::Url& url, const ClientSettings& s, const T
     auto connect = bounded(t.connect);
     auto read = bounded(t.read);
     configure_transport(cli, url, s, connect, read);
-    httplib::Headers headers{
-        {"User-Agent", s.user_agent}, {"Accept", std::string(accept)}, {"Accept-Encoding", "gzip"}};
+    httplib::Headers headers{{"User-Agent", s.user_agent},
+                             {"Accept", std::string(request.accept)},
+                             {"Accept-Encoding", "gzip"}};
+    // Checked by get(): no control characters can split the request.
+    const auto& conditional = request.conditional;
+    if (!conditional.etag.empty()) {
+        headers.emplace("If-None-Match", conditional.etag);
+    }
+    if (!conditional.last_modified.empty()) {
+        headers.emplace("If-Modified-Since", conditional.last_modified);
+    }
 
     Transfer transfer{.r = r,
                       .sink = sink,
                       .location = location,
                       .cancel = m_cancel,
                       .cap = s.max_response_bytes,
+                      .conditional =
+                          !conditional.etag.empty() || !conditional.last_modified.empty(),
                       .started = started,
                       .real_deadline = real_deadline,
                       .last_activity = started};

@@ -16,6 +16,7 @@ analysis::ProbeOutcome probe_outcome(Outcome outcome) {
     using analysis::ProbeOutcome;
     switch (outcome) {
     case Outcome::success:
+    case Outcome::not_modified: // the data is there, as it was
         return ProbeOutcome::success;
     case Outcome::no_data:
         return ProbeOutcome::no_data;
@@ -42,6 +43,9 @@ analysis::ProbeOutcome probe_outcome(Outcome outcome) {
 }
 
 std::string_view to_string(Outcome outcome) {
+    if (outcome == Outcome::not_modified) {
+        return "not_modified"; // the only outcome whose probe outcome has another name
+    }
     return analysis::to_string(probe_outcome(outcome));
 }
 
@@ -60,6 +64,9 @@ ErrorKind error_kind(Outcome outcome) {
         return ErrorKind::input;
     case Outcome::cancelled:
         return ErrorKind::internal;
+    case Outcome::success:
+    case Outcome::not_modified: // no error: what success has always got
+        return ErrorKind::unavailable;
     default:
         return ErrorKind::unavailable;
     }

@@ -71,6 +71,71 @@ util::Url catalogue_url(const util::Url& base, std::string_view agency) {
     return with_target(base, path_of(base) + "/dataflow/" + std::string(agency));
 }
 
+namespace {
+
+util::Url source_base(const config::Source& source) {
+    auto parsed = util::parse_url(source.base_url, false);
+    if (!parsed.url) {
+        throw UsageError("source " + source.id + ": base_url " + parsed.error);
+    }
+    return *parsed.url;
+}
+
+std::string slash_if(const config::Source& source) {
+    return source.trailing_slash ? "/" : "";
+}
+
+} // namespace
+
+util::Url catalogue_url(const config::Source& source) {
+    auto url = catalogue_url(source_base(source), source.agency);
+    url.target += slash_if(source);
+    return url;
+}
+
+util::Url structure_all_url(const config::Source& source, std::string_view resource,
+                            std::string_view references, bool* dropped) {
+    if (!util::is_sdmx_id(source.agency)) {
+        throw UsageError("'" + source.agency + "' is not an SDMX agency id");
+    }
+    auto base = source_base(source);
+    std::string target = path_of(base) + "/" + std::string(resource) + "/" + source.agency +
+                         "/all/latest" + slash_if(source);
+    bool wanted = !references.empty() && references != "none";
+    if (dropped != nullptr) {
+        *dropped = wanted && !source.references_on_all;
+    }
+    if (wanted && source.references_on_all) {
+        target += "?references=" + std::string(references);
+    }
+    return with_target(base, std::move(target));
+}
+
+std::vector<util::Url> category_queries(const config::Source& source) {
+    switch (source.categories) {
+    case config::CategoryServing::none:
+        return {};
+    case config::CategoryServing::references: {
+        bool dropped = false;
+        auto one = structure_all_url(source, "categoryscheme", "parentsandsiblings", &dropped);
+        if (!dropped) {
+            return {one};
+        }
+        return {one, structure_all_url(source, "categorisation")};
+    }
+    case config::CategoryServing::separate:
+        break;
+    }
+    return {structure_all_url(source, "categoryscheme"),
+            structure_all_url(source, "categorisation")};
+}
+
+util::Url check_url(const config::Source& source) {
+    auto url = structure_all_url(source, "dataflow");
+    url.target += "?detail=allstubs";
+    return url;
+}
+
 util::Url dataflow_url(const util::Url& base, std::string_view agency, std::string_view flow) {
     if (!util::is_sdmx_id(agency)) {
         throw UsageError("'" + std::string(agency) + "' is not an SDMX agency id");

@@ -24,8 +24,25 @@ resilience::RateLimit default_rate_limit(const config::UpstreamSettings& upstrea
 std::map<std::string, resilience::RateLimit>
 host_rate_limits(const config::UpstreamSettings& upstream);
 ProbeSettings probe_settings(const config::ProbeSettings& probe);
-/// upstream.base_url, parsed (validated by the configuration already).
-util::Url base_url(const config::UpstreamSettings& upstream);
+/// The configured source: upstream.source's registry entry, with upstream.base_url and
+/// upstream.agency replacing its endpoint and agency when they are set (its quirks still apply:
+/// a proxy in front of Eurostat is Eurostat). Throws ConfigError for an unknown source (the
+/// loader refuses one first).
+config::Source configured_source(const config::Settings& settings);
+/// The configured source's REST root, parsed.
+util::Url base_url(const config::Settings& settings);
+
+/// Where calls spend their budget: a route per registry source (a URL under a source's base URL
+/// spends that source's structure or data budget), and the limit of every key.
+struct Budgets {
+    std::vector<Route> routes;
+    std::map<std::string, resilience::RateLimit> limits; ///< upstream.host_rate_limits + routes'
+};
+/// Every registry source gets a route, except those whose host upstream.host_rate_limits names
+/// (the operator's own limit wins). A source's budget key is "source:ID", or "source:ID/structure"
+/// and "source:ID/data" when its data calls have a budget of their own. A source's read timeouts
+/// are floors on upstream.*_read_timeout (a slow agency is not cut off early).
+Budgets source_budgets(const config::Settings& settings);
 
 ClientSettings client_settings(const config::Config& config);
 resilience::BreakerSettings breaker_settings(const config::Config& config);

@@ -134,7 +134,8 @@ TEST_SUITE("config cli") {
         CHECK(json.exit_code == 0);
         auto doc = nlohmann::json::parse(json.out);
         CHECK(doc["server"]["port"] == 9000);
-        CHECK(doc["upstream"]["base_url"] == "https://esploradati.istat.it/SDMXWS/rest");
+        CHECK(doc["upstream"]["source"] == "ISTAT");
+        CHECK(doc["upstream"]["base_url"] == ""); // the source's endpoint
         // Global options after the command too.
         auto file = env.dir.file("c.toml", "service_name = \"x\"\n");
         auto after = env.run({"config", "show", "--config", file, "-o", "json"});

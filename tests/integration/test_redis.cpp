@@ -17,6 +17,7 @@
 #include "util/json_writer.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -425,6 +426,155 @@ TEST_SUITE("redis cache") {
         CHECK_FALSE(b.try_lock("x", 10s));
         a.unlock("x", *token);
         CHECK(b.try_lock("x", 10s));
+    }
+}
+
+TEST_SUITE("redis cache: conditional refresh") {
+    TEST_CASE("head reads a multi-megabyte entry's header only; touch rewrites its times") {
+        test::RedisServer server;
+        cache::RedisCache c(settings_for(server), "df", 16 << 20, quick_breaker(),
+                            util::SystemClock::instance());
+        std::string value(8 << 20, '\0');
+        for (std::size_t i = 0; i < value.size(); ++i) {
+            value[i] = static_cast<char>((i * 131) % 251);
+        }
+        auto e = entry(value, 1h, 2h, {"catalog"});
+        e.content_type = "application/xml";
+        e.etag = "\"v1\"";
+        e.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
+        e.born_ms = e.stored_at_ms;
+        c.set("catalog:big", e);
+        const std::string data_key = "df:v1:g0:catalog:big";
+        const std::string tag_key = "df:v1:g0:tag:catalog";
+
+        auto h = c.head("catalog:big");
+        CHECK(h.state == State::fresh);
+        CHECK(h.entry.value.empty());
+        CHECK(h.entry.etag == "\"v1\"");
+        CHECK(h.entry.last_modified == "Wed, 21 Oct 2015 07:28:00 GMT");
+        CHECK(h.entry.born_ms == e.born_ms);
+        CHECK(h.entry.fresh_until_ms == e.fresh_until_ms);
+        CHECK(h.entry.tags == std::vector<std::string>{"catalog"});
+        CHECK_FALSE(c.head("nothing:here").hit());
+
+        auto now = entry("", 1h, 1h).stored_at_ms; // the time of the 304
+        auto started = std::chrono::steady_clock::now();
+        bool touched = c.touch("catalog:big", now, now + 3 * 3'600'000, now + 5 * 3'600'000);
+        auto took = std::chrono::steady_clock::now() - started;
+        CHECK(touched);
+        MESSAGE("touch of an 8 MiB entry: "
+                << std::chrono::duration<double, std::milli>(took).count() << " ms round trip");
+        CHECK(c.stats().touches == 1);
+        CHECK(c.pool().command({"PTTL", data_key}).integer > 4 * 3'600'000);
+        CHECK(c.pool().command({"PTTL", tag_key}).integer > 4 * 3'600'000);
+        auto raw = c.pool().command({"GET", data_key});
+        REQUIRE(raw.type == Value::Type::string);
+        auto back = cache::decode(raw.str);
+        REQUIRE(back);
+        CHECK(back->value == value); // byte for byte
+        CHECK(back->stored_at_ms == now);
+        CHECK(back->fresh_until_ms == now + 3 * 3'600'000);
+        CHECK(back->stale_until_ms == now + 5 * 3'600'000);
+        CHECK(back->born_ms == e.born_ms);
+        CHECK(back->etag == e.etag);
+        CHECK(back->tags == e.tags);
+        CHECK(raw.str.size() == cache::encode(e).size()); // rewritten in place
+        CHECK(c.head("catalog:big").entry.stale_until_ms == now + 5 * 3'600'000);
+
+        // A touch never shortens a tag set another member needs; an entry can be touched
+        // shorter itself.
+        CHECK(c.touch("catalog:big", now, now + 1000, now + 600'000));
+        CHECK(c.pool().command({"PTTL", data_key}).integer <= 600'000);
+        CHECK(c.pool().command({"PTTL", tag_key}).integer > 4 * 3'600'000);
+
+        // The near cache was touched too: with Redis gone it serves the new times.
+        server.stop();
+        auto near = c.head("catalog:big");
+        CHECK(near.hit());
+        CHECK(near.entry.stale_until_ms == now + 600'000);
+        CHECK(near.entry.value.empty());
+        CHECK_FALSE(c.touch("catalog:big", now, now + 1000, now + 2000)); // never throws
+    }
+
+    TEST_CASE("touch is false for a missing key, an older layout, and after a flush") {
+        test::RedisServer server;
+        cache::RedisCache c(settings_for(server), "df", 1 << 20, quick_breaker(),
+                            util::SystemClock::instance());
+        auto now = entry("", 1h, 1h).stored_at_ms;
+        CHECK_FALSE(c.touch("missing", now, now + 1000, now + 2000));
+        CHECK_FALSE(c.pool().command({"EXISTS", "df:v1:g0:missing"}).integer);
+        // As written by the version before the fixed header: readable, but not touchable.
+        auto old = fmt::format(R"({{"v":1,"ct":"text/plain","stored":{},"fresh":{},"stale":{},)"
+                               R"("neg":false,"tags":["catalog"]}})"
+                               "\nold value",
+                               now, now + 3'600'000, now + 3'600'000);
+        c.pool().command({"SET", "df:v1:g0:old", old, "PX", "3600000"});
+        auto l = c.get("old");
+        CHECK(l.state == State::fresh);
+        CHECK(l.entry.value == "old value");
+        CHECK(c.head("old").entry.stale_until_ms == now + 3'600'000);
+        CHECK_FALSE(c.touch("old", now, now + 7'200'000, now + 7'200'000));
+        CHECK(c.pool().command({"GET", "df:v1:g0:old"}).str == old);
+        CHECK(c.pool().command({"PTTL", "df:v1:g0:old"}).integer <= 3'600'000);
+        // A foreign value under our key is left alone too.
+        c.pool().command({"SET", "df:v1:g0:foreign", "\x80\x04\x95pickle", "PX", "3600000"});
+        CHECK_FALSE(c.touch("foreign", now, now + 1000, now + 2000));
+        // After a flush (a new generation), the old entry is not ours any more.
+        c.set("k", entry("v", 1h, 1h));
+        CHECK(c.touch("k", now, now + 1000, now + 3'600'000));
+        c.flush(false);
+        CHECK_FALSE(c.touch("k", now, now + 1000, now + 3'600'000));
+        CHECK_FALSE(c.head("k").hit());
+        CHECK(c.stats().errors == 0);
+    }
+
+    TEST_CASE("revalidate across two replicas: a 304 extends the shared entry in place") {
+        test::RedisServer server;
+        cache::RedisCache a(settings_for(server), "df", 1 << 20, quick_breaker(),
+                            util::SystemClock::instance());
+        cache::RedisCache b(settings_for(server), "df", 1 << 20, quick_breaker(),
+                            util::SystemClock::instance());
+        cache::CachedComputer ca(a, util::SystemClock::instance());
+        cache::CachedComputer cb(b, util::SystemClock::instance());
+        cache::Policy p;
+        p.fresh_ttl = 1ms; // stale at once
+        p.stale_ttl = 1h;
+        auto first = ca.revalidate(
+            "catalog", p,
+            [](const cache::Entry*) {
+                cache::Computed c;
+                c.value = std::string(1 << 20, 'x');
+                c.etag = "\"v1\"";
+                c.tags = {"catalog"};
+                return c;
+            },
+            [](const cache::Entry&) { return false; });
+        std::this_thread::sleep_for(5ms);
+        p.fresh_ttl = 1h;
+        std::string seen_etag;
+        auto gets_before = b.stats().hits;
+        auto r = cb.revalidate(
+            "catalog", p,
+            [&](const cache::Entry* previous) {
+                REQUIRE(previous != nullptr);
+                seen_etag = previous->etag;
+                cache::Computed c;
+                c.unchanged = true;
+                return c;
+            },
+            [](const cache::Entry&) { return false; });
+        CHECK(seen_etag == "\"v1\"");
+        CHECK(r.confirmed);
+        CHECK_FALSE(r.value_loaded);
+        CHECK(r.entry.born_ms == first.entry.born_ms);
+        CHECK(b.stats().hits == gets_before + 1); // one head()
+        CHECK(b.stats().sets == 0);
+        CHECK(b.stats().touches == 1);
+        auto l = a.get("catalog");
+        CHECK(l.state == State::fresh);
+        CHECK(l.entry.value == std::string(1 << 20, 'x'));
+        CHECK(l.entry.born_ms == first.entry.born_ms);
+        CHECK(l.entry.stored_at_ms == r.entry.stored_at_ms);
     }
 }
 

@@ -48,6 +48,7 @@ OTHER_READS = {
 # them (a string literal in lib/config/loader*), since their effect is another key's value.
 LOADER_READS = {
     "analysis.rules_file": "loads the rule file into the rule set (analysis.rules' field)",
+    "upstream.sources_file": "loads the sources file into the registry (Settings::sources)",
 }
 
 SETTINGS_HPP = "lib/config/settings.hpp"

@@ -47,6 +47,8 @@ std::string reason(int status) {
         return "OK";
     case 302:
         return "Found";
+    case 304:
+        return "Not Modified";
     case 400:
         return "Bad Request";
     case 404:
@@ -63,6 +65,45 @@ std::string reason(int status) {
         return "Status";
     }
 }
+
+std::string header(const RecordedRequest& req, const std::string& name) {
+    auto it = req.headers.find(name);
+    return it == req.headers.end() ? std::string() : it->second;
+}
+
+/// Whether a conditional request matches the response's validators (If-None-Match first).
+bool unchanged(const RecordedRequest& req, const FakeResponse& response) {
+    if (req.headers.count("if-none-match") > 0) {
+        return !response.etag.empty() && header(req, "if-none-match") == response.etag;
+    }
+    return !response.last_modified.empty() &&
+           header(req, "if-modified-since") == response.last_modified;
+}
+
+/// Eurostat's refusal: a path segment "all" with references= other than "none".
+bool references_on_all(const std::string& target) {
+    auto q = target.find('?');
+    std::string path = target.substr(0, q);
+    std::string query = q == std::string::npos ? "" : target.substr(q + 1);
+    bool all = false;
+    for (std::size_t at = 0; at <= path.size();) {
+        auto end = std::min(path.find('/', at), path.size());
+        all = all || path.compare(at, end - at, "all") == 0;
+        at = end + 1;
+    }
+    for (std::size_t at = 0; all && at <= query.size();) {
+        auto end = std::min(query.find('&', at), query.size());
+        auto param = query.substr(at, end - at);
+        if (param.rfind("references=", 0) == 0 && param != "references=none") {
+            return true;
+        }
+        at = end + 1;
+    }
+    return false;
+}
+
+const char* const k_references_on_all_error =
+    R"(<?xml version="1.0"?><message:Error xmlns:message="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message" xmlns:common="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common"><message:ErrorMessage code="140"><common:Text>Syntax error: references are not supported for the 'all' resource; use references=none</common:Text></message:ErrorMessage></message:Error>)";
 
 } // namespace
 
@@ -127,6 +168,11 @@ std::vector<RecordedRequest> FakeUpstream::requests() const {
 std::size_t FakeUpstream::request_count() const {
     std::lock_guard lock(m_mutex);
     return m_requests.size();
+}
+
+std::size_t FakeUpstream::not_modified_count() const {
+    std::lock_guard lock(m_mutex);
+    return m_not_modified;
 }
 
 int FakeUpstream::max_concurrent() const {
@@ -235,6 +281,23 @@ void FakeUpstream::handle(int fd) {
             response.body =
                 R"(<?xml version="1.0"?><message:Error xmlns:message="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message" xmlns:common="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common"><message:ErrorMessage code="100"><common:Text>No Results Found</common:Text></message:ErrorMessage></message:Error>)";
         }
+        if (f.reject_references_on_all && references_on_all(req.target)) {
+            response = FakeResponse{400, k_references_on_all_error, "application/xml", {}, {}};
+        }
+        if (f.fail_next == 0 && response.status == 200) {
+            if (unchanged(req, response)) {
+                ++m_not_modified;
+                response.status = 304;
+                response.body.clear();
+                response.generator = nullptr;
+            }
+            if (!response.etag.empty()) {
+                response.headers.emplace_back("ETag", response.etag);
+            }
+            if (!response.last_modified.empty()) {
+                response.headers.emplace_back("Last-Modified", response.last_modified);
+            }
+        }
     }
     auto wait = [&](std::chrono::milliseconds d) {
         auto until = std::chrono::steady_clock::now() + d;
@@ -266,7 +329,8 @@ void FakeUpstream::handle(int fd) {
         }
     }
     std::string body = response.body;
-    if (f.gzip && !response.generator) {
+    bool gzipped = f.gzip && !response.generator && response.status != 304; // 304: no body
+    if (gzipped) {
         body = gzip(body);
     }
     std::string out =
@@ -274,7 +338,7 @@ void FakeUpstream::handle(int fd) {
     out += "Content-Type: " + (f.content_type.empty() ? response.content_type : f.content_type) +
            "\r\n";
     out += "Connection: close\r\n";
-    if (f.gzip && !response.generator) {
+    if (gzipped) {
         out += "Content-Encoding: gzip\r\n";
     }
     for (const auto& [k, v] : response.headers) {

@@ -1,8 +1,9 @@
 #pragma once
 // A fake SDMX REST upstream for tests: a small HTTP/1.1 server on 127.0.0.1 (port 0) serving
 // fixture bodies, with injectable faults (latency, slow drip, error statuses, 429 with and
-// without Retry-After, connection reset, truncated or close-delimited bodies, gzip, hanging).
-// Every request is recorded with its arrival time. One request per connection.
+// without Retry-After, connection reset, truncated or close-delimited bodies, gzip, hanging),
+// validators (ETag, Last-Modified) and 304 to a matching conditional request. Every request is
+// recorded with its arrival time. One request per connection.
 
 #include <atomic>
 #include <chrono>
@@ -24,6 +25,11 @@ struct FakeResponse {
     /// Streams a generated body instead of `body`: called with a write function until it
     /// returns false (close-delimited, constant memory).
     std::function<bool(const std::function<bool(std::string_view)>&)> generator;
+    /// When set, a 200 carries ETag / Last-Modified, and a request whose If-None-Match is
+    /// `etag` (or, without If-None-Match, whose If-Modified-Since is `last_modified`: the same
+    /// string) is answered 304 Not Modified without a body.
+    std::string etag{};
+    std::string last_modified{};
 };
 
 struct Faults {
@@ -39,6 +45,9 @@ struct Faults {
     bool gzip = false;
     std::string content_type; ///< overrides the route's
     bool hang = false;        ///< never answer
+    /// As Eurostat's SDMX 2.1 API: a structure query on the `all` resource (a path segment
+    /// exactly "all") with references= other than "none" is answered 400 with an SDMX error.
+    bool reject_references_on_all = false;
 };
 
 struct RecordedRequest {
@@ -63,6 +72,8 @@ public:
     void set_faults(const Faults& faults);
     std::vector<RecordedRequest> requests() const;
     std::size_t request_count() const;
+    /// The requests answered 304 Not Modified so far.
+    std::size_t not_modified_count() const;
     void clear_requests();
     /// The most requests being answered at the same time so far.
     int max_concurrent() const;
@@ -79,6 +90,7 @@ private:
     std::map<std::string, FakeResponse> m_routes;
     Faults m_faults;
     std::vector<RecordedRequest> m_requests;
+    std::size_t m_not_modified = 0;
     int m_active = 0;
     int m_max_active = 0;
     std::vector<int> m_open;

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <limits>
 #include <thread>
 
 using namespace dataflow;
@@ -66,6 +67,76 @@ private:
     Entry m_result;
     int m_tries = 0;
 };
+
+/// Counts the calls a CachedComputer makes, to show which reads and writes happen; can make
+/// get() miss (the entry vanished after a head()) or touch() fail (an entry of an older layout).
+class CountingCache : public cache::Cache {
+public:
+    explicit CountingCache(MemoryCache& inner) : m_inner(inner) {}
+    cache::Lookup get(const std::string& key) override {
+        ++gets;
+        return get_misses ? cache::Lookup{} : m_inner.get(key);
+    }
+    void set(const std::string& key, const Entry& e) override {
+        ++sets;
+        m_inner.set(key, e);
+    }
+    cache::Lookup head(const std::string& key) override {
+        ++heads;
+        return m_inner.head(key);
+    }
+    bool touch(const std::string& key, std::int64_t stored, std::int64_t fresh,
+               std::int64_t stale) override {
+        ++touches;
+        return !touch_fails && m_inner.touch(key, stored, fresh, stale);
+    }
+    cache::FlushResult invalidate_tag(const std::string& tag, bool dry_run) override {
+        return m_inner.invalidate_tag(tag, dry_run);
+    }
+    cache::FlushResult flush(bool dry_run) override { return m_inner.flush(dry_run); }
+    cache::Stats stats() override { return m_inner.stats(); }
+    std::optional<std::string> try_lock(const std::string& key,
+                                        std::chrono::milliseconds ttl) override {
+        return m_inner.try_lock(key, ttl);
+    }
+    void unlock(const std::string& key, const std::string& token) override {
+        m_inner.unlock(key, token);
+    }
+
+    int gets = 0;
+    int sets = 0;
+    int heads = 0;
+    int touches = 0;
+    bool get_misses = false;
+    bool touch_fails = false;
+
+private:
+    MemoryCache& m_inner;
+};
+
+cache::Computed downloaded(std::string value, std::string etag) {
+    cache::Computed c;
+    c.value = std::move(value);
+    c.content_type = "application/xml";
+    c.tags = {"catalog"};
+    c.etag = std::move(etag);
+    c.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
+    return c;
+}
+
+cache::Computed not_modified() {
+    cache::Computed c;
+    c.unchanged = true;
+    return c;
+}
+
+bool never(const Entry&) {
+    return false;
+}
+
+bool always(const Entry&) {
+    return true;
+}
 
 } // namespace
 
@@ -165,6 +236,140 @@ TEST_SUITE("cache") {
         CHECK(c.flush(true).entries == 1);
         CHECK(c.flush(false).entries == 1);
         CHECK_FALSE(c.get("c").hit());
+    }
+
+    TEST_CASE("entries keep their validators and birth; older headers still decode") {
+        util::ManualClock clock;
+        auto e = entry(clock, "value", 1s, 2s, {"catalog"});
+        e.etag = "\"abc\"";
+        e.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT";
+        e.born_ms = e.stored_at_ms - 5000;
+        auto back = cache::decode(cache::encode(e));
+        REQUIRE(back);
+        CHECK(back->etag == "\"abc\"");
+        CHECK(back->last_modified == "Wed, 21 Oct 2015 07:28:00 GMT");
+        CHECK(back->born_ms == e.born_ms);
+        CHECK(back->stored_at_ms == e.stored_at_ms);
+        CHECK(back->stale_until_ms == e.stale_until_ms);
+        CHECK(back->value == "value");
+        // As written before validators (fields in another order, none of the new ones).
+        auto old = cache::decode(R"({"v":1,"ct":"text/plain","stored":5,"fresh":6,"stale":7,)"
+                                 R"("neg":false,"tags":["a"]})"
+                                 "\nold value");
+        REQUIRE(old);
+        CHECK(old->value == "old value");
+        CHECK(old->stored_at_ms == 5);
+        CHECK(old->fresh_until_ms == 6);
+        CHECK(old->stale_until_ms == 7);
+        CHECK(old->tags == std::vector<std::string>{"a"});
+        CHECK(old->etag.empty());
+        CHECK(old->last_modified.empty());
+        CHECK(old->born_ms == 0);
+        // The header alone, from the first bytes of an entry.
+        auto bytes = cache::encode(e);
+        auto header = cache::decode_header(std::string_view(bytes).substr(0, bytes.find('\n') + 2));
+        REQUIRE(header);
+        CHECK(header->value.empty());
+        CHECK(header->etag == e.etag);
+        CHECK_FALSE(cache::decode_header(std::string_view(bytes).substr(0, bytes.find('\n'))));
+    }
+
+    TEST_CASE("the header starts with a fixed-width region of times, rewritable in place") {
+        util::ManualClock clock;
+        auto e = entry(clock, std::string("v\nalue", 6), 1h, 2h);
+        auto bytes = cache::encode(e);
+        CHECK(bytes.rfind(cache::k_header_prefix, 0) == 0);
+        CHECK(cache::k_fixed_offset == cache::k_header_prefix.size());
+        CHECK(cache::k_fixed_length == 66);
+        auto region = bytes.substr(cache::k_fixed_offset, cache::k_fixed_length);
+        CHECK(region == cache::fixed_region(e.stored_at_ms, e.fresh_until_ms, e.stale_until_ms));
+        CHECK(region.substr(0, cache::k_time_width) ==
+              std::string(16 - std::to_string(e.stored_at_ms).size(), ' ') +
+                  std::to_string(e.stored_at_ms));
+        CHECK(region.substr(cache::k_time_width, 9) == R"(,"fresh":)");
+        CHECK(bytes[cache::k_fixed_offset + cache::k_fixed_length] == ',');
+        // A region of other times, written over the old one (as Redis SETRANGE does): the same
+        // entry with the new times.
+        bytes.replace(cache::k_fixed_offset, cache::k_fixed_length,
+                      cache::fixed_region(7, 8'000'000'000'000, 9'000'000'000'000));
+        auto back = cache::decode(bytes);
+        REQUIRE(back);
+        CHECK(back->stored_at_ms == 7);
+        CHECK(back->fresh_until_ms == 8'000'000'000'000);
+        CHECK(back->stale_until_ms == 9'000'000'000'000);
+        CHECK(back->value == e.value);
+        // Times out of range are clamped, never widen the region.
+        CHECK(cache::fixed_region(-5, std::numeric_limits<std::int64_t>::max(), 0).size() ==
+              cache::k_fixed_length);
+        auto clamped = entry(clock, "v", 1s, 1s);
+        clamped.stored_at_ms = -5;
+        auto c = cache::decode(cache::encode(clamped));
+        REQUIRE(c);
+        CHECK(c->stored_at_ms == 0);
+    }
+
+    TEST_CASE("memory head reads no value; touch extends an entry in place") {
+        util::ManualClock clock;
+        MemoryCache c(1 << 20, clock);
+        auto e = entry(clock, std::string(1000, 'x'), 10s, 60s, {"catalog"});
+        e.etag = "e1";
+        e.born_ms = e.stored_at_ms;
+        c.set("k", e);
+        auto bytes_before = c.stats().bytes_used;
+        auto h = c.head("k");
+        CHECK(h.state == State::fresh);
+        CHECK(h.entry.value.empty());
+        CHECK(h.entry.etag == "e1");
+        CHECK(h.entry.fresh_until_ms == e.fresh_until_ms);
+        CHECK(h.entry.tags == std::vector<std::string>{"catalog"});
+        clock.advance(50s);
+        CHECK(c.head("k").state == State::stale);
+        auto now = ms_of(clock);
+        CHECK(c.touch("k", now, now + 10'000, now + 60'000));
+        auto l = c.get("k");
+        CHECK(l.state == State::fresh);
+        CHECK(l.entry.value == e.value);
+        CHECK(l.entry.born_ms == e.born_ms);
+        CHECK(l.entry.etag == "e1");
+        CHECK(l.entry.stored_at_ms == now);
+        CHECK(l.age_seconds == doctest::Approx(0.0));
+        auto s = c.stats();
+        CHECK(s.bytes_used == bytes_before);
+        CHECK(s.touches == 1);
+        CHECK(s.sets == 1);
+        // It lives by its new times: stale after 10 s, gone after 60 s, though the old entry
+        // would have gone 10 s from the touch.
+        clock.advance(11s);
+        CHECK(c.head("k").state == State::stale);
+        clock.advance(48s);
+        CHECK(c.get("k").state == State::stale);
+        CHECK(c.invalidate_tag("catalog", true).entries == 1); // tag index intact
+        clock.advance(2s);
+        CHECK(c.head("k").state == State::miss);
+        CHECK(c.stats().entries == 0);
+        CHECK(c.stats().bytes_used == 0);
+    }
+
+    TEST_CASE("touch of a missing or expired key is false, and creates nothing") {
+        util::ManualClock clock;
+        MemoryCache c(1 << 20, clock);
+        auto now = ms_of(clock);
+        CHECK_FALSE(c.touch("nothing", now, now + 1000, now + 2000));
+        c.set("k", entry(clock, "v", 1s, 2s));
+        clock.advance(3s);
+        now = ms_of(clock);
+        CHECK_FALSE(c.touch("k", now, now + 1000, now + 2000));
+        CHECK_FALSE(c.get("k").hit());
+        CHECK(c.stats().entries == 0);
+        // The defaults of the interface (get + set) behave the same.
+        MemoryCache inner(1 << 20, clock);
+        HolderFinishesBeforeTryLock plain(inner, "", entry(clock, "x", 1s, 1s));
+        CHECK_FALSE(plain.touch("k", now, now + 1000, now + 2000));
+        inner.set("k", entry(clock, "v", 1s, 2s));
+        CHECK(plain.head("k").entry.value.empty());
+        CHECK(plain.touch("k", now, now + 5000, now + 9000));
+        CHECK(inner.get("k").entry.fresh_until_ms == now + 5000);
+        CHECK(inner.get("k").entry.value == "v");
     }
 
     TEST_CASE("locks: one holder at a time, released by its owner, expire") {
@@ -306,5 +511,231 @@ TEST_SUITE("cached computer") {
         }
         CHECK(calls == 1);
         CHECK(values == 8);
+    }
+}
+
+TEST_SUITE("cached computer: revalidation") {
+    /// A catalogue cached 20 s ago (fresh for 10 s, kept for an hour), written by revalidate().
+    struct Fixture {
+        util::ManualClock clock;
+        MemoryCache inner{1 << 20, clock};
+        CountingCache c{inner};
+        cache::CachedComputer cc{c, clock};
+        cache::Policy p;
+        std::int64_t born = 0;
+        Fixture() {
+            p.fresh_ttl = 10s;
+            p.stale_ttl = 1h;
+            auto first = cc.revalidate(
+                "k", p,
+                [](const Entry* previous) {
+                    CHECK(previous == nullptr);
+                    return downloaded("catalogue", "e1");
+                },
+                never);
+            CHECK(first.value_loaded); // computed: in hand
+            CHECK(first.entry.value == "catalogue");
+            CHECK_FALSE(first.cache_hit);
+            born = first.entry.born_ms;
+            CHECK(born == first.entry.stored_at_ms);
+            CHECK(born == ms_of(clock));
+            clock.advance(20s);
+            c.gets = c.sets = c.heads = c.touches = 0;
+        }
+    };
+
+    TEST_CASE("a fresh entry is served from its header alone; its value only when needed") {
+        Fixture f;
+        f.clock.advance(-15s); // 5 s old: fresh
+        int calls = 0;
+        auto compute = [&](const Entry*) {
+            ++calls;
+            return downloaded("new", "e2");
+        };
+        auto r = f.cc.revalidate("k", f.p, compute, never);
+        CHECK(calls == 0);
+        CHECK(r.cache_hit);
+        CHECK_FALSE(r.stale);
+        CHECK_FALSE(r.value_loaded);
+        CHECK(r.entry.value.empty());
+        CHECK(r.entry.etag == "e1");
+        CHECK(f.c.gets == 0);
+        CHECK(f.c.heads == 1);
+        // Needed: read once.
+        auto full = f.cc.revalidate("k", f.p, compute, [](const Entry& e) {
+            CHECK(e.value.empty());
+            return e.content_type == "application/xml";
+        });
+        CHECK(calls == 0);
+        CHECK(full.value_loaded);
+        CHECK(full.entry.value == "catalogue");
+        CHECK(full.entry.etag == "e1");
+        CHECK(f.c.gets == 1);
+    }
+
+    TEST_CASE("unchanged upstream: the entry is touched in place, its value never read") {
+        Fixture f;
+        const Entry* seen = nullptr;
+        std::string seen_etag;
+        auto r = f.cc.revalidate(
+            "k", f.p,
+            [&](const Entry* previous) {
+                seen = previous;
+                REQUIRE(previous != nullptr);
+                seen_etag = previous->etag;
+                CHECK(previous->value.empty()); // a header: the 304 needs only the validators
+                CHECK(previous->last_modified == "Wed, 21 Oct 2015 07:28:00 GMT");
+                return not_modified();
+            },
+            never);
+        CHECK(seen != nullptr);
+        CHECK(seen_etag == "e1");
+        CHECK(r.confirmed);
+        CHECK(r.cache_hit);
+        CHECK_FALSE(r.stale);
+        CHECK_FALSE(r.value_loaded);
+        CHECK(r.age_seconds == doctest::Approx(0.0));
+        auto now = ms_of(f.clock);
+        CHECK(r.entry.stored_at_ms == now);
+        CHECK(r.entry.fresh_until_ms == now + 10'000);
+        CHECK(r.entry.stale_until_ms == now + 3'600'000);
+        CHECK(r.entry.born_ms == f.born);
+        CHECK(r.entry.etag == "e1");
+        // O(1): one look at the header, one touch; no read, no write of the value.
+        CHECK(f.c.heads == 1);
+        CHECK(f.c.touches == 1);
+        CHECK(f.c.gets == 0);
+        CHECK(f.c.sets == 0);
+        auto stored = f.inner.get("k");
+        CHECK(stored.state == State::fresh);
+        CHECK(stored.entry.value == "catalogue");
+        CHECK(stored.entry.born_ms == f.born);
+        CHECK(stored.entry.stored_at_ms == now);
+        CHECK(stored.entry.tags == std::vector<std::string>{"catalog"});
+        CHECK(stored.entry.content_type == "application/xml");
+        // Now fresh again: served without asking the upstream.
+        int calls = 0;
+        f.cc.revalidate(
+            "k", f.p,
+            [&](const Entry*) {
+                ++calls;
+                return not_modified();
+            },
+            never);
+        CHECK(calls == 0);
+    }
+
+    TEST_CASE("unchanged, but the entry cannot be touched: the full entry is set again") {
+        Fixture f;
+        f.c.touch_fails = true; // as for an entry written in an older layout
+        auto r = f.cc.revalidate(
+            "k", f.p, [](const Entry*) { return not_modified(); }, never);
+        CHECK(r.confirmed);
+        CHECK(r.value_loaded); // read to be written back
+        CHECK(r.entry.value == "catalogue");
+        CHECK(f.c.gets == 1);
+        CHECK(f.c.sets == 1);
+        auto stored = f.inner.get("k");
+        CHECK(stored.state == State::fresh);
+        CHECK(stored.entry.value == "catalogue");
+        CHECK(stored.entry.born_ms == f.born);
+        CHECK(stored.entry.stored_at_ms == ms_of(f.clock));
+    }
+
+    TEST_CASE("a changed upstream: the new value is stored, born now, with its validators") {
+        Fixture f;
+        auto r = f.cc.revalidate(
+            "k", f.p, [](const Entry*) { return downloaded("v2", "e2"); }, never);
+        CHECK_FALSE(r.confirmed);
+        CHECK_FALSE(r.cache_hit);
+        CHECK(r.value_loaded);
+        CHECK(r.entry.value == "v2");
+        auto now = ms_of(f.clock);
+        CHECK(r.entry.born_ms == now);
+        CHECK(r.entry.stored_at_ms == now);
+        CHECK(f.c.sets == 1);
+        CHECK(f.c.touches == 0);
+        auto stored = f.inner.get("k");
+        CHECK(stored.entry.value == "v2");
+        CHECK(stored.entry.etag == "e2");
+        CHECK(stored.entry.born_ms == now);
+    }
+
+    TEST_CASE("a failed revalidation serves the stale copy, its value read only if needed") {
+        Fixture f;
+        auto failing = [](const Entry*) -> cache::Computed {
+            throw std::runtime_error("upstream down");
+        };
+        auto r = f.cc.revalidate("k", f.p, failing, never);
+        CHECK(r.cache_hit);
+        CHECK(r.stale);
+        CHECK_FALSE(r.value_loaded);
+        CHECK(r.stale_reason.find("upstream down") != std::string::npos);
+        CHECK(r.entry.etag == "e1");
+        CHECK(f.c.gets == 0);
+        auto full = f.cc.revalidate("k", f.p, failing, always);
+        CHECK(full.stale);
+        CHECK(full.value_loaded);
+        CHECK(full.entry.value == "catalogue");
+        CHECK(f.c.gets == 1);
+        // Nothing cached: the error propagates.
+        CHECK_THROWS_AS(f.cc.revalidate("other", f.p, failing, always), std::runtime_error);
+    }
+
+    TEST_CASE("needs_value: a confirmed value is read once; a vanished one fetched again") {
+        Fixture f;
+        auto r = f.cc.revalidate(
+            "k", f.p, [](const Entry*) { return not_modified(); }, always);
+        CHECK(r.confirmed);
+        CHECK(r.value_loaded);
+        CHECK(r.entry.value == "catalogue");
+        CHECK(r.entry.stored_at_ms == ms_of(f.clock));
+        CHECK(f.c.gets == 1);
+        CHECK(f.c.sets == 0);
+        // The entry goes between the look at its header and the read of its value.
+        f.c.get_misses = true;
+        f.clock.advance(20s);
+        std::vector<bool> had_previous;
+        auto again = f.cc.revalidate(
+            "k", f.p,
+            [&](const Entry* previous) {
+                had_previous.push_back(previous != nullptr);
+                return previous != nullptr ? not_modified() : downloaded("fetched again", "e3");
+            },
+            always);
+        CHECK(had_previous == std::vector<bool>{true, false});
+        CHECK(again.value_loaded);
+        CHECK(again.entry.value == "fetched again");
+        CHECK(again.entry.etag == "e3");
+        CHECK(f.inner.get("k").entry.value == "fetched again");
+    }
+
+    TEST_CASE("unchanged with nothing cached is a bug in the computation") {
+        Fixture f;
+        CHECK_THROWS_AS(f.cc.revalidate(
+                            "none", f.p, [](const Entry*) { return not_modified(); }, never),
+                        std::logic_error);
+    }
+
+    TEST_CASE("get() and revalidate() share entries; a forced refresh still revalidates") {
+        Fixture f;
+        f.clock.advance(-15s);
+        auto g = f.cc.get("k", f.p, [] { return downloaded("never", "x"); });
+        CHECK(g.entry.value == "catalogue");
+        CHECK(g.value_loaded);
+        f.p.refresh = true;
+        int calls = 0;
+        auto r = f.cc.revalidate(
+            "k", f.p,
+            [&](const Entry* previous) {
+                ++calls;
+                CHECK(previous != nullptr);
+                return not_modified();
+            },
+            never);
+        CHECK(calls == 1);
+        CHECK(r.confirmed);
+        CHECK(f.c.gets == 1); // get() above; none by revalidate
+        CHECK(f.c.touches == 1);
     }
 }

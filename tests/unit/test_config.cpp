@@ -119,8 +119,9 @@ TEST_SUITE("config") {
         CHECK(defaults.integer("server.port") == 8000);
         CHECK(defaults.integer("server.metrics_port") == 8001);
         CHECK(defaults.str("service_name") == "dataflow-analyzer");
-        CHECK(defaults.str("upstream.base_url") == "https://esploradati.istat.it/SDMXWS/rest");
-        CHECK(defaults.str("upstream.agency") == "IT1");
+        CHECK(defaults.str("upstream.source") == "ISTAT");
+        CHECK(defaults.str("upstream.base_url").empty()); // the source's
+        CHECK(defaults.settings().upstream.base_url.empty());
         CHECK(defaults.number("upstream.rate_limit_per_minute") == 4.0);
         CHECK(defaults.str("cache.backend") == "memory");
         CHECK(defaults.str("redis.key_prefix") == "dataflow");

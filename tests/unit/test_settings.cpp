@@ -119,6 +119,8 @@ std::vector<Field> fields() {
         FIELD("log.slow_request_threshold", log.slow_request_threshold, "250ms"),
         FIELD("metrics.enabled", metrics.enabled, ""),
         FIELD("tracing.enabled", tracing.enabled, "true"),
+        FIELD("upstream.source", upstream.source, "ECB"),
+        FIELD("upstream.sources_file", upstream.sources_file, "@sources_file"),
         FIELD("upstream.base_url", upstream.base_url, "https://sdmx.example.org/rest"),
         FIELD("upstream.agency", upstream.agency, "ESTAT"),
         FIELD("upstream.user_agent", upstream.user_agent, "reloaded-agent/2"),
@@ -337,6 +339,7 @@ TEST_SUITE("settings") {
     TEST_CASE("reload: every reloadable key's new value reaches the snapshot's settings") {
         Fixture f;
         auto ca_file = f.dir.file("ca.pem", "not really a certificate\n");
+        auto sources_file = f.dir.file("sources.toml", "[sources.ISTAT]\nstructure_burst = 2\n");
         auto rules_file = f.dir.file("rules.toml", "[[rules]]\ncategory = \"agricoltura\"\n"
                                                    "priority = 3\nkeywords = [\"agri\"]\n");
         config::ConfigStore store(f.load().config);
@@ -357,9 +360,10 @@ TEST_SUITE("settings") {
                                  "[[analysis.rules]]\ncategory = \"sport\"\npriority = 2\n"
                                  "keywords = [\"calcio\"]\n");
             } else {
-                auto text = field.reload_to == "@ca_file"      ? ca_file
-                            : field.reload_to == "@rules_file" ? rules_file
-                                                               : field.reload_to;
+                auto text = field.reload_to == "@ca_file"        ? ca_file
+                            : field.reload_to == "@rules_file"   ? rules_file
+                            : field.reload_to == "@sources_file" ? sources_file
+                                                                 : field.reload_to;
                 f.set(field.key, text);
                 auto parsed = config::parse_value(*config::find_key(field.key), text);
                 REQUIRE(parsed.value);

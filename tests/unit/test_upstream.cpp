@@ -1,11 +1,14 @@
-// The upstream client's parts that need no server: query URLs, Retry-After, outcome names, and
-// the cached form of probe results. The client itself, against the fake upstream, is
+// The upstream client's parts that need no server: query URLs, Retry-After, outcome names, route
+// matching, and the cached form of probe results. The client itself, against the fake upstream, is
 // tests/integration/test_upstream.cpp.
 
 #include "analysis/probe_codec.hpp"
 #include "analysis/readiness.hpp"
+#include "resilience/circuit_breaker.hpp"
+#include "resilience/rate_limiter.hpp"
 #include "upstream/client.hpp"
 #include "upstream/sdmx_rest.hpp"
+#include "util/clock.hpp"
 #include "util/error.hpp"
 #include "util/url.hpp"
 
@@ -15,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 using namespace dataflow;
 using namespace std::chrono_literals;
@@ -78,6 +82,87 @@ TEST_SUITE("upstream") {
         CHECK(analysis::worth_caching(ProbeOutcome::success));
         CHECK(analysis::worth_caching(ProbeOutcome::no_data));
         CHECK(analysis::worth_caching(ProbeOutcome::timeout));
+    }
+
+    TEST_CASE("not_modified: a success of its own name, never retried, no error") {
+        CHECK(upstream::to_string(Outcome::not_modified) == "not_modified");
+        CHECK(upstream::probe_outcome(Outcome::not_modified) == analysis::ProbeOutcome::success);
+        CHECK_FALSE(upstream::retryable(Outcome::not_modified));
+        CHECK(upstream::error_kind(Outcome::not_modified) ==
+              upstream::error_kind(Outcome::success));
+        upstream::Response r;
+        r.outcome = Outcome::not_modified;
+        CHECK(r.not_modified());
+        CHECK_FALSE(r.ok()); // ok() stays success-only: the caller's copy is the body
+        r.outcome = Outcome::success;
+        CHECK(r.ok());
+        CHECK_FALSE(r.not_modified());
+    }
+
+    TEST_CASE("routes: scheme, host and port match, the path at '/' boundaries, the longest "
+              "prefix wins") {
+        auto url = [](const char* text) { return *util::parse_url(text).url; };
+        auto rest = upstream::make_route(url("https://sdmx.example.org/rest/?x=1"), "EX",
+                                         "ex-structure", "ex-data");
+        CHECK(rest.scheme == "https");
+        CHECK(rest.host == "sdmx.example.org");
+        CHECK(rest.port == 443);
+        CHECK(rest.path_prefix == "/rest"); // the query and the trailing '/' dropped
+        CHECK(rest.source == "EX");
+        CHECK(rest.key(upstream::OpClass::structure) == "ex-structure");
+        CHECK(rest.key(upstream::OpClass::data) == "ex-data");
+        auto shared = upstream::make_route(url("https://sdmx.example.org/rest/data"), "EX", "one");
+        CHECK(shared.data_key == "one"); // one budget for both classes
+        CHECK(shared.key(upstream::OpClass::data) == "one");
+
+        std::vector<upstream::Route> routes{rest, shared};
+        auto match = [&](const char* text) -> std::string {
+            const auto* route = upstream::match_route(routes, url(text));
+            return route ? route->structure_key : "";
+        };
+        CHECK(match("https://sdmx.example.org/rest") == "ex-structure");
+        CHECK(match("https://sdmx.example.org/rest?detail=full") == "ex-structure");
+        CHECK(match("https://sdmx.example.org/rest/dataflow/all") == "ex-structure");
+        CHECK(match("https://sdmx.example.org/rest/data") == "one");
+        CHECK(match("https://sdmx.example.org/rest/data/X?lastNObservations=1") == "one");
+        CHECK(match("https://sdmx.example.org/rest/dataflow") == "ex-structure");
+        CHECK(match("https://sdmx.example.org/restful") == "");
+        CHECK(match("https://sdmx.example.org/") == "");
+        CHECK(match("http://sdmx.example.org/rest") == "");       // another scheme
+        CHECK(match("https://sdmx.example.org:8443/rest") == ""); // another port
+        CHECK(match("https://other.example.org/rest") == "");
+        CHECK(match("https://SDMX.example.org/rest/x") == "ex-structure"); // hosts: any case
+
+        // Port 0: the scheme's default. An empty prefix holds every path.
+        upstream::Route any;
+        any.scheme = "https";
+        any.host = "sdmx.example.org";
+        any.structure_key = "any";
+        routes.push_back(any);
+        CHECK(match("https://sdmx.example.org/") == "any");
+        CHECK(match("https://sdmx.example.org/restful") == "any");
+        CHECK(match("https://sdmx.example.org/rest/x") == "ex-structure");
+        CHECK(upstream::match_route({}, url("https://sdmx.example.org/rest")) == nullptr);
+    }
+
+    TEST_CASE("routes: set_routes replaces them all, route_for copies the match") {
+        util::ManualClock clock;
+        resilience::LocalRateLimiter limiter({60, 1}, {}, clock);
+        resilience::BreakerRegistry breakers(resilience::BreakerSettings{}, clock);
+        upstream::Client client(upstream::ClientSettings{}, limiter, breakers, clock);
+        auto base = *util::parse_url("https://esploradati.istat.it/SDMXWS/rest").url;
+        auto flow = upstream::catalogue_url(base, "IT1");
+        CHECK_FALSE(client.route_for(flow));
+        auto route = upstream::make_route(base, "ISTAT", "istat");
+        route.data_timeouts = upstream::Timeouts{1s, 2s, 3s};
+        client.set_routes({route});
+        auto found = client.route_for(flow);
+        REQUIRE(found);
+        CHECK(found->source == "ISTAT");
+        CHECK(found->data_timeouts->read == 2s);
+        CHECK_FALSE(found->structure_timeouts);
+        client.set_routes({});
+        CHECK_FALSE(client.route_for(flow));
     }
 
     TEST_CASE("a cached probe result decodes and encodes again to the same bytes") {
