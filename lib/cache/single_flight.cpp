@@ -219,7 +219,13 @@ Fetched CachedComputer::fetch(const std::string& key, const Policy& policy, cons
 
 Fetched CachedComputer::get(const std::string& key, const Policy& policy,
                             const std::function<Computed()>& compute) {
-    return fetch(key, policy, Mode{false, [&compute](const Entry*) { return compute(); }});
+    Revalidate plain = [&compute](const Entry*) { return compute(); };
+    auto f = fetch(key, policy, Mode{false, plain});
+    if (!f.value_loaded) {
+        // Shared with a revalidate() of the same key in flight, which read only the header.
+        load_value(key, policy, plain, f);
+    }
+    return f;
 }
 
 Fetched CachedComputer::revalidate(const std::string& key, const Policy& policy,

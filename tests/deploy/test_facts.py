@@ -8,6 +8,7 @@ rendered overlays and what the binary itself says (`--help`, `config schema`, `c
 """
 
 import os
+import json
 import re
 import shutil
 import subprocess
@@ -92,6 +93,15 @@ class Facts(unittest.TestCase):
                 ingress = {p["port"] for rule in np["spec"]["ingress"] for p in rule["ports"]}
                 self.assertEqual(ingress, set(ports.values()), "NetworkPolicy ingress ports")
 
+    def source_base_url(self, source_id):
+        """The endpoint of a source of the built-in registry, as the binary lists it."""
+        r = d.run_binary(["sources", "-o", "json"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for s in json.loads(r.stdout)["sources"]:
+            if s["id"] == source_id:
+                return s["base_url"]
+        self.fail(f"no source {source_id}")
+
     def test_network_policy_egress_matches_config(self):
         for overlay in OVERLAYS:
             cfg = self.config[overlay]
@@ -101,7 +111,9 @@ class Facts(unittest.TestCase):
             with self.subTest(overlay=overlay):
                 self.assertIn(("UDP", 53), egress)
                 self.assertIn(("TCP", cfg["redis"]["port"]), egress)
-                m = re.match(r"https://[^/:]+(?::(\d+))?", cfg["upstream"]["base_url"])
+                base = cfg["upstream"].get("base_url") or self.source_base_url(
+                    cfg["upstream"].get("source", "ISTAT"))
+                m = re.match(r"https://[^/:]+(?::(\d+))?", base)
                 self.assertTrue(m, "the upstream is https://")
                 self.assertIn(("TCP", int(m.group(1) or 443)), egress)
                 self.assertEqual(len(egress), 4, f"egress only to DNS, Redis, HTTPS: {egress}")
