@@ -67,6 +67,10 @@ void Loader::resolve_sources() {
              file_origin.kind == SourceKind::secrets_dir)) {
             path = fs::path(file_origin.name).parent_path() / path;
         }
+        if (path.string() != file) {
+            // Kept resolved, so a reload's check of the applied values (as flags) finds it.
+            m_config.set(file_key, Value(path.string()), file_origin);
+        }
         try {
             m_config.set_sources(load_sources_file(path.string()));
         } catch (const LocatedError& e) {

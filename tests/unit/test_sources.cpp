@@ -227,6 +227,12 @@ TEST_SUITE("sources") {
               "http://127.0.0.1:9/rest");
         CHECK(upstream::configured_source(r.config->settings()).agency == "L1");
         CHECK(r.config->sources()->find("LOCAL") != nullptr);
+        // Kept resolved: a reload re-checks the applied values as flags, from another directory.
+        CHECK(r.config->str("upstream.sources_file") == (dir.path() / "agencies.toml").string());
+        config::LoadOptions again = isolated();
+        again.flags = {{"upstream.sources_file", r.config->str("upstream.sources_file"), "--x"},
+                       {"upstream.source", "LOCAL", "--y"}};
+        CHECK(config::load(again).ok());
         auto base_hash = config::load(isolated()).config->hash();
         CHECK(r.config->hash() != base_hash);
 
