@@ -140,9 +140,10 @@ std::optional<std::string> unknown_command(const CLI::App& app, int argc, char**
 void add_global_options(CLI::App& app, GlobalArgs& global) {
     app.set_version_flag("--version", version_text(), "Print the version and exit");
     app.require_subcommand(1);
-    app.footer("Exit codes: 0 success, 1 input or analysis error, 2 usage error, 69 upstream "
-               "unavailable, 75 rate-limited (retry later), 78 configuration error, 130 "
-               "interrupted (Ctrl-C). 'dataflow health' exits only 0 or 1.\n"
+    app.footer("Exit codes: 0 success, 1 input or analysis error, 2 usage error, 3 the "
+               "catalogues differ ('dataflow diff --exit-code'), 69 upstream unavailable, 75 "
+               "rate-limited (retry later), 78 configuration error, 130 interrupted (Ctrl-C). "
+               "'dataflow health' exits only 0 or 1.\n"
                "See 'man dataflow' and https://sdmx.org for SDMX itself.");
 
     app.add_option("--log-level", global.log_level, "Log threshold on stderr (default: log.level)")
@@ -167,6 +168,8 @@ void add_global_options(CLI::App& app, GlobalArgs& global) {
 struct Commands {
     AnalyzeArgs analyze_args;
     CLI::App* analyze = nullptr;
+    DiffArgs diff_args;
+    CLI::App* diff = nullptr;
     ProbeArgs probe_args;
     CLI::App* probe = nullptr;
     ServeArgs serve_args;
@@ -186,6 +189,8 @@ struct Commands {
 void add_commands(CLI::App& app, Commands& cmds) {
     cmds.analyze = add_analyze_command(app, cmds.analyze_args);
     cmds.analyze->fallthrough();
+    cmds.diff = add_diff_command(app, cmds.diff_args);
+    cmds.diff->fallthrough();
     cmds.probe = add_probe_command(app, cmds.probe_args);
     cmds.probe->fallthrough();
     cmds.serve = add_serve_command(app, cmds.serve_args);
@@ -296,6 +301,9 @@ int run_command(const CLI::App& app, const GlobalArgs& global, Commands& cmds,
     if (cmds.analyze->parsed()) {
         options.flags = analyze_flags(*cmds.analyze, cmds.analyze_args);
     }
+    if (cmds.diff->parsed()) {
+        options.flags = diff_flags(*cmds.diff, cmds.diff_args);
+    }
     if (cmds.probe->parsed()) {
         options.flags = probe_flags(*cmds.probe, cmds.probe_args);
     }
@@ -312,6 +320,9 @@ int run_command(const CLI::App& app, const GlobalArgs& global, Commands& cmds,
 
     if (cmds.analyze->parsed()) {
         return run_analyze(cmds.analyze_args, config, terminal, global.quiet);
+    }
+    if (cmds.diff->parsed()) {
+        return run_diff(cmds.diff_args, config, terminal);
     }
     if (cmds.probe->parsed()) {
         return run_probe(cmds.probe_args, config, terminal, global.quiet);

@@ -52,6 +52,33 @@ std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeA
 int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
                 bool quiet);
 
+struct DiffArgs {
+    std::string old_source;      ///< OLD: file, - or URL (positional)
+    std::string new_source;      ///< NEW: file, - or URL; empty: the configured source's
+    std::string upstream_source; ///< --source ID: that source's catalogue as NEW
+    std::string output = "table";
+    std::vector<std::string> categories;
+    std::string min_score = "0";
+    std::string match = "substring";
+    std::string rules_file;
+    std::vector<std::string> languages{"it", "en"};
+    std::string max_input_bytes = "256MiB";
+    std::string color = "auto";
+    bool exit_code = false; ///< --exit-code: differences give k_exit_differ
+    bool no_cache = false;
+    bool refresh = false;
+};
+
+/// `diff --exit-code`: the catalogues differ (distinct from every error status).
+inline constexpr int k_exit_differ = 3;
+
+CLI::App* add_diff_command(CLI::App& app, DiffArgs& args);
+/// The configuration keys set by diff's flags (only those given); UsageError for `-` twice or
+/// --source with a NEW catalogue.
+std::vector<config::FlagValue> diff_flags(const CLI::App& cmd, const DiffArgs& args);
+/// 0, or k_exit_differ with --exit-code when differences are reported.
+int run_diff(const DiffArgs& args, const config::Config& config, const Terminal& terminal);
+
 struct ProbeArgs {
     std::vector<std::string> flows;
     std::string output = "table";

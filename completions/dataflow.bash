@@ -5,7 +5,7 @@
 # The subcommands of a command path ("" is dataflow itself).
 _dataflow_subcommands() {
     case "$1" in
-        "") echo "analyze probe serve health cache config sources completion" ;;
+        "") echo "analyze diff probe serve health cache config sources completion" ;;
         "cache") echo "stats flush" ;;
         "config") echo "validate show schema" ;;
         "sources") echo "check" ;;
@@ -17,6 +17,7 @@ _dataflow_options() {
     case "$1" in
         "") echo "-h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "analyze") echo "--source -o --output -c --category --min-score -n --limit --sort --only-ready --match --rules --lang --max-input-bytes --probe --probe-timeout --probe-max-bytes --no-cache --refresh --color -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
+        "diff") echo "--source -o --output -c --category --min-score --match --rules --lang --max-input-bytes --exit-code --no-cache --refresh --color -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "probe") echo "-o --output --probe-timeout --probe-max-bytes --last-n --detail --upstream --source -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "serve") echo "--host --port --metrics-port --catalog -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "health") echo "--url --probe --timeout -o --output -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
@@ -51,6 +52,15 @@ _dataflow_value() {
         "analyze|--probe-timeout") echo "text" ;;
         "analyze|--probe-max-bytes") echo "text" ;;
         "analyze|--color") echo "choice auto always never" ;;
+        "diff|--source") echo "text" ;;
+        "diff|-o" | "diff|--output") echo "choice table json csv summary" ;;
+        "diff|-c" | "diff|--category") echo "text" ;;
+        "diff|--min-score") echo "text" ;;
+        "diff|--match") echo "choice substring word" ;;
+        "diff|--rules") echo "file" ;;
+        "diff|--lang") echo "text" ;;
+        "diff|--max-input-bytes") echo "text" ;;
+        "diff|--color") echo "choice auto always never" ;;
         "probe|-o" | "probe|--output") echo "choice table json csv" ;;
         "probe|--probe-timeout") echo "text" ;;
         "probe|--probe-max-bytes") echo "text" ;;
@@ -89,6 +99,7 @@ _dataflow_value() {
 _dataflow_positional() {
     case "$1" in
         "analyze") echo "file" ;;
+        "diff") echo "file" ;;
         "probe") echo "text" ;;
         "sources check") echo "text" ;;
         "completion") echo "choice bash zsh fish json" ;;

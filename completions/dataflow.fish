@@ -15,6 +15,7 @@ complete -c dataflow -l secrets-dir -x -a '(__fish_complete_directories)' -d 'Di
 
 # dataflow commands
 complete -c dataflow -n '__fish_use_subcommand' -a analyze -d 'Categorise and rank every dataflow of an SDMX catalogue and print a report'
+complete -c dataflow -n '__fish_use_subcommand' -a diff -d 'Compare two catalogues: dataflows added, removed, and changed (version, names, structure, annotations, category)'
 complete -c dataflow -n '__fish_use_subcommand' -a probe -d 'Fetch named dataflows\' data from the upstream and measure it (status, size, series, observations, time), within the rate limit'
 complete -c dataflow -n '__fish_use_subcommand' -a serve -d 'Run the analysis as an HTTP service (health probes, metrics, JSON logs, graceful shutdown); see docs/API.md'
 complete -c dataflow -n '__fish_use_subcommand' -a health -d 'Ask a running \'dataflow serve\' whether it is healthy: exit 0 healthy, 1 not (for exec probes, HEALTHCHECK and kubectl exec)'
@@ -42,6 +43,21 @@ complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l no-cache -d 'Ne
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l refresh -d 'Fetch and probe again, ignoring cached copies (and store the results)'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l color -x -a 'auto always never' -d 'Colour in the table: auto (TTY and no NO_COLOR)'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -F
+
+# dataflow diff
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l source -x -d 'Compare with this source\'s current catalogue (an id of `dataflow sources`, e.g. ESTAT) instead of the configured one'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -s o -l output -x -a 'table json csv summary' -d 'Report format'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -s c -l category -x -d 'Only dataflows of these categories on either side (repeatable or comma-separated)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l min-score -x -d 'Only dataflows with relevance score >= N on either side (default: analysis.min_score, 0)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l match -x -a 'substring word' -d 'Keyword matching: substring (reference-compatible) or word (word start) (default: analysis.match)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l rules -r -F -d 'TOML rule file replacing the configured rules (default: analysis.rules, else the built-in rules)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l lang -x -d 'Display-name language priority, comma-separated (default: analysis.languages, it,en)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l max-input-bytes -x -d 'Refuse inputs larger than this, e.g. 64M, 1G (default: analysis.max_input_size, 256MiB)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l exit-code -d 'Exit with status 3 when the catalogues differ (0 when they do not)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l no-cache -d 'Neither read nor write the shared cache (cache.backend = redis)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l refresh -d 'Fetch live catalogues again, ignoring cached copies (and store them)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l color -x -a 'auto always never' -d 'Colour in the table: auto (TTY and no NO_COLOR)'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -F
 
 # dataflow probe
 complete -c dataflow -n '__fish_seen_subcommand_from probe' -s o -l output -x -a 'table json csv' -d 'table, json or csv'

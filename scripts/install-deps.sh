@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every build, test and benchmark dependency of dataflow from Debian 12 packages
-# (prometheus for promtool, which checks the /metrics output in the tests; wrk for bench/;
+# (prometheus for promtool, which checks the /metrics output and the alerting rules in the tests;
+# python3-feedparser reads the served Atom change feed in the tests; wrk for bench/;
 # zsh, fish, shellcheck, mandoc and yamllint check the completions, man pages and manifests;
 # podman, runc, the CNI plugins, iptables, mmdebstrap and curl build and run the container
 # image in tests/image, see scripts/build-image.sh).
@@ -17,7 +18,7 @@ build_only=0
 case "${1:-}" in
   "") ;;
   --build-only) build_only=1 ;;
-  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install-deps: unknown option $1 (--build-only, --help)" >&2; exit 2 ;;
 esac
 
@@ -35,7 +36,7 @@ packages=("${build_packages[@]}")
 if [ "$build_only" = 0 ]; then
   packages+=(
     build-essential git doctest-dev
-    redis-server python3 hyperfine clang-format
+    redis-server python3 python3-feedparser hyperfine clang-format
     prometheus wrk
     shellcheck zsh fish mandoc yamllint
     clang-14 libclang-rt-14-dev strace

@@ -140,6 +140,12 @@ const KeyDef k_schema[] = {
     {.name = "catalog.refresh_interval", .type = T::duration, .default_text = "6h",
      .min = 1 * minute, .max = 30 * day, .reloadable = true,
      .description = "How often the upstream catalogue is refreshed (one replica at a time)"},
+    {.name = "catalog.history_size", .type = T::integer, .default_text = "100", .min = 1,
+     .max = 10000, .reloadable = true,
+     .description = "Change sets the change feed keeps (GET /api/v1/changes)"},
+    {.name = "catalog.history_max_age", .type = T::duration, .default_text = "90d",
+     .min = 1 * hour, .max = 3650 * day, .reloadable = true,
+     .description = "Change sets older than this leave the change feed"},
 
     // ---- logging, metrics, tracing
     {.name = "log.level", .type = T::enumeration, .default_text = "info",

@@ -173,6 +173,8 @@ void read_api_auth_catalog(Reader& r, Settings& s) {
     r("catalog.mode", s.catalog.mode);
     r("catalog.file", s.catalog.file);
     r("catalog.refresh_interval", s.catalog.refresh_interval);
+    r("catalog.history_size", s.catalog.history_size);
+    r("catalog.history_max_age", s.catalog.history_max_age);
 }
 
 void read_observability(Reader& r, Settings& s) {

@@ -94,6 +94,8 @@ struct CatalogSettings {
     CatalogMode mode{};
     std::string file;
     Duration refresh_interval{};
+    int history_size = 0;
+    Duration history_max_age{};
 };
 
 struct LogSettings {

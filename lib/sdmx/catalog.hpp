@@ -58,6 +58,9 @@ struct Dataflow {
 
 struct Catalog {
     std::string format; ///< "SDMX-ML 2.1", "SDMX-ML 2.0", "SDMX-ML 3.0", "SDMX-JSON 2.0"
+    /// When the message was prepared: the header's Prepared (SDMX-ML) or meta.prepared
+    /// (SDMX-JSON), trimmed but otherwise verbatim; "" when absent.
+    std::string prepared;
     std::vector<Dataflow> dataflows;
     std::vector<std::string> warnings; ///< non-fatal oddities (unparsable LAST_UPDATE, ...)
 };

@@ -3,6 +3,7 @@
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 #include "util/json_depth.hpp"
+#include "util/strings.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
@@ -128,7 +129,11 @@ Catalog JsonCatalogReader::read(const Json& doc) {
             "SDMX-JSON structure message (the answer to /dataflow/{{agency}})",
             m_name));
     }
+    std::string prepared;
     if (auto meta = doc.find("meta"); meta != doc.end() && meta->is_object()) {
+        if (auto p = meta->find("prepared"); p != meta->end() && p->is_string()) {
+            prepared = std::string(util::trim(p->get_ref<const std::string&>()));
+        }
         if (auto langs = meta->find("contentLanguages"); langs != meta->end() &&
                                                          langs->is_array() && !langs->empty() &&
                                                          langs->front().is_string()) {
@@ -148,6 +153,7 @@ Catalog JsonCatalogReader::read(const Json& doc) {
     }
     Catalog catalog;
     catalog.format = "SDMX-JSON 2.0";
+    catalog.prepared = std::move(prepared);
     catalog.dataflows.reserve(flows->size());
     std::size_t i = 0;
     for (const auto& j : *flows) {

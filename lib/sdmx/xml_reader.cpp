@@ -335,6 +335,10 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
             descend = false;
         } else if (ns.sdmx() && local == "Dataflows") {
             saw_dataflows = true;
+        } else if (ns.kind == NsKind::message && local == "Prepared" && parent.local == "Header" &&
+                   catalog.prepared.empty()) {
+            catalog.prepared = std::string(util::trim(text_of(cur)));
+            descend = false;
         }
         // Containers: children of <Structures> (2.1/3.0) or of the root (2.0), Header excluded.
         bool parent_is_structures =

@@ -1,5 +1,6 @@
 #include "service/catalog_service.hpp"
 
+#include "live/pipeline.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "util/error.hpp"
@@ -11,7 +12,7 @@ namespace dataflow::service {
 
 CatalogService::CatalogService(cache::Cache& cache, upstream::Upstream& upstream,
                                const util::Clock& clock)
-    : m_clock(clock), m_fetcher(upstream.client(), &cache, clock) {}
+    : m_clock(clock), m_fetcher(upstream.client(), &cache, clock), m_changes(&cache, clock) {}
 
 CatalogService::~CatalogService() {
     stop();
@@ -27,6 +28,12 @@ void CatalogService::configure(const config::Config& c) {
     m_policy = live::refreshed_catalog_policy(c);
     m_url = live::configured_catalogue_url(c);
     m_conditional = live::configured_conditional(c);
+    m_label = upstream::configured_source(s).id;
+    m_categorizer = live::categorizer_for(c);
+    live::ChangeLimits limits;
+    limits.max_count = static_cast<std::size_t>(s.catalog.history_size);
+    limits.max_age = s.catalog.history_max_age;
+    m_changes.configure(m_url.str(), m_label, limits);
 }
 
 config::CatalogMode CatalogService::mode() const {
@@ -48,6 +55,44 @@ double CatalogService::age_seconds() const {
         std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.system().time_since_epoch())
             .count();
     return static_cast<double>(now - s->fetched_at_ms) / 1000.0;
+}
+
+std::string CatalogService::label() const {
+    std::lock_guard lock(m_mutex);
+    return m_label;
+}
+
+std::string CatalogService::catalogue_url() const {
+    std::lock_guard lock(m_mutex);
+    return m_url.str();
+}
+
+void CatalogService::record_changes(const CatalogState& before, const sdmx::Catalog& after,
+                                    const std::string& source) {
+    std::shared_ptr<const analysis::Categorizer> categorizer;
+    {
+        std::lock_guard lock(m_mutex);
+        categorizer = m_categorizer;
+    }
+    auto diff = analysis::diff_catalogs(*before.catalog, after, *categorizer, {});
+    if (diff.empty()) {
+        return;
+    }
+    diff.old_side.source = before.source;
+    diff.new_side.source = source;
+    auto seq = m_changes.record(diff);
+    if (seq == 0) {
+        return;
+    }
+    spdlog::info("catalogue changed: {} added, {} removed, {} changed (change set {})",
+                 diff.added.size(), diff.removed.size(), diff.changed.size(), seq);
+    std::lock_guard lock(m_mutex);
+    m_stats.added += diff.added.size();
+    m_stats.removed += diff.removed.size();
+    m_stats.changed += diff.changed.size();
+    m_stats.last_change_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(m_clock.system().time_since_epoch())
+            .count();
 }
 
 CatalogRefreshStats CatalogService::refresh_stats() const {
@@ -138,6 +183,11 @@ void CatalogService::refresh_once(bool force) {
             return;
         }
         auto catalog = std::make_shared<sdmx::Catalog>(sdmx::read_catalog(fetched->body, source));
+        // A download by this replica (the one refresher) of a catalogue after another: what
+        // changed goes to the shared feed. The first catalogue after start is the baseline.
+        if (!fetched->cache_hit && held && held->catalog && held->born_ms != 0) {
+            record_changes(*held, *catalog, source);
+        }
         auto state = std::make_shared<CatalogState>();
         state->catalog = std::move(catalog);
         state->source = source;

@@ -5,8 +5,10 @@
 /// catalog.refresh_interval through the shared cache (one replica refreshes at a time, the
 /// others reuse its result), and served stale when the upstream fails.
 
+#include "analysis/categorizer.hpp"
 #include "config/config.hpp"
 #include "live/catalog.hpp"
+#include "live/changes.hpp"
 #include "sdmx/catalog.hpp"
 #include "upstream/setup.hpp"
 #include "util/background.hpp"
@@ -36,6 +38,11 @@ struct CatalogRefreshStats {
     std::uint64_t not_modified = 0; ///< the upstream answered 304: kept, nothing parsed
     std::uint64_t reused = 0;       ///< another replica's fresh copy (parsed only if new to us)
     std::uint64_t failed = 0;
+    /// Change sets this replica recorded, by kind (dataflow_catalog_changes_total{kind}).
+    std::uint64_t added = 0;
+    std::uint64_t removed = 0;
+    std::uint64_t changed = 0;
+    std::int64_t last_change_ms = 0; ///< when this replica last recorded one (0: never)
 };
 
 class CatalogService {
@@ -56,11 +63,19 @@ public:
     /// Age of the catalogue in seconds (0 when none): since the upstream last sent or confirmed it.
     double age_seconds() const;
     CatalogRefreshStats refresh_stats() const;
+    /// The change feed of the configured catalogue (shared through the cache).
+    live::ChangeFeed& changes() { return m_changes; }
+    /// The configured source's id, for titles ("ISTAT").
+    std::string label() const;
+    std::string catalogue_url() const;
 
 private:
     void run();
     void refresh_once(bool force);
     void load_file(const std::string& path);
+    /// Records what changed between the catalogue served and a newly downloaded one.
+    void record_changes(const CatalogState& before, const sdmx::Catalog& after,
+                        const std::string& source);
 
     const util::Clock& m_clock;
     live::CatalogFetcher m_fetcher;
@@ -70,6 +85,9 @@ private:
     std::string m_file;
     util::Url m_url;
     bool m_conditional = false;
+    std::string m_label;
+    std::shared_ptr<const analysis::Categorizer> m_categorizer;
+    live::ChangeFeed m_changes;
     CatalogRefreshStats m_stats;
     std::uint64_t m_max_bytes = 256ULL << 20;
     cache::Policy m_policy;

@@ -620,7 +620,9 @@ void Router::respond(const Route& route, Request& request, httplib::Response& re
             res.set_header(name, value);
         }
         res.status = reply.status;
-        res.set_content(std::move(reply.body), reply.content_type);
+        if (!reply.body.empty() || !reply.content_type.empty()) { // a 304 has neither
+            res.set_content(std::move(reply.body), reply.content_type);
+        }
     } catch (const HttpError& e) {
         for (const auto& [name, value] : e.headers) {
             res.set_header(name, value);

@@ -14,6 +14,8 @@ void add_analysis_routes(Router& router, ServiceState& state);
 /// The served catalogue: GET /api/v1/dataflows, /api/v1/dataflows/{id}, POST
 /// /api/analysis/dataflow/bulk.
 void add_catalog_routes(Router& router, ServiceState& state);
+/// The change feed: GET /api/v1/changes, /api/v1/changes.atom.
+void add_change_routes(Router& router, ServiceState& state);
 /// /api/v1/cache/{stats,flush}, /api/v1/catalog/refresh, /api/v1/config/reload.
 void add_admin_routes(Router& router, ServiceState& state);
 

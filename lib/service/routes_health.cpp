@@ -145,6 +145,13 @@ Reply ready(ServiceState& s, const Request& req) {
     auto checks = s.ready_checks.run(exclusions(req));
     withhold_reasons(s, req, checks);
     bool ok = passing(checks);
+    if (!req.has_param("exclude")) {
+        // Only the whole answer counts (a probe excluding checks asks another question).
+        int before = s.last_ready.exchange(ok ? 1 : 0);
+        if (before >= 0 && before != (ok ? 1 : 0)) {
+            ++s.readiness_transitions;
+        }
+    }
     return Reply::text(req.has_param("verbose") ? verbose_text(checks, "readyz")
                                                 : (ok ? "ok\n" : "not ready\n"),
                        ok ? 200 : 503);

@@ -51,6 +51,17 @@ Instruments::Instruments(Registry& r)
                                   "not_modified (a 304: nothing parsed), reused (another "
                                   "replica's copy), failed.",
                                   {"result"})),
+      catalog_changes(r.counter("dataflow_catalog_changes_total",
+                                "Dataflows added, removed and changed in the change sets this "
+                                "replica recorded (sum over replicas).",
+                                {"kind"})),
+      catalog_last_change(r.gauge("dataflow_catalog_last_change_timestamp_seconds",
+                                  "When the newest change set of the change feed was detected "
+                                  "(0: none).")),
+      ready(r.gauge("dataflow_ready", "The last readiness answer: 1 ready, 0 not ready.")),
+      readiness_transitions(r.counter("dataflow_readiness_transitions_total",
+                                      "Times the readiness answer flipped between ready and not "
+                                      "ready.")),
       reload_ok(r.gauge("dataflow_config_last_reload_successful",
                         "Whether the last configuration reload was applied (1) or "
                         "rejected (0).")),
@@ -74,6 +85,7 @@ Service::Service(ServiceParts parts)
     add_health_routes(*m_router, *m_state);
     add_analysis_routes(*m_router, *m_state);
     add_catalog_routes(*m_router, *m_state);
+    add_change_routes(*m_router, *m_state);
     add_admin_routes(*m_router, *m_state);
     m_router->install(*m_api);
 }
@@ -127,6 +139,18 @@ void Service::observe_upstream_and_scrapes() {
         in.catalog_refreshes.set({"not_modified"}, static_cast<double>(refreshes.not_modified));
         in.catalog_refreshes.set({"reused"}, static_cast<double>(refreshes.reused));
         in.catalog_refreshes.set({"failed"}, static_cast<double>(refreshes.failed));
+        in.catalog_changes.set({"added"}, static_cast<double>(refreshes.added));
+        in.catalog_changes.set({"removed"}, static_cast<double>(refreshes.removed));
+        in.catalog_changes.set({"changed"}, static_cast<double>(refreshes.changed));
+        auto feed = s.catalog.changes().history();
+        in.catalog_last_change.set(
+            {}, feed->changes.empty()
+                    ? 0.0
+                    : static_cast<double>(feed->changes.back().detected_at_ms) / 1000.0);
+        if (int r = s.last_ready.load(); r >= 0) {
+            in.ready.set({}, r);
+        }
+        in.readiness_transitions.set({}, static_cast<double>(s.readiness_transitions.load()));
         if (s.parts.reloader != nullptr) {
             auto st = s.parts.reloader->stats();
             bool rejected_last = st.rejected > 0 && st.last_rejection_time > st.last_good_time;

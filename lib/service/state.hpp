@@ -45,6 +45,10 @@ struct Instruments {
     Family& catalog_dataflows;
     Family& catalog_age;
     Family& catalog_refreshes;
+    Family& catalog_changes;
+    Family& catalog_last_change;
+    Family& ready;
+    Family& readiness_transitions;
     Family& reload_ok;
     Family& reload_time;
     Family& build_info;
@@ -76,6 +80,8 @@ struct ServiceState {
     std::atomic<int> in_flight{0};
     std::atomic<int> analyses{0};               ///< analyses running now
     std::atomic<long long> last_progress_ns{0}; ///< steady clock: a request last finished
+    std::atomic<int> last_ready{-1};            ///< the last readiness answer: -1 none yet, 0 or 1
+    std::atomic<std::uint64_t> readiness_transitions{0};
     HealthChecks ready_checks;
     HealthChecks status_checks; ///< besides the ready checks
 

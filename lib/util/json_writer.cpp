@@ -136,6 +136,12 @@ JsonWriter& JsonWriter::value(std::string_view text) {
     return *this;
 }
 
+JsonWriter& JsonWriter::rendered_value(std::string_view json) {
+    before_value();
+    m_out += json;
+    return *this;
+}
+
 JsonWriter& JsonWriter::value(bool b) {
     before_value();
     m_out += b ? "true" : "false";

@@ -45,6 +45,9 @@ public:
     JsonWriter& value(double d);
     JsonWriter& null();
     JsonWriter& value(const std::optional<std::string>& text);
+    /// A value rendered elsewhere as one valid compact JSON value (a stored document), written
+    /// verbatim: the caller vouches for it (it came from a JSON serialiser, never from input).
+    JsonWriter& rendered_value(std::string_view json);
 
     /// Renders the members `write` adds into an object `depth` levels deep (1: the top-level
     /// object of a document).

@@ -91,7 +91,7 @@ TEST_SUITE("sources cli") {
                          "'base_url': \"nope\" must be an http:// or https:// URL"));
     }
 
-    TEST_CASE("sources check measures each named source within its budget; exit 1 if one fails") {
+    TEST_CASE("sources check measures each named source within its budget, exit 1 if one fails") {
         FakeUpstream a;
         FakeUpstream b;
         a.route("/rest/dataflow/A1/all/latest", {200, "<Structure/>", "application/xml", {}, {}});

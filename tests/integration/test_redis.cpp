@@ -430,7 +430,7 @@ TEST_SUITE("redis cache") {
 }
 
 TEST_SUITE("redis cache: conditional refresh") {
-    TEST_CASE("head reads a multi-megabyte entry's header only; touch rewrites its times") {
+    TEST_CASE("head reads a multi-megabyte entry's header only, touch rewrites its times") {
         test::RedisServer server;
         cache::RedisCache c(settings_for(server), "df", 16 << 20, quick_breaker(),
                             util::SystemClock::instance());

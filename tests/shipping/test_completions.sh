@@ -63,7 +63,7 @@ expect() {
         fail "completing '$*': want '$want', got '$got'"
     fi
 }
-expect "analyze probe serve health cache config completion" dataflow ""
+expect "analyze diff probe serve health cache config sources completion" dataflow ""
 expect "validate show schema" dataflow config ""
 expect "table json csv summary" dataflow analyze -o ""
 expect "table json csv summary" dataflow analyze --output ""
@@ -85,7 +85,7 @@ expect "$tmp/catalogue.xml" dataflow analyze "$tmp/cat"
 expect "$tmp/catalogue.xml" dataflow serve --catalog "$tmp/cat"
 expect "$tmp/dir" dataflow --config-dir "$tmp/di"
 # Every option the binary has is offered under its command.
-for opt in $("$bin" serve --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+for opt in $("$bin" serve --help | sed '/^Exit codes/,$d' | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
     case " $(complete_words dataflow serve -) " in
         *" $opt "*) ;;
         *) fail "'dataflow serve -' does not offer $opt" ;;

@@ -238,7 +238,7 @@ TEST_SUITE("cache") {
         CHECK_FALSE(c.get("c").hit());
     }
 
-    TEST_CASE("entries keep their validators and birth; older headers still decode") {
+    TEST_CASE("entries keep their validators and birth, older headers still decode") {
         util::ManualClock clock;
         auto e = entry(clock, "value", 1s, 2s, {"catalog"});
         e.etag = "\"abc\"";
@@ -308,7 +308,7 @@ TEST_SUITE("cache") {
         CHECK(c->stored_at_ms == 0);
     }
 
-    TEST_CASE("memory head reads no value; touch extends an entry in place") {
+    TEST_CASE("memory head reads no value, touch extends an entry in place") {
         util::ManualClock clock;
         MemoryCache c(1 << 20, clock);
         auto e = entry(clock, std::string(1000, 'x'), 10s, 60s, {"catalog"});
@@ -544,7 +544,7 @@ TEST_SUITE("cached computer: revalidation") {
         }
     };
 
-    TEST_CASE("a fresh entry is served from its header alone; its value only when needed") {
+    TEST_CASE("a fresh entry is served from its header alone, its value only when needed") {
         Fixture f;
         f.clock.advance(-15s); // 5 s old: fresh
         int calls = 0;
@@ -682,7 +682,7 @@ TEST_SUITE("cached computer: revalidation") {
         CHECK_THROWS_AS(f.cc.revalidate("other", f.p, failing, always), std::runtime_error);
     }
 
-    TEST_CASE("needs_value: a confirmed value is read once; a vanished one fetched again") {
+    TEST_CASE("needs_value: a confirmed value is read once, a vanished one fetched again") {
         Fixture f;
         auto r = f.cc.revalidate(
             "k", f.p, [](const Entry*) { return not_modified(); }, always);
@@ -717,7 +717,7 @@ TEST_SUITE("cached computer: revalidation") {
                         std::logic_error);
     }
 
-    TEST_CASE("get() and revalidate() share entries; a forced refresh still revalidates") {
+    TEST_CASE("get() and revalidate() share entries, a forced refresh still revalidates") {
         Fixture f;
         f.clock.advance(-15s);
         auto g = f.cc.get("k", f.p, [] { return downloaded("never", "x"); });

@@ -209,6 +209,30 @@ TEST_SUITE("sdmx") {
         CHECK(istat.warnings.empty());
     }
 
+    TEST_CASE("the header's Prepared: SDMX-ML 2.0, 2.1, 3.0 and SDMX-JSON meta.prepared") {
+        CHECK(read_bundled().prepared == "2020-05-03T14:30:56.7239925+02:00");
+        CHECK(read_sample("nbbrd__sdmx-dl/sdmx-dl-format-xml/src/test/resources/tests/sdmxdl/"
+                          "format/xml/other/sdmx-Dataflows20.xml")
+                  .prepared == "2022-05-31T09:11:27");
+        CHECK(read_sample("khaeru__sdmx-test-data/v3/xml/dataflow.xml").prepared ==
+              "2021-03-08T22:02:01Z");
+        CHECK(read_sample("bis-med-it__pysdmx/tests/api/fmr/samples/df/flows.json").prepared ==
+              "2023-08-14T11:57:49Z");
+        // Trimmed; absent is empty; a Prepared outside the Header is not the message's.
+        auto padded = k_head21;
+        padded.replace(padded.find("</m:Header>"), 0,
+                       "<m:Prepared>\n  2024-01-02T03:04:05Z \n</m:Prepared>");
+        CHECK(read_text(padded + R"(<s:Dataflow id="A" agencyID="X" version="1.0"/>)" + k_tail21)
+                  .prepared == "2024-01-02T03:04:05Z");
+        CHECK(read_text(k_head21 + R"(<s:Dataflow id="A" agencyID="X" version="1.0"/>)" + k_tail21)
+                  .prepared.empty());
+        std::string json =
+            R"({"meta": {"prepared": " 2025-01-01T00:00:00Z "}, "data": {"dataflows": []}})";
+        CHECK(read_catalog(json, "x.json").prepared == "2025-01-01T00:00:00Z");
+        std::string no_meta = R"({"data": {"dataflows": []}})";
+        CHECK(read_catalog(no_meta, "x.json").prepared.empty());
+    }
+
     TEST_CASE("namespaces are matched by URI, never by prefix") {
         // Default namespace for structure, odd prefixes, and a misleading prefix 'structure'
         // bound to a non-SDMX URI that must not be taken for SDMX.

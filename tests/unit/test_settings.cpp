@@ -114,6 +114,8 @@ std::vector<Field> fields() {
         FIELD("catalog.mode", catalog.mode, ""),
         FIELD("catalog.file", catalog.file, ""),
         FIELD("catalog.refresh_interval", catalog.refresh_interval, "2h"),
+        FIELD("catalog.history_size", catalog.history_size, "20"),
+        FIELD("catalog.history_max_age", catalog.history_max_age, "30d"),
         FIELD("log.level", log.level, "error"),
         FIELD("log.format", log.format, ""),
         FIELD("log.slow_request_threshold", log.slow_request_threshold, "250ms"),
