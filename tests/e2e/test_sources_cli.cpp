@@ -152,6 +152,14 @@ TEST_SUITE("sources cli") {
         REQUIRE(fake.requests().size() == 2);
         CHECK(fake.requests()[1].target == "/rest/data/101_1015"); // no lastNObservations
 
+        // diff --source: NEW is the source's catalogue now.
+        auto old = cli.dir.file("old.xml", catalogue());
+        auto d = cli.run({"diff", old, "--source", "LOCAL", "-o", "summary", "--exit-code"});
+        CAPTURE(d.err);
+        CHECK(d.exit_code == 0); // the same catalogue
+        REQUIRE(fake.requests().size() == 3);
+        CHECK(fake.requests()[2].target == "/rest/dataflow/L1/");
+
         auto both = cli.run({"analyze", "file.xml", "--source", "LOCAL"});
         CHECK(both.exit_code == 2);
         CHECK(has(both.err, "give either a catalogue (FILE|URL) or --source LOCAL, not both"));
