@@ -13,6 +13,17 @@ given --seed.
 
     bench/gen_catalog.py --count 5000 > catalog-5k.xml                 # ~12 MB
     bench/gen_catalog.py --count 5000 --format json > catalog-5k.json  # same 5,000 dataflows
+
+--categorisations FILE also writes FILE: one SDMX-ML 2.1 structure message (as ISTAT's
+`categoryscheme/IT1` and `categorisation/IT1` answers, in one message as INSEE's) with the real
+ISTAT_DW category scheme (default: tests/fixtures/samples/ondata__guida-api-istat/rawdata/
+categoryscheme.xml, 19 themes, 113 categories) and one Categorisation per generated dataflow,
+targeting a category by its dotted path from the top as ISTAT does. The category is the one whose
+id starts the dataflow id (ISTAT's convention: 101_1015 is in category 101) when the scheme has
+it, else one drawn at random (its own --seed stream, so the catalogue is the same with or
+without this option).
+
+    bench/gen_catalog.py --count 5000 --categorisations categorisations-5k.xml > catalog-5k.xml
 """
 import argparse
 import json
@@ -27,6 +38,8 @@ SOURCE = os.path.join(HERE, "..", "examples", "istat-dataflows-2020.xml")
 NS_S = "{http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure}"
 NS_C = "{http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common}"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+SCHEME_SOURCE = os.path.join(HERE, "..", "tests", "fixtures", "samples", "ondata__guida-api-istat",
+                             "rawdata", "categoryscheme.xml")
 JSON_SCHEMA = ("https://raw.githubusercontent.com/sdmx-twg/sdmx-json/develop/structure-message/"
                "tools/schemas/2.0.0/sdmx-json-structure-schema.json")
 
@@ -148,15 +161,86 @@ def write_json(flows, out):
     out.write(b"]}}")
 
 
+def read_scheme(path):
+    """The first CategoryScheme of `path`: (attributes, names, categories); a category is
+    (id, names, children)."""
+    def names_of(el):
+        return [(n.get(XML_LANG, ""), n.text or "") for n in el.findall(NS_C + "Name")]
+
+    def category(el):
+        return (el.get("id"), names_of(el), [category(c) for c in el.findall(NS_S + "Category")])
+
+    scheme = next(ET.parse(path).getroot().iter(NS_S + "CategoryScheme"))
+    return dict(scheme.attrib), names_of(scheme), [category(c) for c in scheme.findall(NS_S + "Category")]
+
+
+def write_categorisations(path, flows, seed, scheme_source):
+    """The scheme and one categorisation per (id, version) in `flows`, CRLF like ISTAT's answers."""
+    attrs, names, tops = read_scheme(scheme_source)
+    paths = {}  # category id -> dotted path, in document order
+
+    def scheme_lines(cat, prefix, depth):
+        cid, cnames, children = cat
+        dotted = f"{prefix}.{cid}" if prefix else cid
+        paths.setdefault(cid, dotted)
+        pad = "  " * (depth + 4)
+        urn = f"urn:sdmx:org.sdmx.infomodel.categoryscheme.Category=IT1:{attrs['id']}({attrs['version']}).{dotted}"
+        out = [f'{pad}<structure:Category id={quoteattr(cid)} urn={quoteattr(urn)}>']
+        out += [f'{pad}  <common:Name xml:lang="{lang}">{escape(text)}</common:Name>' for lang, text in cnames]
+        for child in children:
+            out += scheme_lines(child, dotted, depth + 1)
+        return out + [f"{pad}</structure:Category>"]
+
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', "<!--NSI Web Service v9.11.0.0-->",
+             '<message:Structure xmlns:message="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/message" '
+             'xmlns:structure="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/structure" '
+             'xmlns:common="http://www.sdmx.org/resources/sdmxml/schemas/v2_1/common">',
+             "  <message:Header>", "    <message:ID>IDREF2</message:ID>", "    <message:Test>false</message:Test>",
+             "    <message:Prepared>2026-11-01T10:00:00.0000000+01:00</message:Prepared>",
+             '    <message:Sender id="Unknown" />', '    <message:Receiver id="Unknown" />', "  </message:Header>",
+             "  <message:Structures>", "    <structure:CategorySchemes>",
+             f'      <structure:CategoryScheme id={quoteattr(attrs["id"])} agencyID={quoteattr(attrs["agencyID"])} '
+             f'version={quoteattr(attrs["version"])} isFinal="true">']
+    lines += [f'        <common:Name xml:lang="{lang}">{escape(text)}</common:Name>' for lang, text in names]
+    for top in tops:
+        lines += scheme_lines(top, "", 0)
+    lines += ["      </structure:CategoryScheme>", "    </structure:CategorySchemes>",
+              "    <structure:Categorisations>"]
+    rnd = random.Random(seed * 7919 + 1)
+    all_paths = list(paths.values())
+    with open(path, "wb") as out:
+        out.write(("\r\n".join(lines) + "\r\n").encode())
+        for fid, version in flows:
+            dotted = paths.get(fid.split("_")[0]) or rnd.choice(all_paths)
+            out.write(("\r\n".join([
+                f'      <structure:Categorisation id={quoteattr("CAT_" + fid)} agencyID="IT1" version="1.0">',
+                f'        <common:Name xml:lang="en">{escape(fid)} in {escape(dotted)}</common:Name>',
+                "        <structure:Source>",
+                f'          <Ref id={quoteattr(fid)} version="{version}" agencyID="IT1" package="datastructure" class="Dataflow" />',
+                "        </structure:Source>", "        <structure:Target>",
+                f'          <Ref id={quoteattr(dotted)} maintainableParentID={quoteattr(attrs["id"])} '
+                f'maintainableParentVersion={quoteattr(attrs["version"])} agencyID="IT1" package="categoryscheme" class="Category" />',
+                "        </structure:Target>", "      </structure:Categorisation>"]) + "\r\n").encode())
+        out.write(b"    </structure:Categorisations>\r\n  </message:Structures>\r\n</message:Structure>\r\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--source", default=SOURCE)
     ap.add_argument("--format", choices=("xml", "json"), default="xml")
+    ap.add_argument("--categorisations", metavar="FILE",
+                    help="also write the ISTAT_DW scheme and one categorisation per dataflow to FILE")
+    ap.add_argument("--scheme-source", default=SCHEME_SOURCE, help="the category scheme to use")
     args = ap.parse_args()
     flows = dataflows(args.count, args.seed, args.source)
+    written = []  # (id, version) of each dataflow, for --categorisations
+    if args.categorisations:
+        flows = (written.append((f["id"], f["version"])) or f for f in flows)
     (write_json if args.format == "json" else write_xml)(flows, sys.stdout.buffer)
+    if args.categorisations:
+        write_categorisations(args.categorisations, written, args.seed, args.scheme_source)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@
 #include "heap.hpp"
 #include "live.hpp"
 #include "live/catalog.hpp"
+#include "live/categories.hpp"
 #include "live/pipeline.hpp"
+#include "sdmx/categories.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "upstream/sdmx_rest.hpp"
@@ -34,10 +36,10 @@ namespace dataflow::cli {
 CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     auto* cmd = app.add_subcommand(
         "analyze", "Categorise and rank every dataflow of an SDMX catalogue and print a report");
-    cmd->add_option("input", args.source,
-                    "SDMX dataflow list: a file (SDMX-ML 2.0/2.1/3.0 or SDMX-JSON), - for stdin, "
-                    "or an http(s):// URL; none: the configured source's catalogue "
-                    "(upstream.source)")
+    cmd->add_option("input", args.inputs,
+                    "SDMX structure messages: files (SDMX-ML 2.0/2.1/3.0 or SDMX-JSON), - for "
+                    "stdin (once), or http(s):// URLs, merged: dataflows, category schemes and "
+                    "categorisations; none: the configured source's catalogue (upstream.source)")
         ->type_name("FILE|URL");
     cmd->add_option("--source", args.upstream_source,
                     "Read this source's catalogue (an id of `dataflow sources`, e.g. ESTAT) "
@@ -89,6 +91,14 @@ CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args) {
     cmd->add_option("--color", args.color, "Colour in the table: auto (TTY and no NO_COLOR)")
         ->check(CLI::IsMember({"auto", "always", "never"}))
         ->default_str("auto");
+    cmd->add_flag("--agency-categories", args.agency_categories,
+                  "Also fetch the source's category schemes and categorisations (two more "
+                  "requests, cached like the catalogue)");
+    cmd->add_option("--classify", args.classify,
+                    "keywords (the rules) or agency (the topic mapped from the agency's category "
+                    "where there is one)")
+        ->check(CLI::IsMember({"keywords", "agency"}))
+        ->default_str("keywords");
     return cmd;
 }
 
@@ -101,7 +111,7 @@ void add_source_flags(std::vector<config::FlagValue>& flags, const std::string& 
 std::vector<config::FlagValue> analyze_flags(const CLI::App& cmd, const AnalyzeArgs& args) {
     std::vector<config::FlagValue> flags;
     if (cmd.count("--source") > 0) {
-        if (!args.source.empty()) {
+        if (!args.inputs.empty()) {
             throw UsageError("give either a catalogue (FILE|URL) or --source " +
                              args.upstream_source + ", not both");
         }
@@ -204,6 +214,17 @@ public:
         bool conditional = live::configured_conditional(m_config) &&
                            url.str() == live::configured_catalogue_url(m_config).str();
         return fetcher.fetch(url, max_bytes, policy, conditional);
+    }
+
+    /// The configured source's category schemes and categorisations (nullopt on Ctrl-C).
+    std::optional<live::FetchedCategories> categories(std::uint64_t max_bytes) {
+        live::CatalogFetcher fetcher(upstream().client(), m_cache.get(),
+                                     util::SystemClock::instance());
+        auto policy = live::catalog_policy(m_config);
+        policy.refresh = m_refresh;
+        InterruptGuard guard(upstream().client());
+        return live::fetch_agency_categories(
+            fetcher, upstream::configured_source(m_config.settings()), max_bytes, policy);
     }
 
     /// Probes the data of `flows` (Ctrl-C stops them: `interrupted` tells).
@@ -317,6 +338,69 @@ std::string render(const analysis::Report& report, const AnalyzeArgs& args,
 
 } // namespace
 
+/// Every input read, parsed and merged into one catalogue.
+struct Inputs {
+    sdmx::Catalog catalog;
+    std::string name; ///< the inputs' names, joined
+    std::optional<util::Url> data_root;
+    bool cache_hit = false;
+    bool cache_stale = false;
+    std::optional<double> cache_age;
+};
+
+/// Reads each input (the configured source's catalogue when there is none, and its category
+/// schemes with --agency-categories), parses it and merges them. nullopt when interrupted.
+std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config& config, Live& live,
+                                  std::uint64_t max_bytes) {
+    std::vector<std::string> sources = args.inputs;
+    if (std::count(sources.begin(), sources.end(), "-") > 1) {
+        throw UsageError("standard input (-) can be read once");
+    }
+    if (args.agency_categories && !sources.empty()) {
+        throw UsageError("--agency-categories fetches the configured source's categories; with "
+                         "inputs, give the category scheme and categorisation files as inputs");
+    }
+    if (sources.empty()) {
+        sources.emplace_back(); // the configured source
+    }
+    Inputs out;
+    std::vector<sdmx::Catalog> parts;
+    std::vector<std::string> names;
+    for (const auto& source : sources) {
+        check_source_scheme(source);
+        auto input = source.empty() || is_url(source) ? fetch_input(source, config, live, max_bytes)
+                                                      : read_local_input(source, max_bytes);
+        if (!input) {
+            return std::nullopt;
+        }
+        if (parts.empty()) {
+            out.data_root = input->data_root;
+            out.cache_hit = input->cache_hit;
+            out.cache_stale = input->cache_stale;
+            out.cache_age = input->cache_age;
+        }
+        parts.push_back(sdmx::read_catalog(input->payload.bytes, input->payload.name));
+        names.push_back(input->payload.name);
+    }
+    if (args.agency_categories) {
+        auto categories = live.categories(max_bytes);
+        if (!categories) {
+            return std::nullopt;
+        }
+        for (std::size_t i = 0; i < categories->parts.size(); ++i) {
+            parts.push_back(std::move(categories->parts[i]));
+            names.push_back(categories->names[i]);
+        }
+    }
+    for (const auto& n : names) {
+        out.name += (out.name.empty() ? "" : ", ") + n;
+    }
+    out.catalog = parts.size() == 1 ? std::move(parts.front())
+                                    : sdmx::merge_catalogs(std::move(parts), names);
+    sdmx::require_dataflows(out.catalog, out.name);
+    return out;
+}
+
 int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
                 bool quiet) {
     auto started = std::chrono::steady_clock::now();
@@ -326,7 +410,6 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     auto options = analysis_options(args, config);
     // Check the categories before reading a possibly large input.
     analysis::check_categories(categorizer->rules(), options.categories);
-    check_source_scheme(args.source);
 
     auto phase = std::chrono::steady_clock::now();
     auto lap = [&phase](const char* what) {
@@ -336,18 +419,26 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
         phase = now;
     };
     Live live(args, config);
-    auto input = args.source.empty() || is_url(args.source)
-                     ? fetch_input(args.source, config, live, max_bytes)
-                     : read_local_input(args.source, max_bytes);
+    auto input = read_inputs(args, config, live, max_bytes);
     if (!input) {
         return k_exit_interrupted;
     }
-    lap("read");
-    auto catalog = sdmx::read_catalog(input->payload.bytes, input->payload.name);
-    lap("parse");
-    // The raw bytes are no longer needed; give the memory back before rendering.
-    std::string().swap(input->payload.bytes);
+    lap("read and parse");
+    const auto& catalog = input->catalog;
     log_read_warnings(catalog, args);
+    std::optional<sdmx::ResolvedCategories> resolved;
+    if (!catalog.categorisations.empty() || !catalog.category_schemes.empty()) {
+        resolved = sdmx::resolve_categorisations(catalog);
+        for (std::size_t i = 0; i < resolved->warnings.size() && i < 10; ++i) {
+            spdlog::warn("{}", resolved->warnings[i]);
+        }
+        options.agency_categories = &*resolved;
+    } else if (args.classify == "agency") {
+        spdlog::warn("--classify agency: no category scheme or categorisation was read, so the "
+                     "keyword rules classify every dataflow");
+    }
+    options.classify = args.classify == "agency" ? analysis::ClassifySource::agency
+                                                 : analysis::ClassifySource::keywords;
 
     // With --probe N: rank (without --only-ready), probe the best N, report with the results.
     bool interrupted = false;
@@ -361,7 +452,7 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
             return live.probe(flows, *input->data_root, terminal, quiet, interrupted);
         });
     lap(args.probe > 0 ? "probe" : "analyze");
-    report.source_name = input->payload.name;
+    report.source_name = input->name;
     report.cache_hit = input->cache_hit;
     report.cache_stale = input->cache_stale;
     report.cache_age_seconds = input->cache_age;
@@ -370,7 +461,7 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     report.analysis_duration_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     spdlog::debug("analysed {} dataflows from {} ({}) in {:.3f} s", report.total_analyzed,
-                  input->payload.name, catalog.format, report.analysis_duration_seconds);
+                  input->name, catalog.format, report.analysis_duration_seconds);
 
     auto out = render(report, args, terminal);
     lap("render");

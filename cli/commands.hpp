@@ -26,7 +26,8 @@ struct GlobalArgs {
 };
 
 struct AnalyzeArgs {
-    std::string source;          ///< the catalogue: file, - or URL (positional)
+    /// The catalogue: files, - (once) or URLs (positional), merged; none: the configured source.
+    std::vector<std::string> inputs;
     std::string upstream_source; ///< --source ID: a registry source instead
     std::string output = "table";
     std::vector<std::string> categories;
@@ -44,6 +45,8 @@ struct AnalyzeArgs {
     std::string probe_max_bytes;
     bool no_cache = false;
     bool refresh = false;
+    bool agency_categories = false; ///< also fetch the source's category schemes
+    std::string classify = "keywords";
 };
 
 CLI::App* add_analyze_command(CLI::App& app, AnalyzeArgs& args);

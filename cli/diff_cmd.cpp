@@ -10,6 +10,7 @@
 #include "live.hpp"
 #include "live/catalog.hpp"
 #include "live/pipeline.hpp"
+#include "sdmx/categories.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "upstream/setup.hpp"
@@ -196,6 +197,7 @@ std::optional<sdmx::Catalog> load_side(std::string_view side, const std::string&
                 static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
         }
         auto catalog = sdmx::read_catalog(payload->bytes, payload->name);
+        sdmx::require_dataflows(catalog, payload->name);
         for (std::size_t i = 0; i < catalog.warnings.size() && i < 10; ++i) {
             spdlog::warn("{} side: {}", side, catalog.warnings[i]);
         }

@@ -42,6 +42,8 @@ complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l probe-max-bytes
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l no-cache -d 'Neither read nor write the shared cache (cache.backend = redis)'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l refresh -d 'Fetch and probe again, ignoring cached copies (and store the results)'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l color -x -a 'auto always never' -d 'Colour in the table: auto (TTY and no NO_COLOR)'
+complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l agency-categories -d 'Also fetch the source\'s category schemes and categorisations (two more requests, cached like the catalogue)'
+complete -c dataflow -n '__fish_seen_subcommand_from analyze' -l classify -x -a 'keywords agency' -d 'keywords (the rules) or agency (the topic mapped from the agency\'s category where there is one)'
 complete -c dataflow -n '__fish_seen_subcommand_from analyze' -F
 
 # dataflow diff

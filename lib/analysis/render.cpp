@@ -1,5 +1,6 @@
 #include "analysis/render.hpp"
 
+#include "analysis/agency.hpp"
 #include "sdmx/source.hpp"
 #include "util/json_writer.hpp"
 #include "util/strings.hpp"
@@ -13,11 +14,9 @@
 
 namespace dataflow::analysis {
 
-namespace {
-
 using util::JsonWriter;
 
-void write_texts(JsonWriter& w, const std::vector<sdmx::LocalizedText>& texts) {
+void write_localized_texts(JsonWriter& w, const std::vector<sdmx::LocalizedText>& texts) {
     // One entry per language (the first one given); a text without xml:lang is "und".
     w.begin_object();
     std::set<std::string_view> seen;
@@ -30,6 +29,8 @@ void write_texts(JsonWriter& w, const std::vector<sdmx::LocalizedText>& texts) {
     w.end_object();
 }
 
+namespace {
+
 void write_optional(JsonWriter& w, std::string_view key, const std::string* text) {
     w.key(key);
     if (text != nullptr) {
@@ -39,7 +40,8 @@ void write_optional(JsonWriter& w, std::string_view key, const std::string* text
     }
 }
 
-void write_flow(JsonWriter& w, const AnalyzedFlow& f, std::string_view category) {
+void write_flow(JsonWriter& w, const Report& report, const AnalyzedFlow& f,
+                std::string_view category) {
     const auto& d = *f.flow;
     const auto& c = f.categorization;
     w.begin_object();
@@ -50,11 +52,14 @@ void write_flow(JsonWriter& w, const AnalyzedFlow& f, std::string_view category)
     write_optional(w, "name_en", sdmx::reference_name_en(d));
     w.field("display_name", f.display_name);
     w.key("names");
-    write_texts(w, d.names);
+    write_localized_texts(w, d.names);
     w.field("description", sdmx::first_description(d));
     w.key("descriptions");
-    write_texts(w, d.descriptions);
+    write_localized_texts(w, d.descriptions);
     w.field("category", category);
+    if (report.has_agency_categories()) {
+        w.field("category_source", f.category_from_agency ? "agency" : "keywords");
+    }
     w.field("relevance_score", c.score);
     w.key("matched_keywords").begin_array();
     for (auto k : c.matched_keywords) {
@@ -94,14 +99,19 @@ void write_flow(JsonWriter& w, const AnalyzedFlow& f, std::string_view category)
         }
         w.end_object();
     }
+    if (report.has_agency_categories()) {
+        w.key("agency_categories");
+        write_agency_categories(w, *report.category_schemes, f.agency_categories);
+    }
     w.end_object();
 }
 
-void write_test(JsonWriter& w, const TestResult& t, std::string_view category) {
+void write_test(JsonWriter& w, const Report& report, const TestResult& t,
+                std::string_view category) {
     const auto& p = t.probe;
     w.begin_object();
     w.key("dataflow");
-    write_flow(w, t.flow, category);
+    write_flow(w, report, t.flow, category);
     w.key("test").begin_object();
     w.field("dataflow_id", p.dataflow_id);
     w.field("status", p.pending ? "pending" : (p.is_successful() ? "ok" : "failed"));
@@ -152,7 +162,7 @@ void write_report_members(JsonWriter& w, const Report& report) {
     for (const auto& g : report.groups) {
         w.key(g.category).begin_array();
         for (const auto& f : g.flows) {
-            write_flow(w, f, g.category);
+            write_flow(w, report, f, g.category);
         }
         w.end_array();
     }
@@ -185,16 +195,20 @@ void write_report_members(JsonWriter& w, const Report& report) {
         w.value(msg);
     }
     w.end_array();
+    if (report.agreement) {
+        w.key("classification_agreement");
+        write_agreement(w, report, *report.agreement);
+    }
 }
 
 void write_flow_json(JsonWriter& w, const Report& report, const AnalyzedFlow& flow) {
-    write_flow(w, flow, category_of(report, flow));
+    write_flow(w, report, flow, category_of(report, flow));
 }
 
 void write_test_results(JsonWriter& w, const Report& report) {
     w.begin_array();
     for (const auto& t : report.test_results) {
-        write_test(w, t, category_of(report, t.flow));
+        write_test(w, report, t, category_of(report, t.flow));
     }
     w.end_array();
 }
@@ -226,6 +240,17 @@ std::string render_tests_json(const Report& report, int indent) {
 
 namespace {
 
+std::string joined(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) {
+        if (!out.empty()) {
+            out += ';';
+        }
+        out += n;
+    }
+    return out;
+}
+
 void csv_field(std::string& out, std::string_view v) {
     if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
         out.append(v);
@@ -248,7 +273,9 @@ std::string render_csv(const Report& report) {
     out.reserve(256 + report.returned * 300);
     out += "category,rank,id,agency,version,display_name,name_it,name_en,relevance_score,"
            "confidence,matched_keywords,last_update,non_production,file_only,hidden,description,"
-           "probe_outcome,observations_count,series_count,size_bytes,tableau_ready\r\n";
+           "probe_outcome,observations_count,series_count,size_bytes,tableau_ready";
+    // With agency categories only: without them the CSV is byte for byte what it was.
+    out += report.has_agency_categories() ? ",agency_category\r\n" : "\r\n";
     std::map<std::string_view, const TestResult*> tests;
     for (const auto& t : report.test_results) {
         tests[t.flow.flow->id] = &t;
@@ -298,6 +325,10 @@ std::string render_csv(const Report& report) {
                                    p.size_bytes, t->second->readiness.tableau_ready);
             } else {
                 out += ",,,,,";
+            }
+            if (report.has_agency_categories()) {
+                out += ',';
+                csv_field(out, joined(f.agency_top_names));
             }
             out += "\r\n";
         }
@@ -355,17 +386,33 @@ std::string probe_summary(const ProbeResult& p) {
                                            : std::string(to_string(p.outcome));
 }
 
-std::string render_table(const Report& report, const TableOptions& options) {
-    struct Row {
-        std::string rank, category, score, conf, id, name, updated, data;
-        std::size_t cat_index;
-    };
+namespace {
+
+struct TableRow {
+    std::string rank, category, agency, score, conf, id, name, updated, data;
+    std::size_t cat_index;
+};
+
+/// The agency column's cell: the first top-level agency category's name (cut to 30 columns),
+/// "+N" when the dataflow has N more.
+std::string agency_cell(const AnalyzedFlow& f) {
+    if (f.agency_top_names.empty()) {
+        return "-";
+    }
+    auto cell = util::truncate_to_width(single_line(f.agency_top_names.front()), 30);
+    if (f.agency_top_names.size() > 1) {
+        cell += fmt::format(" +{}", f.agency_top_names.size() - 1);
+    }
+    return cell;
+}
+
+std::vector<TableRow> table_rows(const Report& report) {
     std::map<std::string_view, const TestResult*> tests;
     for (const auto& t : report.test_results) {
         tests[t.flow.flow->id] = &t;
     }
     bool probed = !report.test_results.empty();
-    std::vector<Row> rows;
+    std::vector<TableRow> rows;
     for (const auto& g : report.groups) {
         std::size_t rank = 0;
         for (const auto& f : g.flows) {
@@ -376,16 +423,30 @@ std::string render_table(const Report& report, const TableOptions& options) {
             } else if (probed) {
                 data = "-";
             }
-            rows.push_back(
-                {std::to_string(++rank), g.category, std::to_string(f.categorization.score),
-                 fmt::format("{:.2f}", f.categorization.confidence),
-                 util::truncate_to_width(single_line(d.id), 40), single_line(f.display_name),
-                 d.last_update ? d.last_update->substr(0, 10) : "-", data,
-                 f.categorization.category});
+            rows.push_back({std::to_string(++rank), g.category,
+                            report.has_agency_categories() ? agency_cell(f) : std::string(),
+                            std::to_string(f.categorization.score),
+                            fmt::format("{:.2f}", f.categorization.confidence),
+                            util::truncate_to_width(single_line(d.id), 40),
+                            single_line(f.display_name),
+                            d.last_update ? d.last_update->substr(0, 10) : "-", data,
+                            f.categorization.category});
         }
     }
-    const Row header{"#",       "CATEGORY",           "SCORE", "CONF", "ID", "NAME",
-                     "UPDATED", probed ? "DATA" : "", 0};
+    return rows;
+}
+
+} // namespace
+
+std::string render_table(const Report& report, const TableOptions& options) {
+    using Row = TableRow;
+    std::vector<Row> rows = table_rows(report);
+    bool probed = !report.test_results.empty();
+    bool agency = report.has_agency_categories();
+    const Row header{"#",     "CATEGORY", agency ? "AGENCY CATEGORY" : "",
+                     "SCORE", "CONF",     "ID",
+                     "NAME",  "UPDATED",  probed ? "DATA" : "",
+                     0};
     auto width_of = [&](auto member) {
         std::size_t w = util::display_width(header.*member);
         for (const auto& r : rows) {
@@ -394,11 +455,11 @@ std::string render_table(const Report& report, const TableOptions& options) {
         return w;
     };
     std::size_t w_rank = width_of(&Row::rank), w_cat = width_of(&Row::category),
-                w_score = width_of(&Row::score), w_conf = width_of(&Row::conf),
-                w_id = width_of(&Row::id), w_upd = width_of(&Row::updated),
-                w_data = probed ? width_of(&Row::data) : 0;
-    std::size_t fixed =
-        w_rank + w_cat + w_score + w_conf + w_id + w_upd + 2 * 6 + (probed ? w_data + 2 : 0);
+                w_agency = agency ? width_of(&Row::agency) : 0, w_score = width_of(&Row::score),
+                w_conf = width_of(&Row::conf), w_id = width_of(&Row::id),
+                w_upd = width_of(&Row::updated), w_data = probed ? width_of(&Row::data) : 0;
+    std::size_t fixed = w_rank + w_cat + w_score + w_conf + w_id + w_upd + 2 * 6 +
+                        (probed ? w_data + 2 : 0) + (agency ? w_agency + 2 : 0);
     std::size_t w_name = options.width > fixed + 12 ? options.width - fixed : 12;
     w_name = std::min(w_name, std::max(width_of(&Row::name), std::size_t{4}));
 
@@ -410,6 +471,9 @@ std::string render_table(const Report& report, const TableOptions& options) {
             bool fallback = r.cat_index + 1 == report.category_counts.size();
             const char* colour = fallback ? k_dim : k_palette[r.cat_index % std::size(k_palette)];
             cat = std::string(colour) + cat + k_reset;
+        }
+        if (agency) {
+            cat = fmt::format("{}  {}", cat, pad_right(r.agency, w_agency));
         }
         std::string text =
             fmt::format("{}  {}  {}  {}  {}  {}  {}", pad_left(r.rank, w_rank), cat,
@@ -462,8 +526,15 @@ std::string render_summary(const Report& report) {
                        report.limit > 0 ? fmt::format(" (limit {})", report.limit) : "");
     out += fmt::format("Tableau-ready: {} of {} tested\n", report.tableau_ready_count,
                        report.test_results.size());
-    out +=
-        fmt::format("Analysis completed at: {}\n=== End Summary ===\n", report.analysis_timestamp);
+    out += fmt::format("Analysis completed at: {}\n", report.analysis_timestamp);
+    if (report.has_agency_categories()) {
+        out += fmt::format("Agency categories: {} of {} dataflows categorised by the agency, {} "
+                           "mapped to a topic\n",
+                           report.agency_categorised, report.total_analyzed,
+                           report.agreement ? report.agreement->compared : 0);
+        out += render_agreement(report);
+    }
+    out += "=== End Summary ===\n";
     return out;
 }
 

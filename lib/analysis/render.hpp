@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace dataflow::util {
 class JsonWriter;
@@ -35,11 +36,15 @@ std::string render_tests_json(const Report& report, int indent = 2);
 void write_report_members(util::JsonWriter& w, const Report& report);
 void write_flow_json(util::JsonWriter& w, const Report& report, const AnalyzedFlow& flow);
 void write_test_results(util::JsonWriter& w, const Report& report);
+/// Texts by language, {"it": "…", "en": "…"}: the first text of each language; one without
+/// xml:lang under "und".
+void write_localized_texts(util::JsonWriter& w, const std::vector<sdmx::LocalizedText>& texts);
 
 /// One short cell for a probe result: "140 obs, 20 series, 12.3 KiB", "no data", "timeout".
 std::string probe_summary(const ProbeResult& probe);
 
-/// Counts per category and what was returned, in a few lines.
+/// Counts per category and what was returned, in a few lines; with agency categories, how many
+/// dataflows have one and the classification agreement as a small table.
 std::string render_summary(const Report& report);
 
 } // namespace dataflow::analysis

@@ -1,5 +1,6 @@
 #include "analysis/report.hpp"
 
+#include "analysis/agency.hpp"
 #include "util/error.hpp"
 #include "util/utf8.hpp"
 
@@ -104,9 +105,11 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
     std::vector<std::vector<AnalyzedFlow>> per(cats.size());
     std::string query = util::to_lower(options.query);
     std::set<std::string_view> ids(options.ids.begin(), options.ids.end());
+    AgencyClassification agency(catalog, rules, options, categorizer.languages());
     for (std::size_t i = 0; i < catalog.dataflows.size(); ++i) {
         const auto& flow = catalog.dataflows[i];
         auto cat = categorizer.categorize(flow);
+        bool from_agency = agency.classify(i, cat);
         ++counts[cat.category];
         if (!selected[cat.category] || cat.score < options.min_score) {
             continue;
@@ -126,8 +129,20 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
             }
         }
         auto idx = cat.category;
-        per[idx].push_back({&flow, std::string(sdmx::display_name(flow, categorizer.languages())),
-                            std::move(cat), i});
+        AnalyzedFlow analyzed;
+        analyzed.flow = &flow;
+        analyzed.display_name = std::string(sdmx::display_name(flow, categorizer.languages()));
+        analyzed.categorization = std::move(cat);
+        analyzed.document_index = i;
+        analyzed.category_from_agency = from_agency;
+        agency.describe(analyzed);
+        per[idx].push_back(std::move(analyzed));
+    }
+    agency.finish(report);
+    if (options.classify == ClassifySource::agency && !agency.active()) {
+        report.warnings.emplace_back("--classify agency without agency categories (category "
+                                     "schemes and categorisations): every dataflow keeps its "
+                                     "keyword category");
     }
     for (std::size_t c = 0; c < cats.size(); ++c) {
         report.category_counts.emplace_back(cats[c], counts[c]);
@@ -166,6 +181,20 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
         }
     }
     return report;
+}
+
+std::optional<ClassifySource> parse_classify(std::string_view name) {
+    if (name.empty() || name == "keywords") {
+        return ClassifySource::keywords;
+    }
+    if (name == "agency") {
+        return ClassifySource::agency;
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(ClassifySource source) {
+    return source == ClassifySource::agency ? "agency" : "keywords";
 }
 
 std::optional<SortKey> parse_sort_key(std::string_view name) {

@@ -5,6 +5,7 @@
 #include "analysis/categorizer.hpp"
 #include "analysis/readiness.hpp"
 #include "sdmx/catalog.hpp"
+#include "sdmx/categories.hpp"
 
 #include <cstddef>
 #include <map>
@@ -17,6 +18,12 @@ namespace dataflow::analysis {
 
 enum class SortKey { score, id, name, updated };
 
+/// Where a dataflow's category comes from (`--classify`).
+enum class ClassifySource {
+    keywords, ///< the keyword rules (the reference behaviour)
+    agency,   ///< the topic the rule set maps the agency's category to, else the keyword rules
+};
+
 struct AnalysisOptions {
     std::vector<std::string> categories; ///< empty = every category
     int min_score = 0;                   ///< keeps relevance_score >= min_score
@@ -27,13 +34,39 @@ struct AnalysisOptions {
     std::string query;
     /// Only these dataflow ids; empty: all.
     std::vector<std::string> ids;
+    ClassifySource classify = ClassifySource::keywords;
+    /// The agency's categories of the catalogue's dataflows (sdmx::resolve_categorisations of
+    /// the same catalogue), or nullptr: none given, and the report is exactly as without them.
+    /// Must outlive the report.
+    const sdmx::ResolvedCategories* agency_categories = nullptr;
 };
 
 struct AnalyzedFlow {
     const sdmx::Dataflow* flow = nullptr;
     std::string display_name;
+    /// `category` is the one the dataflow is reported under: the keyword category, or with
+    /// ClassifySource::agency the mapped agency topic when there is one. Score, keywords and
+    /// confidence are always the keyword rules'.
     Categorization categorization;
     std::size_t document_index = 0;
+    /// Its agency categories (into AnalysisOptions::agency_categories), nullptr when none were
+    /// given.
+    const std::vector<sdmx::AgencyCategory>* agency_categories = nullptr;
+    /// The names of the top-level categories of those, in the analysis languages, distinct.
+    std::vector<std::string> agency_top_names;
+    bool category_from_agency = false; ///< categorization.category is the mapped agency topic
+};
+
+/// How far the keyword categories agree with the topics mapped from the agency's categories,
+/// over every dataflow with a mapped agency topic (before filters and limit).
+struct ClassificationAgreement {
+    std::size_t compared = 0;
+    std::size_t agreeing = 0;
+    /// matrix[keyword category][agency topic], both indexes into Report::category_counts.
+    std::vector<std::vector<std::size_t>> matrix;
+    double rate() const {
+        return compared == 0 ? 0.0 : static_cast<double>(agreeing) / static_cast<double>(compared);
+    }
 };
 
 struct CategoryGroup {
@@ -67,15 +100,28 @@ struct Report {
     bool cache_stale = false;                ///< ... past its fresh TTL (upstream failed)
     std::optional<double> cache_age_seconds; ///< its age when served from the cache
     std::vector<std::string> warnings;
+    /// The catalogue's category schemes when agency categories were given (the renderers then
+    /// add agency_categories, category_source and the agreement), else nullptr.
+    const std::vector<sdmx::CategoryScheme>* category_schemes = nullptr;
+    std::size_t agency_categorised = 0; ///< dataflows with at least one agency category
+    /// Present when agency categories were given and at least one dataflow has a mapped topic.
+    std::optional<ClassificationAgreement> agreement;
+
+    bool has_agency_categories() const { return category_schemes != nullptr; }
 };
 
 /// Probe results by dataflow id (from the upstream probe or a cache).
 using ProbeResults = std::map<std::string, ProbeResult, std::less<>>;
 
-/// Runs categorisation, filters and ranking. The report points into `catalog`, which must
-/// outlive it. Unknown categories in options are a UsageError listing the valid ones.
+/// Runs categorisation, filters and ranking. The report points into `catalog` (and into
+/// options.agency_categories), which must outlive it. Unknown categories in options are a
+/// UsageError listing the valid ones.
 Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
                const AnalysisOptions& options, const ProbeResults& probes = {});
+
+/// "keywords" | "agency" (empty: keywords); nullopt for anything else.
+std::optional<ClassifySource> parse_classify(std::string_view name);
+std::string_view to_string(ClassifySource source);
 
 /// "score" | "id" | "name" | "updated" (empty: score); nullopt for anything else.
 std::optional<SortKey> parse_sort_key(std::string_view name);

@@ -10,12 +10,16 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <set>
+#include <utility>
 
 namespace dataflow::analysis {
 
 namespace {
 
-std::string fnv1a_hex(const std::vector<Rule>& rules) {
+std::string fnv1a_hex(const std::vector<Rule>& rules,
+                      const std::vector<AgencyCategoryMapping>& mappings) {
     std::uint64_t h = 14695981039346656037ULL;
     auto mix = [&](std::string_view s) {
         for (unsigned char c : s) {
@@ -33,20 +37,73 @@ std::string fnv1a_hex(const std::vector<Rule>& rules) {
         }
         mix("\x1E");
     }
+    // Only sets with mappings mix them in: the fingerprints of sets without (rule files written
+    // before mappings existed) stay what they were, and so do the cache keys built on them.
+    if (!mappings.empty()) {
+        mix("\x1D"
+            "agency_categories");
+        for (const auto& m : mappings) {
+            mix(m.scheme_agency);
+            mix(m.scheme_id);
+            mix(m.category);
+            mix(m.topic);
+            mix("\x1E");
+        }
+    }
     return fmt::format("{:016x}", h);
+}
+
+std::vector<std::string> categories_of(const std::vector<Rule>& rules) {
+    std::vector<std::string> out;
+    for (const auto& r : rules) {
+        if (std::find(out.begin(), out.end(), r.category) == out.end()) {
+            out.push_back(r.category);
+        }
+    }
+    out.emplace_back(k_fallback_category);
+    return out;
+}
+
+std::string mapping_key(std::string_view agency, std::string_view scheme,
+                        std::string_view category) {
+    return fmt::format("{}\x1F{}\x1F{}", agency, scheme, category);
 }
 
 } // namespace
 
-RuleSet::RuleSet(std::vector<Rule> rules, std::string origin)
-    : m_rules(std::move(rules)), m_origin(std::move(origin)) {
-    for (const auto& r : m_rules) {
-        if (std::find(m_categories.begin(), m_categories.end(), r.category) == m_categories.end()) {
-            m_categories.push_back(r.category);
+RuleSet::RuleSet(std::vector<Rule> rules, std::string origin,
+                 std::vector<AgencyCategoryMapping> agency_mappings)
+    : m_rules(std::move(rules)), m_categories(categories_of(m_rules)),
+      m_mappings(std::move(agency_mappings)), m_origin(std::move(origin)) {
+    for (const auto& m : m_mappings) {
+        auto topic = category_index(m.topic);
+        if (topic == std::string_view::npos) {
+            throw InputError(fmt::format("{}: agency category {}:{} {} is mapped to '{}', which is "
+                                         "not a category of the rule set",
+                                         m_origin, m.scheme_agency, m.scheme_id, m.category,
+                                         m.topic));
+        }
+        if (!m_mapping_index.emplace(mapping_key(m.scheme_agency, m.scheme_id, m.category), topic)
+                 .second) {
+            throw InputError(fmt::format("{}: agency category {}:{} {} is mapped twice", m_origin,
+                                         m.scheme_agency, m.scheme_id, m.category));
         }
     }
-    m_categories.emplace_back(k_fallback_category);
-    m_fingerprint = fnv1a_hex(m_rules);
+    m_fingerprint = fnv1a_hex(m_rules, m_mappings);
+}
+
+std::size_t RuleSet::agency_topic(std::string_view scheme_agency, std::string_view scheme_id,
+                                  std::span<const std::string> path) const {
+    if (m_mapping_index.empty()) {
+        return std::string_view::npos;
+    }
+    for (auto it = path.rbegin(); it != path.rend(); ++it) {
+        auto found = m_mapping_index.find(mapping_key(scheme_agency, scheme_id, *it));
+        if (found != m_mapping_index.end()) {
+            return found->second;
+        }
+    }
+    return std::string_view::npos;
 }
 
 std::size_t RuleSet::category_index(std::string_view name) const {
@@ -99,7 +156,32 @@ std::shared_ptr<const RuleSet> default_rules() {
               "malattie", "ricoveri", "cure", "farmaci", "prevenzione", "mortalità",
               "cause_morte"}},
         };
-        return std::make_shared<const RuleSet>(std::move(r), "built-in");
+        // ISTAT's own themes (categoryscheme IT1:ISTAT_DW, its 19 top-level categories): the
+        // topic each maps to and why is in docs/RULES.md.
+        std::vector<AgencyCategoryMapping> istat;
+        for (auto [category, topic] :
+             std::initializer_list<std::pair<const char*, const char*>>{{"6", "economia"},
+                                                                        {"9", "territorio"},
+                                                                        {"21", "popolazione"},
+                                                                        {"30", "economia"},
+                                                                        {"36", "salute"},
+                                                                        {"45", "economia"},
+                                                                        {"52", "istruzione"},
+                                                                        {"60", "altri"},
+                                                                        {"71", "altri"},
+                                                                        {"80", "popolazione"},
+                                                                        {"91", "economia"},
+                                                                        {"101", "economia"},
+                                                                        {"111", "economia"},
+                                                                        {"117", "economia"},
+                                                                        {"123", "economia"},
+                                                                        {"138", "economia"},
+                                                                        {"143", "economia"},
+                                                                        {"149", "lavoro"},
+                                                                        {"729", "territorio"}}) {
+            istat.push_back({"IT1", "ISTAT_DW", category, topic});
+        }
+        return std::make_shared<const RuleSet>(std::move(r), "built-in", std::move(istat));
     }();
     return rules;
 }
@@ -206,15 +288,109 @@ public:
         return rule;
     }
 
+    AgencyCategoryMapping read_mapping(const toml::table& t, std::string_view table,
+                                       std::size_t index,
+                                       const std::vector<std::string>& topics) const {
+        static constexpr std::string_view known[] = {"scheme", "category", "topic", "description"};
+        for (const auto& [key, value] : t) {
+            if (std::find(std::begin(known), std::end(known), key.str()) == std::end(known)) {
+                fail(&value, fmt::format("{}[{}]: unknown key '{}' (known keys: scheme, category, "
+                                         "topic, description)",
+                                         table, index, key.str()));
+            }
+        }
+        if (const toml::node* d = t.get("description"); d != nullptr && !d->is_string()) {
+            fail(d, fmt::format("{}[{}]: 'description' must be a string", table, index));
+        }
+        AgencyCategoryMapping m;
+        auto scheme = required_string(t, table, index, "scheme");
+        auto colon = scheme.find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == scheme.size() ||
+            scheme.find_first_of(":(), ", colon + 1) != std::string::npos) {
+            fail(t.get("scheme"),
+                 fmt::format("{}[{}]: 'scheme' is '{}'; give AGENCY:ID (\"IT1:ISTAT_DW\"), without "
+                             "a version: a mapping applies to every version of the scheme",
+                             table, index, scheme));
+        }
+        m.scheme_agency = scheme.substr(0, colon);
+        m.scheme_id = scheme.substr(colon + 1);
+        if (const toml::node* c = t.get("category"); c != nullptr && c->is_integer()) {
+            m.category = std::to_string(c->as_integer()->get()); // category = 21 means "21"
+        } else {
+            m.category = required_string(t, table, index, "category");
+        }
+        m.topic = required_string(t, table, index, "topic");
+        if (std::find(topics.begin(), topics.end(), m.topic) == topics.end()) {
+            std::string valid;
+            for (const auto& v : topics) {
+                valid += (valid.empty() ? "" : ", ") + v;
+            }
+            fail(t.get("topic"), fmt::format("{}[{}]: unknown topic '{}'; a mapping's topic is one "
+                                             "of the rule set's categories: {}",
+                                             table, index, m.topic, valid));
+        }
+        return m;
+    }
+
 private:
+    std::string required_string(const toml::table& t, std::string_view table, std::size_t index,
+                                std::string_view key) const {
+        const toml::node* node = t.get(key);
+        if (node == nullptr) {
+            fail(&t, fmt::format("{}[{}]: missing '{}'", table, index, key));
+        }
+        if (!node->is_string()) {
+            fail(node, fmt::format("{}[{}]: '{}' must be a string", table, index, key));
+        }
+        std::string value(util::trim(node->as_string()->get()));
+        if (value.empty()) {
+            fail(node, fmt::format("{}[{}]: '{}' is empty", table, index, key));
+        }
+        return value;
+    }
+
     std::string_view m_source;
 };
+
+std::vector<AgencyCategoryMapping> read_mappings(const TomlRuleReader& reader,
+                                                 const toml::node* node, std::string_view table,
+                                                 const std::vector<std::string>& topics) {
+    std::vector<AgencyCategoryMapping> out;
+    if (node == nullptr) {
+        return out;
+    }
+    if (!node->is_array_of_tables() && !(node->is_array() && node->as_array()->empty())) {
+        reader.fail(node, fmt::format("'{}' must be an array of tables ([[{}]])", table, table));
+    }
+    std::set<std::string, std::less<>> seen;
+    std::size_t index = 0;
+    for (const auto& item : *node->as_array()) {
+        const auto& t = *item.as_table();
+        auto m = reader.read_mapping(t, table, index, topics);
+        if (!seen.insert(mapping_key(m.scheme_agency, m.scheme_id, m.category)).second) {
+            reader.fail(t.get("category"),
+                        fmt::format("{}[{}]: category '{}' of {}:{} is mapped twice", table, index,
+                                    m.category, m.scheme_agency, m.scheme_id));
+        }
+        out.push_back(std::move(m));
+        ++index;
+    }
+    return out;
+}
 
 } // namespace
 
 std::shared_ptr<const RuleSet> rules_from_toml(const toml::node& rules,
                                                std::string_view source_name,
                                                std::string_view table_name) {
+    return rules_from_toml(rules, nullptr, source_name, table_name, "agency_categories");
+}
+
+std::shared_ptr<const RuleSet> rules_from_toml(const toml::node& rules,
+                                               const toml::node* agency_categories,
+                                               std::string_view source_name,
+                                               std::string_view table_name,
+                                               std::string_view mapping_table_name) {
     TomlRuleReader reader(source_name);
     if (rules.is_array() && rules.as_array()->empty()) {
         reader.fail(&rules, "the rule set is empty; give at least one rule (category, priority, "
@@ -239,7 +415,10 @@ std::shared_ptr<const RuleSet> rules_from_toml(const toml::node& rules,
                                          "(category, priority, keywords)"
                                        : "every rule is inactive; nothing could be categorised");
     }
-    return std::make_shared<const RuleSet>(std::move(out), std::string(source_name));
+    auto mappings =
+        read_mappings(reader, agency_categories, mapping_table_name, categories_of(out));
+    return std::make_shared<const RuleSet>(std::move(out), std::string(source_name),
+                                           std::move(mappings));
 }
 
 std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text,
@@ -259,9 +438,9 @@ std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text,
     }
     TomlRuleReader reader(source_name);
     for (const auto& [key, value] : doc) {
-        if (key.str() != "rules") {
+        if (key.str() != "rules" && key.str() != "agency_categories") {
             reader.fail(&value, fmt::format("unknown top-level key '{}'; a rule file holds "
-                                            "[[rules]] tables only",
+                                            "[[rules]] and [[agency_categories]] tables only",
                                             key.str()));
         }
     }
@@ -271,7 +450,8 @@ std::shared_ptr<const RuleSet> parse_rules_toml(std::string_view text,
                            "no [[rules]] tables; a rule file needs at least one rule (category, "
                            "priority, keywords)");
     }
-    return rules_from_toml(*rules, source_name, "rules");
+    return rules_from_toml(*rules, doc.get("agency_categories"), source_name, "rules",
+                           "agency_categories");
 }
 
 std::shared_ptr<const RuleSet> load_rules_file(const std::string& path) {

@@ -14,4 +14,14 @@ namespace dataflow::analysis {
 std::shared_ptr<const RuleSet>
 rules_from_toml(const toml::node& rules, std::string_view source_name, std::string_view table_name);
 
+/// The same, with agency-category mappings from `agency_categories` (an array of tables; may be
+/// null), named `mapping_table_name` in messages. Throws LocatedError for an invalid mapping:
+/// an unknown key, a missing or malformed `scheme` ("AGENCY:ID"), `category` or `topic`, a
+/// topic that is neither a rule category nor the fallback, a mapping given twice.
+std::shared_ptr<const RuleSet> rules_from_toml(const toml::node& rules,
+                                               const toml::node* agency_categories,
+                                               std::string_view source_name,
+                                               std::string_view table_name,
+                                               std::string_view mapping_table_name);
+
 } // namespace dataflow::analysis

@@ -396,9 +396,19 @@ void Loader::walk(const toml::table& table, const std::string& prefix, const std
         std::string name =
             prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
         Origin origin = at(node, kind, path);
+        if (name == "analysis.agency_categories") {
+            // Read with the [[analysis.rules]] of the same file: mappings belong to a rule set.
+            if (table.get("rules") == nullptr) {
+                error(
+                    origin, name,
+                    "[[analysis.agency_categories]] needs [[analysis.rules]] in the same file "
+                    "(or put both in analysis.rules_file as [[rules]] and [[agency_categories]])");
+            }
+            continue;
+        }
         if (const KeyDef* key = find_key(name)) {
             if (key->type == KeyType::rules) {
-                load_inline_rules(node, path, origin);
+                load_inline_rules(node, table.get("agency_categories"), path, origin);
             } else {
                 assign_toml(*key, node, origin);
             }
@@ -425,10 +435,11 @@ void Loader::walk(const toml::table& table, const std::string& prefix, const std
     }
 }
 
-void Loader::load_inline_rules(const toml::node& node, const std::string& path,
-                               const Origin& origin) {
+void Loader::load_inline_rules(const toml::node& node, const toml::node* mappings,
+                               const std::string& path, const Origin& origin) {
     try {
-        m_inline_rules = analysis::rules_from_toml(node, path, "analysis.rules");
+        m_inline_rules = analysis::rules_from_toml(node, mappings, path, "analysis.rules",
+                                                   "analysis.agency_categories");
         m_inline_rules_origin = origin;
     } catch (const LocatedError& e) {
         error(Origin{origin.kind, e.file(), e.line(), e.column()}, "analysis.rules", e.detail());

@@ -58,7 +58,8 @@ private:
     void load_toml_text(const std::string& text, const std::string& path, SourceKind kind);
     void walk(const toml::table& table, const std::string& prefix, const std::string& path,
               SourceKind kind);
-    void load_inline_rules(const toml::node& node, const std::string& path, const Origin& origin);
+    void load_inline_rules(const toml::node& node, const toml::node* mappings,
+                           const std::string& path, const Origin& origin);
 
     // directories, legacy names, environment (loader_sources.cpp)
     void load_dir(const std::string& dir, SourceKind kind);

@@ -333,6 +333,12 @@ std::string render_toml(const Config& config, bool sources) {
         }
         out += "]\n";
     }
+    for (const auto& m : rules.agency_mappings()) {
+        out += "[[analysis.agency_categories]]\n";
+        out += "scheme = " + toml_string(m.scheme_agency + ":" + m.scheme_id) + "\n";
+        out += "category = " + toml_string(m.category) + "\n";
+        out += "topic = " + toml_string(m.topic) + "\n";
+    }
     return out;
 }
 

@@ -173,6 +173,7 @@ void read_api_auth_catalog(Reader& r, Settings& s) {
     r("catalog.mode", s.catalog.mode);
     r("catalog.file", s.catalog.file);
     r("catalog.refresh_interval", s.catalog.refresh_interval);
+    r("catalog.agency_categories", s.catalog.agency_categories);
     r("catalog.history_size", s.catalog.history_size);
     r("catalog.history_max_age", s.catalog.history_max_age);
 }

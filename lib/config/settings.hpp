@@ -94,6 +94,7 @@ struct CatalogSettings {
     CatalogMode mode{};
     std::string file;
     Duration refresh_interval{};
+    bool agency_categories = false;
     int history_size = 0;
     Duration history_max_age{};
 };

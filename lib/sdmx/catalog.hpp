@@ -56,12 +56,49 @@ struct Dataflow {
     std::size_t source_line = 0; ///< where the dataflow starts in its document (0 = unknown)
 };
 
+// An agency's own classification (sdmx/categories.hpp resolves and merges them).
+struct Category {
+    std::string id;
+    std::vector<LocalizedText> names;
+    std::vector<Category> children; ///< nested categories, in document order
+};
+
+struct CategoryScheme {
+    std::string id;
+    std::string agency_id;
+    std::string version;
+    std::vector<LocalizedText> names;
+    std::vector<Category> categories; ///< the top-level categories
+    std::size_t source_line = 0;
+    /// "IT1:ISTAT_DW(1.0)".
+    std::string label() const;
+};
+
+/// A categorisation: its source (the dataflow) and its target (a category of a scheme),
+/// as referenced. `category` is what the reference names: a dotted path from the top ("101.102",
+/// as SDMX 2.1 nested categories are referenced and ISTAT does) or a leaf id (as INSEE does).
+struct Categorisation {
+    std::string id;
+    std::string agency_id;
+    std::string version;
+    std::string flow_id;
+    std::string flow_agency;
+    std::string flow_version;
+    std::string scheme_id;
+    std::string scheme_agency;
+    std::string scheme_version;
+    std::string category;
+    std::size_t source_line = 0;
+};
+
 struct Catalog {
     std::string format; ///< "SDMX-ML 2.1", "SDMX-ML 2.0", "SDMX-ML 3.0", "SDMX-JSON 2.0"
     /// When the message was prepared: the header's Prepared (SDMX-ML) or meta.prepared
     /// (SDMX-JSON), trimmed but otherwise verbatim; "" when absent.
     std::string prepared;
     std::vector<Dataflow> dataflows;
+    std::vector<CategoryScheme> category_schemes;
+    std::vector<Categorisation> categorisations;
     std::vector<std::string> warnings; ///< non-fatal oddities (unparsable LAST_UPDATE, ...)
 };
 

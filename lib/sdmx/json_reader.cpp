@@ -1,5 +1,7 @@
-// SDMX-JSON 2.0 structure reader (`data.dataflows[]`, `names{lang: text}`).
+// SDMX-JSON 2.0 structure reader (`data.dataflows[]`, `data.categorySchemes[]`,
+// `data.categorisations[]`, `names{lang: text}`).
 
+#include "sdmx/categories.hpp"
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 #include "util/json_depth.hpp"
@@ -72,10 +74,31 @@ private:
     }
 
     Dataflow read_dataflow(const Json& j, const std::string& path) const;
+    void read_categories(const Json& j, const std::string& path, std::vector<Category>& out) const;
+    void read_category_structures(const Json& data, Catalog& catalog) const;
+
+    /// The array at data.`key`, or nullptr when absent; a type error when not an array.
+    const Json* array_at(const Json& data, const char* key) const {
+        auto it = data.find(key);
+        if (it == data.end()) {
+            return nullptr;
+        }
+        if (!it->is_array()) {
+            type_error(fmt::format("data.{}", key), "an array");
+        }
+        return &*it;
+    }
 
     std::string_view m_name;
     std::string m_default_lang;
 };
+
+/// Whether `data` holds any of the structures read here (an empty list counts: an agency with
+/// no dataflows answers with one).
+bool holds_structures(const Json& data) {
+    return data.is_object() && (data.contains("dataflows") || data.contains("categorySchemes") ||
+                                data.contains("categorisations"));
+}
 
 std::string list_keys(const Json& obj) {
     std::string out;
@@ -94,7 +117,7 @@ Catalog JsonCatalogReader::read(const Json& doc) {
             m_name, doc.type_name()));
     }
     auto data_it = doc.find("data");
-    bool has_flows = data_it != doc.end() && data_it->is_object() && data_it->contains("dataflows");
+    bool has_flows = data_it != doc.end() && holds_structures(*data_it);
     if (auto e = doc.find("errors"); e != doc.end() && e->is_array() && !e->empty() && !has_flows) {
         std::string detail;
         for (const auto& err : *e) {
@@ -140,31 +163,89 @@ Catalog JsonCatalogReader::read(const Json& doc) {
             m_default_lang = langs->front().get<std::string>();
         }
     }
-    auto flows = data->find("dataflows");
-    if (flows == data->end()) {
+    if (!holds_structures(*data)) {
         auto held = list_keys(*data);
         throw InputError(fmt::format(
             "{}: this SDMX-JSON structure message holds no dataflows ({}); expected the answer to "
             "/dataflow/{{agency}}",
             m_name, held.empty() ? "it is empty" : "it holds " + held));
     }
-    if (!flows->is_array()) {
-        type_error("data.dataflows", "an array");
-    }
     Catalog catalog;
     catalog.format = "SDMX-JSON 2.0";
     catalog.prepared = std::move(prepared);
-    catalog.dataflows.reserve(flows->size());
-    std::size_t i = 0;
-    for (const auto& j : *flows) {
-        auto path = fmt::format("data.dataflows[{}]", i++);
-        if (!j.is_object()) {
-            type_error(path, "an object");
+    if (const Json* flows = array_at(*data, "dataflows")) {
+        catalog.dataflows.reserve(flows->size());
+        std::size_t i = 0;
+        for (const auto& j : *flows) {
+            auto path = fmt::format("data.dataflows[{}]", i++);
+            if (!j.is_object()) {
+                type_error(path, "an object");
+            }
+            catalog.dataflows.push_back(read_dataflow(j, path));
         }
-        catalog.dataflows.push_back(read_dataflow(j, path));
     }
+    read_category_structures(*data, catalog);
     derive_annotation_facts(catalog);
     return catalog;
+}
+
+void JsonCatalogReader::read_category_structures(const Json& data, Catalog& catalog) const {
+    if (const Json* schemes = array_at(data, "categorySchemes")) {
+        std::size_t i = 0;
+        for (const auto& j : *schemes) {
+            auto path = fmt::format("data.categorySchemes[{}]", i++);
+            if (!j.is_object()) {
+                type_error(path, "an object");
+            }
+            CategoryScheme scheme;
+            scheme.id = get_string(j, "id", path);
+            scheme.agency_id = get_string(j, "agencyID", path);
+            scheme.version = get_string(j, "version", path);
+            read_texts(j, "name", "names", path, scheme.names);
+            read_categories(j, path, scheme.categories);
+            catalog.category_schemes.push_back(std::move(scheme));
+        }
+    }
+    if (const Json* links = array_at(data, "categorisations")) {
+        std::size_t i = 0;
+        for (const auto& j : *links) {
+            auto path = fmt::format("data.categorisations[{}]", i++);
+            if (!j.is_object()) {
+                type_error(path, "an object");
+            }
+            Categorisation c;
+            c.id = get_string(j, "id", path);
+            c.agency_id = get_string(j, "agencyID", path);
+            c.version = get_string(j, "version", path);
+            parse_dataflow_urn(get_string(j, "source", path), c);
+            parse_category_urn(get_string(j, "target", path), c);
+            catalog.categorisations.push_back(std::move(c));
+        }
+    }
+}
+
+/// The nested `categories[]` of a scheme or category; the depth was bounded before parsing.
+void JsonCatalogReader::read_categories(const Json& j, const std::string& path,
+                                        std::vector<Category>& out) const {
+    auto it = j.find("categories");
+    if (it == j.end() || it->is_null()) {
+        return;
+    }
+    if (!it->is_array()) {
+        type_error(path + ".categories", "an array");
+    }
+    std::size_t i = 0;
+    for (const auto& c : *it) {
+        auto cpath = fmt::format("{}.categories[{}]", path, i++);
+        if (!c.is_object()) {
+            type_error(cpath, "an object");
+        }
+        Category category;
+        category.id = get_string(c, "id", cpath);
+        read_texts(c, "name", "names", cpath, category.names);
+        read_categories(c, cpath, category.children);
+        out.push_back(std::move(category));
+    }
 }
 
 Dataflow JsonCatalogReader::read_dataflow(const Json& j, const std::string& path) const {

@@ -1,6 +1,9 @@
 #pragma once
-/// Reads an SDMX `dataflow` answer (SDMX-ML 2.0 / 2.1 / 3.0 or SDMX-JSON 2.0) into a Catalog.
-/// Anything that is not a dataflow list is refused with an InputError that says what it is.
+/// Reads an SDMX structure message (SDMX-ML 2.0 / 2.1 / 3.0 or SDMX-JSON 2.0) into a Catalog:
+/// its dataflows, category schemes and categorisations (SDMX-ML 2.1 / 3.0 and SDMX-JSON; 2.0
+/// category schemes too), all in one pass. A message with at least one of the three is accepted
+/// (a category scheme alone is a valid input, to be merged with a dataflow list); anything else
+/// (data, error, codelist-only, ... messages) is refused with an InputError that says what it is.
 
 #include "sdmx/catalog.hpp"
 

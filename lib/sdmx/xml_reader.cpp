@@ -1,6 +1,7 @@
 // SDMX-ML reader. pugixml does no namespace processing, so prefixes are resolved here: every
 // element is matched by namespace URI and local name, never by prefix.
 
+#include "sdmx/categories.hpp"
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
@@ -205,6 +206,12 @@ private:
 
     void walk_structure(pugi::xml_node root, Catalog& catalog);
     Dataflow read_dataflow(pugi::xml_node node);
+    CategoryScheme read_category_scheme(pugi::xml_node node, std::size_t depth);
+    void read_category_level(pugi::xml_node node, std::vector<LocalizedText>& names,
+                             std::vector<Category>& children, std::size_t depth);
+    Categorisation read_categorisation(pugi::xml_node node);
+    void read_categorisation_ref(pugi::xml_node node, Categorisation& out, bool source);
+    [[noreturn]] void too_deep(pugi::xml_node node) const;
     Annotation read_annotation(pugi::xml_node node);
     void read_structure_ref(pugi::xml_node node, Dataflow& flow, std::string_view local);
     [[noreturn]] void refuse_error_message(pugi::xml_node root);
@@ -294,6 +301,7 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
     std::vector<Frame> stack;
     std::vector<std::pair<std::string, std::size_t>> containers; // Codelists (5), ...
     bool saw_dataflows = false;
+    bool saw_categories = false; // CategorySchemes or Categorisations
     std::size_t key_families = 0;
     const int root_version = resolve(root.name()).version;
 
@@ -317,10 +325,7 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
             continue;
         }
         if (stack.size() + 1 > m_options.max_depth) {
-            throw InputError(fmt::format(
-                "{}: elements nested deeper than {} levels; SDMX dataflow lists are shallow, so "
-                "this document is refused",
-                where(cur), m_options.max_depth));
+            too_deep(cur);
         }
         std::size_t mark = push_scope(cur);
         Ns ns = resolve(cur.name());
@@ -335,6 +340,14 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
             descend = false;
         } else if (ns.sdmx() && local == "Dataflows") {
             saw_dataflows = true;
+        } else if (ns.sdmx() && local == "CategoryScheme" && parent.local == "CategorySchemes") {
+            catalog.category_schemes.push_back(read_category_scheme(cur, stack.size() + 1));
+            descend = false;
+        } else if (ns.sdmx() && local == "Categorisation" && parent.local == "Categorisations") {
+            catalog.categorisations.push_back(read_categorisation(cur));
+            descend = false;
+        } else if (ns.sdmx() && (local == "CategorySchemes" || local == "Categorisations")) {
+            saw_categories = true;
         } else if (ns.kind == NsKind::message && local == "Prepared" && parent.local == "Header" &&
                    catalog.prepared.empty()) {
             catalog.prepared = std::string(util::trim(text_of(cur)));
@@ -361,7 +374,9 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
         }
     }
 
-    if (catalog.dataflows.empty() && !saw_dataflows) {
+    // A dataflow list, a category scheme, categorisations, or several of them (INSEE's message
+    // with descendants carries all three): anything else is not for us.
+    if (catalog.dataflows.empty() && !saw_dataflows && !saw_categories) {
         if (key_families > 0) {
             throw InputError(fmt::format(
                 "{}: this {} answer lists {} KeyFamily elements (data structure definitions) but "
@@ -380,6 +395,111 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
             m_name, catalog.format, held.empty() ? "it is empty" : "it holds " + held));
     }
     derive_annotation_facts(catalog);
+}
+
+void XmlCatalogReader::too_deep(pugi::xml_node node) const {
+    throw InputError(fmt::format(
+        "{}: elements nested deeper than {} levels; SDMX dataflow lists are shallow, so "
+        "this document is refused",
+        where(node), m_options.max_depth));
+}
+
+/// Reads the whole scheme here (not in walk_structure) because the nesting of its categories is
+/// its content; `depth` is the scheme element's, so the depth limit holds as in the walk.
+CategoryScheme XmlCatalogReader::read_category_scheme(pugi::xml_node node, std::size_t depth) {
+    CategoryScheme scheme;
+    scheme.source_line = line_of(node);
+    scheme.id = node.attribute("id").value();
+    scheme.agency_id = node.attribute("agencyID").value();
+    scheme.version = node.attribute("version").value();
+    if (scheme.agency_id.empty()) {
+        StructureRef own;
+        if (parse_structure_urn(node.attribute("urn").value(), own)) {
+            scheme.agency_id = own.agency_id;
+        }
+    }
+    read_category_level(node, scheme.names, scheme.categories, depth);
+    return scheme;
+}
+
+void XmlCatalogReader::read_category_level(pugi::xml_node node, std::vector<LocalizedText>& names,
+                                           std::vector<Category>& children, std::size_t depth) {
+    for (auto child = node.first_child(); child; child = child.next_sibling()) {
+        if (child.type() != pugi::node_element) {
+            continue;
+        }
+        auto mark = push_scope(child);
+        Ns ns = resolve(child.name());
+        auto local = local_name(child.name());
+        if (ns.sdmx() && local == "Name") {
+            names.push_back({std::string(lang_of(child)), text_of(child)});
+        } else if (ns.sdmx() && local == "Category") {
+            if (depth + 1 > m_options.max_depth) {
+                too_deep(child);
+            }
+            Category category;
+            category.id = child.attribute("id").value();
+            read_category_level(child, category.names, category.children, depth + 1);
+            children.push_back(std::move(category));
+        }
+        pop_scope(mark);
+    }
+}
+
+Categorisation XmlCatalogReader::read_categorisation(pugi::xml_node node) {
+    Categorisation c;
+    c.source_line = line_of(node);
+    c.id = node.attribute("id").value();
+    c.agency_id = node.attribute("agencyID").value();
+    c.version = node.attribute("version").value();
+    for (auto child = node.first_child(); child; child = child.next_sibling()) {
+        if (child.type() != pugi::node_element) {
+            continue;
+        }
+        auto mark = push_scope(child);
+        Ns ns = resolve(child.name());
+        auto local = local_name(child.name());
+        if (ns.sdmx() && (local == "Source" || local == "Target")) {
+            read_categorisation_ref(child, c, local == "Source");
+        }
+        pop_scope(mark);
+    }
+    return c;
+}
+
+/// 2.1: a `Ref` child (in no namespace) or a `URN` child; 3.0: the URN as the element's text.
+void XmlCatalogReader::read_categorisation_ref(pugi::xml_node node, Categorisation& out,
+                                               bool source) {
+    for (auto r = node.first_child(); r; r = r.next_sibling()) {
+        if (r.type() != pugi::node_element) {
+            continue;
+        }
+        auto l = local_name(r.name());
+        if (l == "Ref" && source) {
+            out.flow_id = r.attribute("id").value();
+            out.flow_agency = r.attribute("agencyID").value();
+            out.flow_version = r.attribute("version").value();
+            return;
+        }
+        if (l == "Ref") {
+            out.category = r.attribute("id").value();
+            out.scheme_id = r.attribute("maintainableParentID").value();
+            out.scheme_version = r.attribute("maintainableParentVersion").value();
+            out.scheme_agency = r.attribute("agencyID").value();
+            return;
+        }
+        if (l == "URN") {
+            node = r;
+            break;
+        }
+    }
+    const std::string text = text_of(node);
+    auto urn = util::trim(text);
+    if (source) {
+        parse_dataflow_urn(urn, out);
+    } else {
+        parse_category_urn(urn, out);
+    }
 }
 
 Dataflow XmlCatalogReader::read_dataflow(pugi::xml_node node) {

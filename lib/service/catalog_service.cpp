@@ -1,5 +1,6 @@
 #include "service/catalog_service.hpp"
 
+#include "live/categories.hpp"
 #include "live/pipeline.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
@@ -28,7 +29,9 @@ void CatalogService::configure(const config::Config& c) {
     m_policy = live::refreshed_catalog_policy(c);
     m_url = live::configured_catalogue_url(c);
     m_conditional = live::configured_conditional(c);
-    m_label = upstream::configured_source(s).id;
+    m_source = upstream::configured_source(s);
+    m_label = m_source.id;
+    m_agency_categories = s.catalog.agency_categories;
     m_categorizer = live::categorizer_for(c);
     live::ChangeLimits limits;
     limits.max_count = static_cast<std::size_t>(s.catalog.history_size);
@@ -95,6 +98,45 @@ void CatalogService::record_changes(const CatalogState& before, const sdmx::Cata
             .count();
 }
 
+void CatalogService::attach_categories(CatalogState& state, const CatalogState* previous,
+                                       const cache::Policy& policy, std::uint64_t max_bytes) {
+    config::Source source;
+    {
+        std::lock_guard lock(m_mutex);
+        if (!m_agency_categories) {
+            return;
+        }
+        source = m_source;
+    }
+    try {
+        auto fetched = live::fetch_agency_categories(m_fetcher, source, max_bytes, policy);
+        if (!fetched || !fetched->served) {
+            return;
+        }
+        std::vector<sdmx::Catalog> parts;
+        parts.push_back(*state.catalog);
+        std::vector<std::string> names{state.source};
+        for (std::size_t i = 0; i < fetched->parts.size(); ++i) {
+            parts.push_back(std::move(fetched->parts[i]));
+            names.push_back(fetched->names[i]);
+        }
+        auto merged =
+            std::make_shared<sdmx::Catalog>(sdmx::merge_catalogs(std::move(parts), names));
+        auto resolved =
+            std::make_shared<sdmx::ResolvedCategories>(sdmx::resolve_categorisations(*merged));
+        spdlog::info("agency categories: {} schemes, {} categorisations resolved, {} not",
+                     merged->category_schemes.size(), resolved->resolved, resolved->unresolved);
+        state.catalog = std::move(merged);
+        state.categories = std::move(resolved);
+    } catch (const std::exception& e) {
+        spdlog::warn("agency categories not refreshed: {}", e.what());
+        if (previous != nullptr && previous->categories && previous->born_ms == state.born_ms) {
+            state.catalog = previous->catalog;
+            state.categories = previous->categories;
+        }
+    }
+}
+
 CatalogRefreshStats CatalogService::refresh_stats() const {
     std::lock_guard lock(m_mutex);
     return m_stats;
@@ -104,6 +146,7 @@ void CatalogService::load_file(const std::string& path) {
     sdmx::FileSource source(path);
     auto payload = source.fetch(sdmx::ReadLimits{static_cast<std::size_t>(m_max_bytes)});
     auto catalog = std::make_shared<sdmx::Catalog>(sdmx::read_catalog(payload.bytes, path));
+    sdmx::require_dataflows(*catalog, path);
     sdmx::derive_annotation_facts(*catalog);
     auto state = std::make_shared<CatalogState>();
     state->catalog = std::move(catalog);
@@ -183,6 +226,7 @@ void CatalogService::refresh_once(bool force) {
             return;
         }
         auto catalog = std::make_shared<sdmx::Catalog>(sdmx::read_catalog(fetched->body, source));
+        sdmx::require_dataflows(*catalog, source);
         // A download by this replica (the one refresher) of a catalogue after another: what
         // changed goes to the shared feed. The first catalogue after start is the baseline.
         if (!fetched->cache_hit && held && held->catalog && held->born_ms != 0) {
@@ -195,6 +239,7 @@ void CatalogService::refresh_once(bool force) {
         state->born_ms = fetched->born_ms;
         state->stale = fetched->stale;
         state->last_error = fetched->stale_reason;
+        attach_categories(*state, held.get(), policy, max_bytes);
         spdlog::info("catalogue: {} dataflows from {}{}", state->catalog->dataflows.size(), source,
                      fetched->cache_hit
                          ? fmt::format(" (cached {:.0f} s ago{})", fetched->age_seconds.value_or(0),

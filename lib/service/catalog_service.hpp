@@ -10,6 +10,7 @@
 #include "live/catalog.hpp"
 #include "live/changes.hpp"
 #include "sdmx/catalog.hpp"
+#include "sdmx/categories.hpp"
 #include "upstream/setup.hpp"
 #include "util/background.hpp"
 #include "util/clock.hpp"
@@ -28,8 +29,11 @@ struct CatalogState {
     /// 304 that confirmed it.
     std::int64_t fetched_at_ms = 0;
     std::int64_t born_ms = 0; ///< when this version was downloaded (0: a file)
-    bool stale = false;       ///< the last refresh failed; this is an older copy
-    std::string last_error;   ///< of the last failed refresh
+    /// With catalog.agency_categories: the agency's categorisations of `catalog` (which then
+    /// also holds its category schemes), resolved; nullptr otherwise or when not fetched.
+    std::shared_ptr<const sdmx::ResolvedCategories> categories;
+    bool stale = false;     ///< the last refresh failed; this is an older copy
+    std::string last_error; ///< of the last failed refresh
 };
 
 /// How refreshes ended, for metrics (dataflow_catalog_refreshes_total{result}).
@@ -76,6 +80,11 @@ private:
     /// Records what changed between the catalogue served and a newly downloaded one.
     void record_changes(const CatalogState& before, const sdmx::Catalog& after,
                         const std::string& source);
+    /// With catalog.agency_categories: fetches the source's category schemes and
+    /// categorisations, merges them into `state`'s catalogue and resolves them; keeps the
+    /// previous state's when that fails (logged).
+    void attach_categories(CatalogState& state, const CatalogState* previous,
+                           const cache::Policy& policy, std::uint64_t max_bytes);
 
     const util::Clock& m_clock;
     live::CatalogFetcher m_fetcher;
@@ -86,6 +95,8 @@ private:
     util::Url m_url;
     bool m_conditional = false;
     std::string m_label;
+    bool m_agency_categories = false;
+    config::Source m_source;
     std::shared_ptr<const analysis::Categorizer> m_categorizer;
     live::ChangeFeed m_changes;
     CatalogRefreshStats m_stats;

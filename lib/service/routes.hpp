@@ -14,6 +14,10 @@ void add_analysis_routes(Router& router, ServiceState& state);
 /// The served catalogue: GET /api/v1/dataflows, /api/v1/dataflows/{id}, POST
 /// /api/analysis/dataflow/bulk.
 void add_catalog_routes(Router& router, ServiceState& state);
+/// The agency's classification: GET /api/v1/categories.
+void add_category_routes(Router& router, ServiceState& state);
+/// The ids of the served dataflows categorised in category `id` or below it (any scheme).
+std::vector<std::string> flows_in_category(const CatalogState& state, const std::string& id);
 /// The change feed: GET /api/v1/changes, /api/v1/changes.atom.
 void add_change_routes(Router& router, ServiceState& state);
 /// /api/v1/cache/{stats,flush}, /api/v1/catalog/refresh, /api/v1/config/reload.

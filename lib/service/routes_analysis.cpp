@@ -6,6 +6,7 @@
 #include "analysis/rules.hpp"
 #include "live/keys.hpp"
 #include "live/pipeline.hpp"
+#include "sdmx/categories.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "service/requests.hpp"
@@ -133,6 +134,7 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
         }
     }
     auto catalog = sdmx::read_catalog(bytes, source.name);
+    sdmx::require_dataflows(catalog, source.name);
     std::string().swap(bytes);
     auto categorizer = live::categorizer_for(config);
     auto probe_count =

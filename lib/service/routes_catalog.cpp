@@ -47,6 +47,14 @@ analysis::AnalysisOptions dataflows_query(const Request& req) {
     options.limit = static_cast<std::size_t>(req.int_param("limit", 100, 0, 100000));
     options.sort = sort_key(req.param("sort"));
     options.query = req.param("q");
+    if (req.has_param("classify")) {
+        auto classify = analysis::parse_classify(req.param("classify"));
+        if (!classify) {
+            throw UsageError("classify: '" + util::printable(req.param("classify").substr(0, 40)) +
+                             "' is not keywords or agency");
+        }
+        options.classify = *classify;
+    }
     analysis::check_categories(*req.config->rules(), options.categories);
     return options;
 }
@@ -54,6 +62,22 @@ analysis::AnalysisOptions dataflows_query(const Request& req) {
 Reply dataflows(ServiceState& s, const Request& req) {
     auto state = served(s);
     auto options = dataflows_query(req);
+    options.agency_categories = state->categories.get();
+    if (req.has_param("agency_category")) {
+        auto id = req.param("agency_category");
+        if (!util::is_sdmx_id(id)) {
+            throw UsageError("agency_category: '" + util::printable(id.substr(0, 40)) +
+                             "' is not a category id");
+        }
+        if (!state->categories) {
+            throw UsageError("agency_category: the agency's categories are not loaded "
+                             "(catalog.agency_categories = false)");
+        }
+        options.ids = flows_in_category(*state, id);
+        if (options.ids.empty()) {
+            options.ids = {"\x01"}; // no dataflow: an id none has
+        }
+    }
     auto categorizer = live::categorizer_for(*req.config);
     auto report = analysis::analyze(*state->catalog, *categorizer, options);
     report.source_name = state->source;
@@ -77,6 +101,7 @@ Reply dataflow(ServiceState& s, const Request& req) {
     analysis::AnalysisOptions options;
     options.limit = 0;
     options.ids = {id};
+    options.agency_categories = state->categories.get();
     auto categorizer = live::categorizer_for(*req.config);
     auto report = analysis::analyze(*state->catalog, *categorizer, options);
     for (const auto& g : report.groups) {

@@ -86,6 +86,7 @@ Service::Service(ServiceParts parts)
     add_analysis_routes(*m_router, *m_state);
     add_catalog_routes(*m_router, *m_state);
     add_change_routes(*m_router, *m_state);
+    add_category_routes(*m_router, *m_state);
     add_admin_routes(*m_router, *m_state);
     m_router->install(*m_api);
 }

@@ -114,6 +114,7 @@ std::vector<Field> fields() {
         FIELD("catalog.mode", catalog.mode, ""),
         FIELD("catalog.file", catalog.file, ""),
         FIELD("catalog.refresh_interval", catalog.refresh_interval, "2h"),
+        FIELD("catalog.agency_categories", catalog.agency_categories, "true"),
         FIELD("catalog.history_size", catalog.history_size, "20"),
         FIELD("catalog.history_max_age", catalog.history_max_age, "30d"),
         FIELD("log.level", log.level, "error"),
