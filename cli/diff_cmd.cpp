@@ -46,6 +46,12 @@ CLI::App* add_diff_command(CLI::App& app, DiffArgs& args) {
                     "Compare with this source's current catalogue (an id of `dataflow sources`, "
                     "e.g. ESTAT) instead of the configured one")
         ->type_name("ID");
+    cmd->add_option("--old-with", args.old_with,
+                    "Another message merged into OLD (a category scheme, categorisations, more "
+                    "dataflows; repeatable): the agency's categories are then compared too")
+        ->type_name("FILE|URL");
+    cmd->add_option("--new-with", args.new_with, "Another message merged into NEW, as --old-with")
+        ->type_name("FILE|URL");
     cmd->add_option("-o,--output", args.output, "Report format")
         ->check(CLI::IsMember({"table", "json", "csv", "summary"}))
         ->default_str("table");
@@ -182,27 +188,73 @@ private:
     std::unique_ptr<upstream::Upstream> m_upstream;
 };
 
+/// One message, parsed; nullopt when interrupted.
+std::optional<sdmx::Catalog> load_message(const std::string& source, LiveCatalogs& live,
+                                          std::uint64_t max_bytes, std::string& name) {
+    std::optional<sdmx::Payload> payload;
+    if (source.empty() || is_url(source)) {
+        payload = live.fetch(source, max_bytes);
+        if (!payload) {
+            return std::nullopt;
+        }
+    } else {
+        payload = sdmx::make_local_source(source)->fetch(sdmx::ReadLimits{
+            static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    }
+    name = payload->name;
+    return sdmx::read_catalog(payload->bytes, payload->name);
+}
+
 /// One side's catalogue, parsed; nullopt when interrupted. Errors say which side failed.
 std::optional<sdmx::Catalog> load_side(std::string_view side, const std::string& source,
                                        LiveCatalogs& live, std::uint64_t max_bytes) {
     try {
-        std::optional<sdmx::Payload> payload;
-        if (source.empty() || is_url(source)) {
-            payload = live.fetch(source, max_bytes);
-            if (!payload) {
-                return std::nullopt;
-            }
-        } else {
-            payload = sdmx::make_local_source(source)->fetch(sdmx::ReadLimits{
-                static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+        std::string name;
+        auto loaded = load_message(source, live, max_bytes, name);
+        if (!loaded) {
+            return std::nullopt;
         }
-        auto catalog = sdmx::read_catalog(payload->bytes, payload->name);
-        sdmx::require_dataflows(catalog, payload->name);
+        auto& catalog = *loaded;
+        sdmx::require_dataflows(catalog, name);
         for (std::size_t i = 0; i < catalog.warnings.size() && i < 10; ++i) {
             spdlog::warn("{} side: {}", side, catalog.warnings[i]);
         }
         if (catalog.warnings.size() > 10) {
             spdlog::warn("{} side: ... and {} more warnings", side, catalog.warnings.size() - 10);
+        }
+        return std::move(catalog);
+    } catch (const Error& e) {
+        throw Error(e.kind(), std::string(side) + " side: " + e.what());
+    }
+}
+
+/// One side's catalogue: its main message and the --old-with / --new-with ones, merged;
+/// nullopt when interrupted. Errors say which side failed.
+std::optional<sdmx::Catalog> load_side(std::string_view side, const std::string& source,
+                                       const std::vector<std::string>& with, LiveCatalogs& live,
+                                       std::uint64_t max_bytes) {
+    if (with.empty()) {
+        return load_side(side, source, live, max_bytes);
+    }
+    try {
+        std::vector<sdmx::Catalog> parts;
+        std::vector<std::string> names;
+        std::vector<std::string> sources{source};
+        sources.insert(sources.end(), with.begin(), with.end());
+        for (const auto& s : sources) {
+            check_source_scheme(s);
+            std::string name;
+            auto part = load_message(s, live, max_bytes, name);
+            if (!part) {
+                return std::nullopt;
+            }
+            parts.push_back(std::move(*part));
+            names.push_back(std::move(name));
+        }
+        auto catalog = sdmx::merge_catalogs(std::move(parts), names);
+        sdmx::require_dataflows(catalog, names.front());
+        for (std::size_t i = 0; i < catalog.warnings.size() && i < 10; ++i) {
+            spdlog::warn("{} side: {}", side, catalog.warnings[i]);
         }
         return catalog;
     } catch (const Error& e) {
@@ -261,11 +313,17 @@ int run_diff(const DiffArgs& args, const config::Config& config, const Terminal&
     prepare_heap_for(args, settings.max_input_size);
 
     LiveCatalogs live(args, config);
-    auto before = load_side("old", args.old_source, live, settings.max_input_size);
+    auto stdin_uses = std::count(args.old_with.begin(), args.old_with.end(), "-") +
+                      std::count(args.new_with.begin(), args.new_with.end(), "-") +
+                      (args.old_source == "-" ? 1 : 0) + (args.new_source == "-" ? 1 : 0);
+    if (stdin_uses > 1) {
+        throw UsageError("standard input (-) can be read once");
+    }
+    auto before = load_side("old", args.old_source, args.old_with, live, settings.max_input_size);
     if (!before) {
         return k_exit_interrupted;
     }
-    auto after = load_side("new", args.new_source, live, settings.max_input_size);
+    auto after = load_side("new", args.new_source, args.new_with, live, settings.max_input_size);
     if (!after) {
         return k_exit_interrupted;
     }

@@ -17,7 +17,7 @@ _dataflow_options() {
     case "$1" in
         "") echo "-h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "analyze") echo "--source -o --output -c --category --min-score -n --limit --sort --only-ready --match --rules --lang --max-input-bytes --probe --probe-timeout --probe-max-bytes --no-cache --refresh --color --agency-categories --classify -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
-        "diff") echo "--source -o --output -c --category --min-score --match --rules --lang --max-input-bytes --exit-code --no-cache --refresh --color -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
+        "diff") echo "--source --old-with --new-with -o --output -c --category --min-score --match --rules --lang --max-input-bytes --exit-code --no-cache --refresh --color -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "probe") echo "-o --output --probe-timeout --probe-max-bytes --last-n --detail --upstream --source -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "serve") echo "--host --port --metrics-port --catalog -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
         "health") echo "--url --probe --timeout -o --output -h --help --version --log-level --log-format -q --quiet --config --config-dir --secrets-dir" ;;
@@ -54,6 +54,8 @@ _dataflow_value() {
         "analyze|--color") echo "choice auto always never" ;;
         "analyze|--classify") echo "choice keywords agency" ;;
         "diff|--source") echo "text" ;;
+        "diff|--old-with") echo "file" ;;
+        "diff|--new-with") echo "file" ;;
         "diff|-o" | "diff|--output") echo "choice table json csv summary" ;;
         "diff|-c" | "diff|--category") echo "text" ;;
         "diff|--min-score") echo "text" ;;

@@ -48,6 +48,8 @@ complete -c dataflow -n '__fish_seen_subcommand_from analyze' -F
 
 # dataflow diff
 complete -c dataflow -n '__fish_seen_subcommand_from diff' -l source -x -d 'Compare with this source\'s current catalogue (an id of `dataflow sources`, e.g. ESTAT) instead of the configured one'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l old-with -r -F -d 'Another message merged into OLD (a category scheme, categorisations, more dataflows; repeatable): the agency\'s categories are then compared too'
+complete -c dataflow -n '__fish_seen_subcommand_from diff' -l new-with -r -F -d 'Another message merged into NEW, as --old-with'
 complete -c dataflow -n '__fish_seen_subcommand_from diff' -s o -l output -x -a 'table json csv summary' -d 'Report format'
 complete -c dataflow -n '__fish_seen_subcommand_from diff' -s c -l category -x -d 'Only dataflows of these categories on either side (repeatable or comma-separated)'
 complete -c dataflow -n '__fish_seen_subcommand_from diff' -l min-score -x -d 'Only dataflows with relevance score >= N on either side (default: analysis.min_score, 0)'

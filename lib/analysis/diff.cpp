@@ -1,6 +1,7 @@
 #include "analysis/diff.hpp"
 
 #include "analysis/report.hpp"
+#include "sdmx/categories.hpp"
 #include "util/strings.hpp"
 #include "util/utf8.hpp"
 
@@ -165,8 +166,11 @@ public:
     /// The change of a dataflow on both sides, or nullopt when it is unchanged.
     /// `reported` says whether the filters keep it.
     std::optional<ChangedFlow> compare(const sdmx::Dataflow& a, const sdmx::Dataflow& b,
-                                       bool& reported) const {
+                                       bool& reported, const FieldChange* agency = nullptr) const {
         auto changes = field_changes(a, b);
+        if (agency != nullptr) {
+            changes.push_back(*agency);
+        }
         // The categoriser reads only names and descriptions: identical texts, same category.
         bool texts_same =
             same_texts(a.names, b.names) && same_texts(a.descriptions, b.descriptions);
@@ -194,9 +198,42 @@ private:
 
 } // namespace
 
+namespace {
+
+/// Each dataflow's agency categories as text ("IT1:ISTAT_DW(1.0)/101/102; …", sorted), when the
+/// catalogue has categorisations; empty strings otherwise.
+std::vector<std::string> agency_texts(const sdmx::Catalog& catalog) {
+    std::vector<std::string> out(catalog.dataflows.size());
+    if (catalog.categorisations.empty()) {
+        return out;
+    }
+    auto resolved = sdmx::resolve_categorisations(catalog);
+    for (std::size_t i = 0; i < resolved.by_flow.size() && i < out.size(); ++i) {
+        std::vector<std::string> paths;
+        for (const auto& c : resolved.by_flow[i]) {
+            auto text = catalog.category_schemes[c.scheme].label();
+            for (const auto& p : c.path) {
+                text += "/" + p;
+            }
+            paths.push_back(std::move(text));
+        }
+        std::sort(paths.begin(), paths.end());
+        for (const auto& p : paths) {
+            out[i] += (out[i].empty() ? "" : "; ") + p;
+        }
+    }
+    return out;
+}
+
+} // namespace
+
 CatalogDiff diff_catalogs(const sdmx::Catalog& old_catalog, const sdmx::Catalog& new_catalog,
                           const Categorizer& categorizer, const DiffOptions& options) {
     Differ differ(categorizer, options);
+    // The agency's categories are compared when both sides carry categorisations.
+    bool agency = !old_catalog.categorisations.empty() && !new_catalog.categorisations.empty();
+    auto old_agency = agency ? agency_texts(old_catalog) : std::vector<std::string>{};
+    auto new_agency = agency ? agency_texts(new_catalog) : std::vector<std::string>{};
     auto before = distinct_flows(old_catalog);
     auto after = distinct_flows(new_catalog);
     CatalogDiff diff;
@@ -217,7 +254,13 @@ CatalogDiff diff_catalogs(const sdmx::Catalog& old_catalog, const sdmx::Catalog&
         }
         matched[found->second] = 1;
         bool reported = false;
-        auto changed = differ.compare(old_catalog.dataflows[found->second], b, reported);
+        std::optional<FieldChange> agency_change;
+        if (agency && old_agency[found->second] != new_agency[i]) {
+            agency_change =
+                FieldChange{"agency_categories", old_agency[found->second], new_agency[i]};
+        }
+        auto changed = differ.compare(old_catalog.dataflows[found->second], b, reported,
+                                      agency_change ? &*agency_change : nullptr);
         if (!changed) {
             ++diff.unchanged;
         } else if (reported) {

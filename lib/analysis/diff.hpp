@@ -16,7 +16,8 @@
 namespace dataflow::analysis {
 
 /// One changed field: "version", "name.it", "description.en", "structure", "is_final",
-/// "last_update", "non_production", "hidden", "file_only", "category". Values as text; an
+/// "last_update", "non_production", "hidden", "file_only", "agency_categories" (when both sides
+/// carry categorisations: "IT1:ISTAT_DW(1.0)/101/102; …"), "category". Values as text; an
 /// absent value (a language added or removed, no LAST_UPDATE) is "".
 struct FieldChange {
     std::string field;

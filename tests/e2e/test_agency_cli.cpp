@@ -129,6 +129,35 @@ TEST_SUITE("agency categories cli") {
         CHECK(with_inputs.exit_code == 2);
     }
 
+    TEST_CASE("diff merges several messages per side and compares the agency's categories") {
+        dataflow::test::TempDir dir;
+        auto catalog = dataflow::test::bundled_catalog();
+        auto cats = dataflow::test::read_file(k_categorisations);
+        auto at = cats.find("<Ref id=\"101.102\"");
+        REQUIRE(at != std::string::npos);
+        auto moved = cats;
+        moved.replace(at, std::string("<Ref id=\"101.102\"").size(), "<Ref id=\"101\"");
+        auto new_cats = dir.file("moved.xml", moved);
+        auto r =
+            run({"diff", catalog, catalog, "--old-with", k_scheme, "--old-with", k_categorisations,
+                 "--new-with", k_scheme, "--new-with", new_cats, "-o", "json", "--exit-code"});
+        CAPTURE(r.err);
+        CHECK(r.exit_code == 3);
+        auto doc = nlohmann::json::parse(r.out);
+        REQUIRE(doc["changed"].size() == 1);
+        CHECK(doc["changed"][0]["id"] == "101_1015");
+        CHECK(doc["changed"][0]["changes"][0] ==
+              nlohmann::json{{"field", "agency_categories"},
+                             {"old", "IT1:ISTAT_DW(1.0)/101/102"},
+                             {"new", "IT1:ISTAT_DW(1.0)/101"}});
+        // Without categorisations on both sides, nothing about them is compared.
+        auto one_side = run({"diff", catalog, catalog, "--old-with", k_categorisations,
+                             "--old-with", k_scheme, "--exit-code"});
+        CHECK(one_side.exit_code == 0);
+        auto twice = run({"diff", "-", catalog, "--new-with", "-"});
+        CHECK(twice.exit_code == 2);
+    }
+
     TEST_CASE("--agency-categories fetches the configured source's two category queries") {
         FakeUpstream fake;
         fake.route("/rest/dataflow/IT1",
