@@ -409,8 +409,8 @@ namespace {
 /// FieldChange's order (name.* and description.* counted as name and description).
 std::string change_kinds(const CatalogDiff& diff) {
     static constexpr std::string_view kinds[] = {
-        "version",     "name",           "description", "structure", "is_final",
-        "last_update", "non_production", "hidden",      "file_only", "category"};
+        "version",        "name",   "description", "structure",         "is_final", "last_update",
+        "non_production", "hidden", "file_only",   "agency_categories", "category"};
     std::size_t counts[std::size(kinds)] = {};
     for (const auto& c : diff.changed) {
         std::size_t last = std::size(kinds);

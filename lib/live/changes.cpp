@@ -101,7 +101,8 @@ std::string digest_of(const analysis::CatalogDiff& diff) {
     return util::sha256_hex(out).substr(0, 32);
 }
 
-std::shared_ptr<ChangeHistory> parse_history(std::string_view bytes, std::int64_t version) {
+std::shared_ptr<ChangeHistory> parse_history_or_throw(std::string_view bytes,
+                                                      std::int64_t version) {
     auto h = std::make_shared<ChangeHistory>();
     h->version = version;
     auto doc = Json::parse(bytes, nullptr, false);
@@ -129,6 +130,18 @@ std::shared_ptr<ChangeHistory> parse_history(std::string_view bytes, std::int64_
     }
     h->next_seq = std::max(h->next_seq, h->changes.empty() ? 1 : h->changes.back().seq + 1);
     return h;
+}
+
+/// The stored history; an empty one (logged) when it is not what this version writes.
+std::shared_ptr<ChangeHistory> parse_history(std::string_view bytes, std::int64_t version) {
+    try {
+        return parse_history_or_throw(bytes, version);
+    } catch (const nlohmann::json::exception& e) {
+        spdlog::warn("the stored change history is unreadable ({}); starting a new one", e.what());
+        auto h = std::make_shared<ChangeHistory>();
+        h->version = version;
+        return h;
+    }
 }
 
 std::string history_json(const ChangeHistory& h) {
@@ -219,8 +232,12 @@ std::shared_ptr<const ChangeHistory> ChangeFeed::history() {
 }
 
 std::int64_t ChangeFeed::record(const analysis::CatalogDiff& diff) {
-    std::lock_guard lock(m_mutex);
-    auto key = key_locked();
+    std::lock_guard writer(m_write_mutex);
+    std::string key;
+    {
+        std::lock_guard lock(m_mutex);
+        key = key_locked();
+    }
     std::optional<std::string> token;
     if (m_cache != nullptr) {
         // Writers are rare (one refresher at a time); wait briefly for another's write.
@@ -231,6 +248,7 @@ std::int64_t ChangeFeed::record(const analysis::CatalogDiff& diff) {
             }
         }
     }
+    std::lock_guard lock(m_mutex);
     auto current = load_locked();
     auto digest = digest_of(diff);
     if (!current->changes.empty() &&
@@ -280,18 +298,25 @@ std::string render_changes_json(const ChangeHistory& history, const ChangeQuery&
     w.begin_object();
     w.key("changes").begin_array();
     std::size_t n = 0;
+    bool more = false;
+    std::int64_t last = query.since_seq.value_or(0);
     for (const auto& c : history.changes) {
         if ((query.since_seq && c.seq <= *query.since_seq) ||
             (query.since_ms && c.detected_at_ms <= *query.since_ms)) {
             continue;
         }
         if (n++ >= query.limit) {
+            more = true;
             break;
         }
         w.rendered_value(c.json);
+        last = c.seq;
     }
     w.end_array();
-    w.field("latest_seq", history.changes.empty() ? std::int64_t{0} : history.changes.back().seq);
+    // What to ask `since=` next: the last one returned when `limit` cut the answer short.
+    w.field("latest_seq",
+            more ? last : (history.changes.empty() ? std::int64_t{0} : history.changes.back().seq));
+    w.field("more", more);
     w.end_object();
     out += '\n';
     return out;

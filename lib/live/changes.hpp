@@ -67,7 +67,8 @@ private:
 
     cache::Cache* m_cache;
     const util::Clock& m_clock;
-    std::mutex m_mutex;
+    std::mutex m_write_mutex; ///< one record() at a time; held while waiting for the cache's lock
+    std::mutex m_mutex;       ///< the fields below; never held while waiting
     std::string m_url;
     std::string m_label = "catalogue";
     ChangeLimits m_limits;

@@ -96,7 +96,8 @@ std::string render_changes_atom(const ChangeHistory& history, const std::string&
         const auto& c = *it;
         auto when = rfc3339(c.detected_at_ms);
         out += "  <entry>\n";
-        out += fmt::format("    <id>{}:{}</id>\n", xml_escape(feed_id), c.seq);
+        // The detection time too: ids stay unique if a reset history numbers from 1 again.
+        out += fmt::format("    <id>{}:{}:{}</id>\n", xml_escape(feed_id), c.seq, c.detected_at_ms);
         out += fmt::format("    <title>{}</title>\n", xml_escape(c.title));
         out += fmt::format("    <updated>{}</updated>\n", when);
         out += fmt::format("    <published>{}</published>\n", when);

@@ -57,6 +57,9 @@ bool parse_category_urn(std::string_view urn, Categorisation& out) {
 
 namespace {
 
+/// A resolved path is copied into every categorisation of it: bounded, so a deep scheme with
+/// long ids cannot multiply a small input into gigabytes.
+constexpr std::size_t k_max_path_bytes = 4096;
 constexpr std::size_t k_max_warnings = 100;
 constexpr std::size_t k_none = std::numeric_limits<std::size_t>::max();
 
@@ -89,8 +92,21 @@ struct SchemeIndex {
         const Category* category;
         std::size_t parent; ///< k_none for a top-level category
     };
+    /// A category by its parent and id (k_none: top level): dotted paths are walked segment by
+    /// segment, so no path string is ever built (a deep scheme would make them quadratic).
+    struct ChildKey {
+        std::size_t parent;
+        std::string_view id;
+        bool operator==(const ChildKey&) const = default;
+    };
+    struct ChildKeyHash {
+        std::size_t operator()(const ChildKey& k) const noexcept {
+            return std::hash<std::string_view>{}(k.id) * 1'000'003u ^
+                   std::hash<std::size_t>{}(k.parent);
+        }
+    };
     std::vector<Node> nodes;
-    std::unordered_map<std::string, std::size_t> by_path;
+    std::unordered_map<ChildKey, std::size_t, ChildKeyHash> children;
     std::unordered_map<std::string_view, std::size_t> by_id; ///< the first in document order
     std::unordered_set<std::string_view> ambiguous;          ///< ids present more than once
 
@@ -104,14 +120,12 @@ struct SchemeIndex {
         for (auto it = scheme.categories.rbegin(); it != scheme.categories.rend(); ++it) {
             stack.push_back({&*it, k_none});
         }
-        std::vector<std::string> paths; // per node
         while (!stack.empty()) {
             auto [cat, parent] = stack.back();
             stack.pop_back();
             std::size_t self = nodes.size();
             nodes.push_back({cat, parent});
-            paths.push_back(parent == k_none ? cat->id : paths[parent] + "." + cat->id);
-            by_path.try_emplace(paths.back(), self);
+            children.try_emplace(ChildKey{parent, cat->id}, self);
             if (!by_id.try_emplace(cat->id, self).second) {
                 ambiguous.insert(cat->id);
             }
@@ -124,8 +138,23 @@ struct SchemeIndex {
     /// The node a reference names: a dotted path from the top, else a leaf id; k_none if neither.
     std::size_t find(const std::string& reference, bool& ambiguous_id) const {
         ambiguous_id = false;
-        if (auto p = by_path.find(reference); p != by_path.end()) {
-            return p->second;
+        std::size_t node = k_none;
+        std::string_view rest(reference);
+        while (true) {
+            auto dot = rest.find('.');
+            auto child = children.find(ChildKey{node, rest.substr(0, dot)});
+            if (child == children.end()) {
+                node = k_none;
+                break;
+            }
+            node = child->second;
+            if (dot == std::string_view::npos) {
+                break;
+            }
+            rest.remove_prefix(dot + 1);
+        }
+        if (node != k_none) {
+            return node;
         }
         if (auto i = by_id.find(reference); i != by_id.end()) {
             ambiguous_id = ambiguous.contains(reference);
@@ -271,6 +300,14 @@ private:
             warn(fmt::format("categorisation {}: category id {} occurs more than once in {}; "
                              "the first in document order is taken",
                              name, c.category, m_catalog.category_schemes[scheme].label()));
+        }
+        std::size_t path_bytes = 0;
+        for (auto n = node; n != k_none; n = index_of.nodes[n].parent) {
+            path_bytes += index_of.nodes[n].category->id.size();
+        }
+        if (path_bytes > k_max_path_bytes) {
+            return unresolved(name, fmt::format("the path of category {} is longer than {} bytes",
+                                                c.category.substr(0, 64), k_max_path_bytes));
         }
         ++m_out.resolved;
         for (auto flow : flows) {

@@ -20,8 +20,14 @@ CatalogService::~CatalogService() {
 }
 
 void CatalogService::configure(const config::Config& c) {
-    std::lock_guard lock(m_mutex);
     const auto& s = c.settings();
+    live::ChangeLimits limits;
+    limits.max_count = static_cast<std::size_t>(s.catalog.history_size);
+    limits.max_age = s.catalog.history_max_age;
+    // The feed has its own lock (a record may hold it a while): not under ours.
+    m_changes.configure(live::configured_catalogue_url(c).str(), upstream::configured_source(s).id,
+                        limits);
+    std::lock_guard lock(m_mutex);
     m_mode = s.catalog.mode;
     m_file = s.catalog.file;
     m_interval = s.catalog.refresh_interval;
@@ -33,10 +39,6 @@ void CatalogService::configure(const config::Config& c) {
     m_label = m_source.id;
     m_agency_categories = s.catalog.agency_categories;
     m_categorizer = live::categorizer_for(c);
-    live::ChangeLimits limits;
-    limits.max_count = static_cast<std::size_t>(s.catalog.history_size);
-    limits.max_age = s.catalog.history_max_age;
-    m_changes.configure(m_url.str(), m_label, limits);
 }
 
 config::CatalogMode CatalogService::mode() const {
@@ -218,6 +220,9 @@ void CatalogService::refresh_once(bool force) {
             copy->fetched_at_ms = fetched->stored_at_ms;
             copy->stale = fetched->stale;
             copy->last_error = fetched->stale_reason;
+            if (!copy->categories) {
+                attach_categories(*copy, nullptr, policy, max_bytes); // an earlier fetch failed
+            }
             spdlog::debug("catalogue unchanged ({})",
                           fetched->not_modified ? "the upstream answered 304" : "cached");
             std::lock_guard lock(m_mutex);
@@ -229,8 +234,14 @@ void CatalogService::refresh_once(bool force) {
         sdmx::require_dataflows(*catalog, source);
         // A download by this replica (the one refresher) of a catalogue after another: what
         // changed goes to the shared feed. The first catalogue after start is the baseline.
-        if (!fetched->cache_hit && held && held->catalog && held->born_ms != 0) {
-            record_changes(*held, *catalog, source);
+        if (!fetched->cache_hit && held && held->catalog && held->born_ms != 0 &&
+            held->source == source) {
+            try {
+                record_changes(*held, *catalog, source);
+            } catch (const std::exception& e) {
+                // The feed never costs the catalogue: it is served whatever the feed's state.
+                spdlog::warn("change feed: the change was not recorded: {}", e.what());
+            }
         }
         auto state = std::make_shared<CatalogState>();
         state->catalog = std::move(catalog);

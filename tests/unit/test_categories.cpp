@@ -425,6 +425,32 @@ TEST_SUITE("categories") {
                                        "IT1:S(1.0); the first in document order is taken"});
     }
 
+    TEST_CASE("a deep path with long ids is bounded: resolved up to 4 KiB of ids, refused beyond") {
+        // 40 nested categories with 200-byte ids: an 8 KB path, which every categorisation of it
+        // would copy.
+        std::string open;
+        std::string close;
+        std::string dotted;
+        for (int i = 0; i < 40; ++i) {
+            auto id = std::string(199, 'x') + static_cast<char>('a' + i % 26);
+            open += "<s:Category id=\"" + id + "\">";
+            close += "</s:Category>";
+            dotted += (i == 0 ? "" : ".") + id;
+        }
+        auto c = read_text(structure21(
+            "<s:CategorySchemes><s:CategoryScheme id=\"S\" agencyID=\"IT1\" version=\"1.0\">" +
+            open + close + "<s:Category id=\"A\"><s:Category id=\"B\"/></s:Category>" +
+            "</s:CategoryScheme></s:CategorySchemes><s:Dataflows>" + flow21("F", "1.0", "f") +
+            "</s:Dataflows><s:Categorisations>" + categorisation21("K1", "F", "1.0", dotted) +
+            categorisation21("K2", "F", "1.0", "A.B") + "</s:Categorisations>"));
+        auto r = resolve_categorisations(c);
+        CHECK(r.resolved == 1);
+        CHECK(r.unresolved == 1);
+        CHECK(paths_of(c, r, "F") == std::vector<Path>{{"A", "B"}});
+        REQUIRE(r.warnings.size() == 1);
+        CHECK(r.warnings[0].find("is longer than 4096 bytes") != std::string::npos);
+    }
+
     TEST_CASE("dataflow versions: none or a wildcard matches any, 1.0 matches 1.0.0") {
         auto c = read_text(structure21(
             "<s:CategorySchemes><s:CategoryScheme id=\"S\" agencyID=\"IT1\" version=\"1.0\">"

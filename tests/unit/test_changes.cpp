@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <limits>
+
 using namespace dataflow;
 using namespace std::chrono_literals;
 
@@ -110,6 +112,31 @@ TEST_SUITE("change feed") {
         t.since_ms = h->changes[1].detected_at_ms;
         CHECK(seqs(*h, t) == std::vector<int>{3, 4});
         CHECK(nlohmann::json::parse(live::render_changes_json(*h, {}))["latest_seq"] == 4);
+        // Cut short by limit: latest_seq is the last one returned, and more says so.
+        live::ChangeQuery two;
+        two.limit = 2;
+        auto page = nlohmann::json::parse(live::render_changes_json(*h, two));
+        CHECK(page["latest_seq"] == 2);
+        CHECK(page["more"] == true);
+        two.since_seq = 2;
+        page = nlohmann::json::parse(live::render_changes_json(*h, two));
+        CHECK(page["latest_seq"] == 4);
+        CHECK(page["more"] == false);
+    }
+
+    TEST_CASE("an unreadable stored history is replaced, never thrown") {
+        util::ManualClock clock;
+        cache::MemoryCache cache(64 << 20, clock);
+        live::ChangeFeed feed(&cache, clock);
+        feed.configure("u", "S", {});
+        cache::Entry bad;
+        bad.value = R"({"v":1,"next_seq":"seven","changes":[{"seq":"x"}]})";
+        bad.stored_at_ms = 1;
+        bad.fresh_until_ms = std::numeric_limits<std::int64_t>::max() / 2;
+        bad.stale_until_ms = bad.fresh_until_ms;
+        cache.set(cache::make_key("changes", {"u"}), bad);
+        CHECK(feed.history()->changes.empty());
+        CHECK(feed.record(one_added("A", "p")) == 1);
     }
 
     TEST_CASE("the Atom feed is well-formed whatever the names hold") {
@@ -119,8 +146,9 @@ TEST_SUITE("change feed") {
         auto d = one_added("A", "p");
         d.added[0].name = std::string("Tom & Jerry <b>\"x\"</b> \x01\x1f bad \xff utf8 \xc3\xa8");
         feed.record(d);
-        auto atom = live::render_changes_atom(*feed.history(), "ISTAT", "http://x/rest/dataflow/IT1",
-                                              "https://feeds.example.org", 50);
+        auto atom =
+            live::render_changes_atom(*feed.history(), "ISTAT", "http://x/rest/dataflow/IT1",
+                                      "https://feeds.example.org", 50);
         CHECK(atom.rfind("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
                          "<feed xmlns=\"http://www.w3.org/2005/Atom\">",
                          0) == 0);
