@@ -82,7 +82,13 @@ public:
                 fail(value,
                      fmt::format("unknown field '{}' (known: {})", key.str(), list_of(k_fields)));
             }
-            read_field(key.str(), value, s);
+        }
+        // In the fields' own order, not the table's (toml++ sorts keys): a data budget seeded
+        // from the structure budget sees the structure fields of the same table first.
+        for (auto field : k_fields) {
+            if (const toml::node* value = table.get(field)) {
+                read_field(field, *value, s);
+            }
         }
     }
 

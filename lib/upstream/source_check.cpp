@@ -3,6 +3,7 @@
 #include "upstream/sdmx_rest.hpp"
 #include "util/error.hpp"
 
+#include <algorithm>
 #include <future>
 
 namespace dataflow::upstream {
@@ -55,17 +56,22 @@ SourceCheck check_one(Client& client, const config::Source& source, std::uint64_
 std::vector<SourceCheck> check_sources(Client& client,
                                        const std::vector<const config::Source*>& sources,
                                        std::uint64_t max_bytes) {
-    std::vector<std::future<SourceCheck>> running;
-    running.reserve(sources.size());
-    for (const auto* s : sources) {
-        running.push_back(std::async(std::launch::async, [&client, s, max_bytes] {
-            return check_one(client, *s, max_bytes);
-        }));
-    }
+    // At most k_max_parallel at once (a sources file may name a thousand), in the given order.
+    constexpr std::size_t k_max_parallel = 16;
     std::vector<SourceCheck> out;
-    out.reserve(running.size());
-    for (auto& f : running) {
-        out.push_back(f.get());
+    out.reserve(sources.size());
+    for (std::size_t begin = 0; begin < sources.size(); begin += k_max_parallel) {
+        auto end = std::min(sources.size(), begin + k_max_parallel);
+        std::vector<std::future<SourceCheck>> running;
+        for (std::size_t i = begin; i < end; ++i) {
+            const auto* s = sources[i];
+            running.push_back(std::async(std::launch::async, [&client, s, max_bytes] {
+                return check_one(client, *s, max_bytes);
+            }));
+        }
+        for (auto& f : running) {
+            out.push_back(f.get());
+        }
     }
     return out;
 }

@@ -129,6 +129,14 @@ TEST_SUITE("sources") {
         CHECK(reg->all().size() == config::builtin_sources()->all().size() + 1);
         CHECK(reg->fingerprint() != config::builtin_sources()->fingerprint());
         CHECK(reg->origin() == "built-in + user.toml");
+        // Fields apply in their own order, not the table's (toml++ sorts keys): data_burst alone
+        // seeds the data budget from this table's structure rate, not the built-in one.
+        auto seeded = config::sources_from_toml("[sources.ISTAT]\ndata_burst = 2\n"
+                                                "structure_per_minute = 10\n",
+                                                "u", *config::builtin_sources());
+        REQUIRE(seeded->find("ISTAT")->data_rate);
+        CHECK(seeded->find("ISTAT")->data_rate->per_minute == 10);
+        CHECK(seeded->find("ISTAT")->data_rate->burst == 2);
         // shared_budget = true takes a split budget back
         auto joined = config::sources_from_toml("[sources.OECD]\nshared_budget = true\n", "u",
                                                 *config::builtin_sources());
