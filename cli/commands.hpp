@@ -56,9 +56,9 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
                 bool quiet);
 
 struct DiffArgs {
-    std::string old_source;      ///< OLD: file, - or URL (positional)
-    std::string new_source;      ///< NEW: file, - or URL; empty: the configured source's
-    std::string upstream_source; ///< --source ID: that source's catalogue as NEW
+    std::string old_source;            ///< OLD: file, - or URL (positional)
+    std::string new_source;            ///< NEW: file, - or URL; empty: the configured source's
+    std::string upstream_source;       ///< --source ID: that source's catalogue as NEW
     std::vector<std::string> old_with; ///< --old-with: more messages merged into OLD
     std::vector<std::string> new_with; ///< --new-with: more messages merged into NEW
     std::string output = "table";

@@ -122,23 +122,6 @@ std::vector<config::FlagValue> diff_flags(const CLI::App& cmd, const DiffArgs& a
 
 namespace {
 
-bool is_url(const std::string& s) {
-    return util::starts_with_ci(s, "http://") || util::starts_with_ci(s, "https://");
-}
-
-/// Refuses a URL of another scheme (ftp://, s3://) rather than reading it as a file name.
-void check_source_scheme(const std::string& source) {
-    if (auto scheme = source.find("://");
-        scheme != std::string::npos && scheme > 0 && !is_url(source) &&
-        std::all_of(
-            source.begin(), source.begin() + static_cast<long>(scheme),
-            [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '.' || c == '-'; })) {
-        throw UsageError(source + ": unsupported URL scheme '" + source.substr(0, scheme) +
-                         "'; give an http:// or https:// URL, a file path, or - for standard "
-                         "input");
-    }
-}
-
 /// The shared cache (Redis) when configured, and the upstream, made when first needed.
 class LiveCatalogs {
 public:

@@ -2,11 +2,14 @@
 
 #include "analysis/render.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 
@@ -106,6 +109,22 @@ int probe_exit_code(const analysis::ProbeResults& results) {
         return static_cast<int>(ExitCode::rate_limited);
     }
     return unavailable ? static_cast<int>(ExitCode::unavailable) : 0;
+}
+
+bool is_url(const std::string& s) {
+    return util::starts_with_ci(s, "http://") || util::starts_with_ci(s, "https://");
+}
+
+void check_source_scheme(const std::string& source) {
+    if (auto scheme = source.find("://");
+        scheme != std::string::npos && scheme > 0 && !is_url(source) &&
+        std::all_of(
+            source.begin(), source.begin() + static_cast<long>(scheme),
+            [](unsigned char c) { return std::isalnum(c) || c == '+' || c == '.' || c == '-'; })) {
+        throw UsageError(source + ": unsupported URL scheme '" + source.substr(0, scheme) +
+                         "'; give an http:// or https:// URL, a file path, or - for standard "
+                         "input");
+    }
 }
 
 } // namespace dataflow::cli

@@ -22,6 +22,11 @@ public:
     static bool interrupted();
 };
 
+/// Whether a command-line input is an http(s):// URL (else a file, or - for stdin).
+bool is_url(const std::string& s);
+/// Refuses a URL of another scheme (ftp://, s3://) rather than reading it as a file name.
+void check_source_scheme(const std::string& source);
+
 /// Exit status after an interruption (128 + SIGINT).
 inline constexpr int k_exit_interrupted = 130;
 

@@ -1,5 +1,6 @@
 #include "analysis/diff.hpp"
 
+#include "analysis/render.hpp"
 #include "analysis/report.hpp"
 #include "sdmx/categories.hpp"
 #include "util/strings.hpp"
@@ -357,21 +358,6 @@ std::string render_diff_json(const CatalogDiff& diff) {
 
 namespace {
 
-void csv_field(std::string& out, std::string_view v) {
-    if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
-        out.append(v);
-        return;
-    }
-    out += '"';
-    for (char c : v) {
-        if (c == '"') {
-            out += '"';
-        }
-        out += c;
-    }
-    out += '"';
-}
-
 void csv_row(std::string& out, std::initializer_list<std::string_view> fields) {
     bool first = true;
     for (auto f : fields) {
@@ -379,7 +365,7 @@ void csv_row(std::string& out, std::initializer_list<std::string_view> fields) {
             out += ',';
         }
         first = false;
-        csv_field(out, f);
+        append_csv_field(out, f);
     }
     out += "\r\n";
 }

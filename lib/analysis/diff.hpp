@@ -54,8 +54,8 @@ struct DiffSide {
 struct CatalogDiff {
     DiffSide old_side;
     DiffSide new_side;
-    std::vector<DiffFlow> added;   ///< in the new catalogue's order
-    std::vector<DiffFlow> removed; ///< in the old catalogue's order
+    std::vector<DiffFlow> added;      ///< in the new catalogue's order
+    std::vector<DiffFlow> removed;    ///< in the old catalogue's order
     std::vector<ChangedFlow> changed; ///< in the new catalogue's order
     std::size_t unchanged = 0;
     bool empty() const { return added.empty() && removed.empty() && changed.empty(); }

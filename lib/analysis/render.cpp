@@ -251,7 +251,9 @@ std::string joined(const std::vector<std::string>& names) {
     return out;
 }
 
-void csv_field(std::string& out, std::string_view v) {
+} // namespace
+
+void append_csv_field(std::string& out, std::string_view v) {
     if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
         out.append(v);
         return;
@@ -265,8 +267,6 @@ void csv_field(std::string& out, std::string_view v) {
     }
     out += '"';
 }
-
-} // namespace
 
 std::string render_csv(const Report& report) {
     std::string out;
@@ -307,20 +307,21 @@ std::string render_csv(const Report& report) {
                 if (i == 1) {
                     out += std::to_string(++rank);
                 } else {
-                    csv_field(out, fields[i]);
+                    append_csv_field(out, fields[i]);
                 }
                 out += ',';
             }
             out += fmt::format("{},{},", f.categorization.score, f.categorization.confidence);
-            csv_field(out, keywords);
+            append_csv_field(out, keywords);
             out += ',';
-            csv_field(out, d.last_update.value_or(""));
+            append_csv_field(out, d.last_update.value_or(""));
             out += fmt::format(",{},{},{},", d.non_production, d.file_only, d.hidden);
-            csv_field(out, sdmx::first_description(d));
+            append_csv_field(out, sdmx::first_description(d));
             if (auto t = tests.find(d.id); t != tests.end()) {
                 const auto& p = t->second->probe;
                 out += ',';
-                csv_field(out, p.pending ? std::string_view("pending") : to_string(p.outcome));
+                append_csv_field(out,
+                                 p.pending ? std::string_view("pending") : to_string(p.outcome));
                 out += fmt::format(",{},{},{},{}", p.observations_count, p.series_count,
                                    p.size_bytes, t->second->readiness.tableau_ready);
             } else {
@@ -328,7 +329,7 @@ std::string render_csv(const Report& report) {
             }
             if (report.has_agency_categories()) {
                 out += ',';
-                csv_field(out, joined(f.agency_top_names));
+                append_csv_field(out, joined(f.agency_top_names));
             }
             out += "\r\n";
         }

@@ -14,6 +14,9 @@ class JsonWriter;
 
 namespace dataflow::analysis {
 
+/// Appends `v` as one RFC 4180 CSV field (quoted, quotes doubled, when it holds , " CR or LF).
+void append_csv_field(std::string& out, std::string_view v);
+
 /// The document `analyze -o json` prints (documented in docs/OUTPUT.md).
 std::string render_json(const Report& report, int indent = 2);
 
