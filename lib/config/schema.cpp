@@ -59,7 +59,21 @@ const KeyDef k_schema[] = {
                     "keep-alive connection holds its worker), then connections queue"},
     {.name = "server.max_concurrent_analyses", .type = T::integer, .default_text = "4", .min = 1,
      .max = 1024, .reloadable = true,
-     .description = "Analyses running at once; beyond it requests get 503 with Retry-After"},
+     .description = "Analyses running at once; beyond it requests wait in a queue "
+                    "(server.analysis_queue_size, server.analysis_queue_wait)"},
+    {.name = "server.analysis_queue_size", .type = T::integer, .default_text = "64", .min = 0,
+     .max = 4096, .reloadable = true,
+     .description = "Analyses waiting at most for one of server.max_concurrent_analyses, in "
+                    "order of arrival; beyond it requests get 503 with Retry-After at once"},
+    {.name = "server.analysis_queue_wait", .type = T::duration, .default_text = "500ms",
+     .min = 0, .max = 30 * sec, .reloadable = true,
+     .description = "Longest wait in the analysis queue before 503 with Retry-After (0: no "
+                    "queue)"},
+    {.name = "server.response_cache_size", .type = T::size, .default_text = "32MiB", .min = 0,
+     .max = 4 * GiB, .reloadable = true,
+     .description = "Memory for rendered answers of the served catalogue and the change feed "
+                    "(each, per replica; 0 keeps none): served with a strong ETag and gzip "
+                    "without rendering again until the catalogue or the configuration changes"},
     {.name = "server.keep_alive_max_count", .type = T::integer, .default_text = "100", .min = 1,
      .max = 100000, .description = "Requests served on one keep-alive connection"},
     {.name = "server.keep_alive_timeout", .type = T::duration, .default_text = "5s", .min = 0,

@@ -145,6 +145,9 @@ void read_server(Reader& r, ServerSettings& s) {
     r("server.threads", s.threads);
     r("server.max_threads", s.max_threads);
     r("server.max_concurrent_analyses", s.max_concurrent_analyses);
+    r("server.analysis_queue_size", s.analysis_queue_size);
+    r("server.analysis_queue_wait", s.analysis_queue_wait);
+    r("server.response_cache_size", s.response_cache_size);
     r("server.keep_alive_max_count", s.keep_alive_max_count);
     r("server.keep_alive_timeout", s.keep_alive_timeout);
     r("server.read_timeout", s.read_timeout);

@@ -59,6 +59,9 @@ struct ServerSettings {
     int threads = 0;
     int max_threads = 0;
     int max_concurrent_analyses = 0;
+    int analysis_queue_size = 0;
+    Duration analysis_queue_wait{};
+    std::uint64_t response_cache_size = 0;
     int keep_alive_max_count = 0;
     Duration keep_alive_timeout{};
     Duration read_timeout{};

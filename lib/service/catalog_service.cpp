@@ -5,6 +5,7 @@
 #include "sdmx/reader.hpp"
 #include "sdmx/source.hpp"
 #include "util/error.hpp"
+#include "util/hash.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -230,6 +231,24 @@ void CatalogService::refresh_once(bool force) {
             m_state = std::move(copy);
             return;
         }
+        auto digest = util::sha256_hex(fetched->body);
+        if (held && held->catalog && held->source == source && held->digest == digest) {
+            // Downloaded again byte for byte: the parsed catalogue (and every answer rendered
+            // from it, with its ETag) stays; only the times change.
+            auto copy = std::make_shared<CatalogState>(*held);
+            copy->fetched_at_ms = fetched->stored_at_ms;
+            copy->born_ms = fetched->born_ms;
+            copy->stale = fetched->stale;
+            copy->last_error = fetched->stale_reason;
+            if (!copy->categories) {
+                attach_categories(*copy, nullptr, policy, max_bytes);
+            }
+            spdlog::debug("catalogue downloaded again, unchanged");
+            std::lock_guard lock(m_mutex);
+            ++(fetched->cache_hit ? m_stats.reused : m_stats.downloaded);
+            m_state = std::move(copy);
+            return;
+        }
         auto catalog = std::make_shared<sdmx::Catalog>(sdmx::read_catalog(fetched->body, source));
         sdmx::require_dataflows(*catalog, source);
         // A download by this replica (the one refresher) of a catalogue after another: what
@@ -248,6 +267,7 @@ void CatalogService::refresh_once(bool force) {
         state->source = source;
         state->fetched_at_ms = fetched->stored_at_ms;
         state->born_ms = fetched->born_ms;
+        state->digest = std::move(digest);
         state->stale = fetched->stale;
         state->last_error = fetched->stale_reason;
         attach_categories(*state, held.get(), policy, max_bytes);

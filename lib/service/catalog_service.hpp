@@ -29,6 +29,7 @@ struct CatalogState {
     /// 304 that confirmed it.
     std::int64_t fetched_at_ms = 0;
     std::int64_t born_ms = 0; ///< when this version was downloaded (0: a file)
+    std::string digest;       ///< SHA-256 of the downloaded bytes (empty: a file)
     /// With catalog.agency_categories: the agency's categorisations of `catalog` (which then
     /// also holds its category schemes), resolved; nullptr otherwise or when not fetched.
     std::shared_ptr<const sdmx::ResolvedCategories> categories;

@@ -620,7 +620,19 @@ void Router::respond(const Route& route, Request& request, httplib::Response& re
             res.set_header(name, value);
         }
         res.status = reply.status;
-        if (!reply.body.empty() || !reply.content_type.empty()) { // a 304 has neither
+        if (reply.shared_body && !reply.shared_body->empty()) {
+            // A content provider of known length: the library sends it as it is (it compresses
+            // only `body`), straight from the shared bytes.
+            auto bytes = std::move(reply.shared_body);
+            auto size = bytes->size();
+            res.set_content_provider(
+                size, reply.content_type,
+                [bytes = std::move(bytes)](std::size_t offset, std::size_t length,
+                                           httplib::DataSink& sink) {
+                    return sink.write(bytes->data() + offset,
+                                      std::min(length, bytes->size() - offset));
+                });
+        } else if (!reply.body.empty() || !reply.content_type.empty()) { // a 304 has neither
             res.set_content(std::move(reply.body), reply.content_type);
         }
     } catch (const HttpError& e) {

@@ -142,6 +142,9 @@ struct Reply {
     int status = 200;
     std::string content_type = "application/json";
     std::string body;
+    /// Bytes shared with a cache (service/rendered.hpp), sent as they are instead of `body`:
+    /// not copied, never compressed again.
+    std::shared_ptr<const std::string> shared_body;
     std::vector<std::pair<std::string, std::string>> headers;
 
     static Reply text(std::string body, int status = 200);

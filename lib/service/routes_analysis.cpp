@@ -26,26 +26,31 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// One of server.max_concurrent_analyses, taken before the body is read (a refused request's
-/// body is dropped as it arrives, never held in memory) and given back when the analysis ends.
-class AnalysisSlot {
-public:
-    AnalysisSlot(std::atomic<int>& running, std::int64_t limit) : m_running(running) {
-        if (m_running.fetch_add(1) >= limit) {
-            --m_running;
-            HttpError busy(503, "unavailable", "busy",
-                           "too many analyses in progress; retry in a second");
-            busy.headers = {{"Retry-After", "1"}};
-            throw busy;
-        }
-    }
-    ~AnalysisSlot() { --m_running; }
-    AnalysisSlot(const AnalysisSlot&) = delete;
-    AnalysisSlot& operator=(const AnalysisSlot&) = delete;
+Admission::Limits admission_limits(const config::Settings& settings) {
+    return {settings.server.max_concurrent_analyses, settings.server.analysis_queue_size,
+            settings.server.analysis_queue_wait};
+}
 
-private:
-    std::atomic<int>& m_running;
-};
+[[noreturn]] void refuse_busy(Admission::Refusal why) {
+    HttpError busy(503, "unavailable", "busy",
+                   why == Admission::Refusal::timed_out
+                       ? "too many analyses in progress: none finished within "
+                         "server.analysis_queue_wait; retry in a second"
+                       : "too many analyses in progress and the queue "
+                         "(server.analysis_queue_size) is full; retry in a second");
+    busy.headers = {{"Retry-After", "1"}};
+    throw busy;
+}
+
+/// One of server.max_concurrent_analyses, after waiting in the queue if need be.
+Admission::Slot take_slot(ServiceState& s, const Admission::Limits& limits) {
+    auto why = Admission::Refusal::none;
+    auto slot = s.admission.acquire(limits, &why);
+    if (!slot) {
+        refuse_busy(why);
+    }
+    return slot;
+}
 
 /// An analysis as the cache keeps it: the count its message needs and the report's members,
 /// rendered once with cache_hit = true (whoever reads it back is served from the cache).
@@ -97,15 +102,22 @@ struct Source {
     std::string label; ///< body, file or upload
 };
 
+/// Analyses `bytes`: answered from the cache without taking a slot when the same analysis was
+/// made before, else in one of server.max_concurrent_analyses (`slot`, when the caller holds one
+/// already).
 Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const Source& source,
-                   const AnalysisRequest& a) {
+                   const AnalysisRequest& a, Admission::Slot slot = {}) {
     auto started = std::chrono::steady_clock::now();
     std::string outcome = "error";
     struct Count {
         Instruments& in;
         const std::string& label;
         std::string& outcome;
-        ~Count() { in.analyses.inc({label, outcome}); }
+        ~Count() {
+            if (!outcome.empty()) { // empty: refused as busy, not an analysis
+                in.analyses.inc({label, outcome});
+            }
+        }
     } count{s.instruments, source.label, outcome};
     const auto& config = *req.config;
     const auto& settings = config.settings();
@@ -132,6 +144,11 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
                                   util::format_rfc3339(s.parts.clock.system()), req.id,
                                   cached->report);
         }
+    }
+    if (!slot) {
+        outcome.clear();
+        slot = take_slot(s, admission_limits(settings));
+        outcome = "error";
     }
     auto catalog = sdmx::read_catalog(bytes, source.name);
     sdmx::require_dataflows(catalog, source.name);
@@ -205,20 +222,24 @@ std::string read_file_under_root(const config::Config& config, const std::string
 }
 
 Reply analyse_json_body(ServiceState& s, Request& req) {
-    AnalysisSlot slot(s.analyses, req.config->settings().server.max_concurrent_analyses);
+    // The body is read before a slot is taken: a repeated analysis is answered from the cache
+    // without one. Bodies held meanwhile count against server.max_body_memory.
+    auto limits = admission_limits(req.config->settings());
     auto body = parse_analysis_body(
         req.body->read(req.config->settings().server.max_body_size, "server.max_body_size"));
     if (body.xml_content) {
         return run_analysis(s, req, std::move(*body.xml_content), {"xml_content", "body"},
                             body.request);
     }
+    // A file is read in a slot: reading it is most of the work.
+    auto slot = take_slot(s, limits);
     std::string resolved;
     auto bytes = read_file_under_root(*req.config, *body.xml_file_path, resolved);
-    return run_analysis(s, req, std::move(bytes), {*body.xml_file_path, "file"}, body.request);
+    return run_analysis(s, req, std::move(bytes), {*body.xml_file_path, "file"}, body.request,
+                        std::move(slot));
 }
 
 Reply analyse_upload(ServiceState& s, Request& req) {
-    AnalysisSlot slot(s.analyses, req.config->settings().server.max_concurrent_analyses);
     AnalysisRequest a;
     if (!req.is_multipart()) {
         throw UsageError("send the catalogue as multipart/form-data field 'file'");

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 namespace dataflow::service {
@@ -59,6 +60,25 @@ analysis::AnalysisOptions dataflows_query(const Request& req) {
     return options;
 }
 
+/// GET /api/v1/dataflows's query, normalised: equal for queries with equal answers whatever
+/// their spelling (order of parameters, defaults spelt out or not). Length-prefixed fields.
+std::string query_key(const analysis::AnalysisOptions& o) {
+    std::string key;
+    auto add = [&key](std::string_view v) { key += fmt::format("{}:{};", v.size(), v); };
+    key += fmt::format("c{};", o.categories.size());
+    for (const auto& c : o.categories) {
+        add(c);
+    }
+    key += fmt::format("i{};", o.ids.size());
+    for (const auto& id : o.ids) {
+        add(id);
+    }
+    add(o.query);
+    key += fmt::format("m{};l{};s{};k{}", o.min_score, o.limit, static_cast<int>(o.sort),
+                       static_cast<int>(o.classify));
+    return key;
+}
+
 Reply dataflows(ServiceState& s, const Request& req) {
     auto state = served(s);
     auto options = dataflows_query(req);
@@ -78,16 +98,19 @@ Reply dataflows(ServiceState& s, const Request& req) {
             options.ids = {"\x01"}; // no dataflow: an id none has
         }
     }
-    auto categorizer = live::categorizer_for(*req.config);
-    auto report = analysis::analyze(*state->catalog, *categorizer, options);
-    report.source_name = state->source;
-    report.source_format = state->catalog->format;
-    report.analysis_timestamp = util::format_rfc3339(s.parts.clock.system());
-    return Reply::json([&](util::JsonWriter& w) {
-        w.field("success", true);
-        w.field("catalog_age_seconds", s.catalog.age_seconds());
-        w.field("stale", state->stale);
-        analysis::write_report_members(w, report);
+    return catalogue_answer(s, req, state.get(), "dataflows?" + query_key(options), [&] {
+        auto categorizer = live::categorizer_for(*req.config);
+        auto report = analysis::analyze(*state->catalog, *categorizer, options);
+        report.source_name = state->source;
+        report.source_format = state->catalog->format;
+        report.analysis_timestamp = util::format_rfc3339(s.parts.clock.system());
+        return Reply::json([&](util::JsonWriter& w) {
+                   w.field("success", true);
+                   w.field("catalog_age_seconds", s.catalog.age_seconds());
+                   w.field("stale", state->stale);
+                   analysis::write_report_members(w, report);
+               })
+            .body;
     });
 }
 
@@ -98,25 +121,28 @@ Reply dataflow(ServiceState& s, const Request& req) {
         throw HttpError(404, "not_found", "not_found",
                         "no such route: GET " + util::printable(req.http_path().substr(0, 200)));
     }
-    analysis::AnalysisOptions options;
-    options.limit = 0;
-    options.ids = {id};
-    options.agency_categories = state->categories.get();
-    auto categorizer = live::categorizer_for(*req.config);
-    auto report = analysis::analyze(*state->catalog, *categorizer, options);
-    for (const auto& g : report.groups) {
-        for (const auto& f : g.flows) {
-            return Reply::json([&](util::JsonWriter& w) {
-                w.field("success", true);
-                w.field("catalog_age_seconds", s.catalog.age_seconds());
-                w.field("stale", state->stale);
-                w.key("dataflow");
-                analysis::write_flow_json(w, report, f);
-            });
+    return catalogue_answer(s, req, state.get(), "dataflow/" + id, [&] {
+        analysis::AnalysisOptions options;
+        options.limit = 0;
+        options.ids = {id};
+        options.agency_categories = state->categories.get();
+        auto categorizer = live::categorizer_for(*req.config);
+        auto report = analysis::analyze(*state->catalog, *categorizer, options);
+        for (const auto& g : report.groups) {
+            for (const auto& f : g.flows) {
+                return Reply::json([&](util::JsonWriter& w) {
+                           w.field("success", true);
+                           w.field("catalog_age_seconds", s.catalog.age_seconds());
+                           w.field("stale", state->stale);
+                           w.key("dataflow");
+                           analysis::write_flow_json(w, report, f);
+                       })
+                    .body;
+            }
         }
-    }
-    throw HttpError(404, "not_found", "unknown_dataflow",
-                    "no dataflow '" + id + "' in the served catalogue");
+        throw HttpError(404, "not_found", "unknown_dataflow",
+                        "no dataflow '" + id + "' in the served catalogue");
+    });
 }
 
 Reply bulk(ServiceState& s, Request& req) {
@@ -165,6 +191,41 @@ Reply bulk(ServiceState& s, Request& req) {
 }
 
 } // namespace
+
+std::int64_t now_ms(const ServiceState& s) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               s.parts.clock.system().time_since_epoch())
+        .count();
+}
+
+std::string catalogue_cache_control(const config::Settings& settings, const CatalogState* state,
+                                    std::int64_t now) {
+    std::int64_t max_age = 0;
+    if (state != nullptr && !state->stale &&
+        settings.catalog.mode == config::CatalogMode::upstream) {
+        auto interval = settings.catalog.refresh_interval.count();
+        auto due = state->fetched_at_ms + interval;
+        max_age = std::clamp<std::int64_t>((due - now) / 1000, 0, interval / 1000);
+    }
+    return fmt::format("{}, max-age={}",
+                       settings.auth.mode == config::AuthMode::none ? "public" : "private",
+                       max_age);
+}
+
+Reply catalogue_answer(ServiceState& s, const Request& req, const CatalogState* state,
+                       const std::string& key, const std::function<std::string()>& render) {
+    RenderCache::Inputs inputs{req.config};
+    if (state != nullptr) {
+        inputs.push_back(state->catalog);
+        inputs.push_back(state->categories);
+    }
+    auto now = now_ms(s);
+    const auto& settings = req.config->settings();
+    auto rendered = s.catalog_answers.get(
+        inputs, fmt::format("{}{}", state != nullptr && state->stale ? "stale:" : "", key), render,
+        "application/json", now, settings.server.response_cache_size);
+    return reply_rendered(req, *rendered, catalogue_cache_control(settings, state, now), now);
+}
 
 void add_catalog_routes(Router& router, ServiceState& s) {
     router.get("/api/v1/dataflows", Scope::read, [&s](Request& req) { return dataflows(s, req); });

@@ -56,37 +56,40 @@ void write_category(util::JsonWriter& w, const sdmx::Category& c, const Counts& 
     w.end_object();
 }
 
-Reply categories(ServiceState& s) {
+Reply categories(ServiceState& s, const Request& req) {
     auto state = s.catalog.current();
-    return Reply::json([&](util::JsonWriter& w) {
-        w.field("success", true);
-        bool enabled = state && state->categories;
-        w.field("enabled", enabled);
-        w.key("schemes").begin_array();
-        if (enabled) {
-            auto counts = count_flows(*state->categories);
-            for (const auto& scheme : state->catalog->category_schemes) {
-                w.begin_object();
-                w.field("scheme", scheme.label());
-                write_names(w, scheme.names);
-                w.key("categories").begin_array();
-                for (const auto& c : scheme.categories) {
-                    write_category(w, c, counts);
-                }
-                w.end_array();
-                w.end_object();
-            }
-        }
-        w.end_array();
-        if (enabled) {
-            std::size_t categorised = 0;
-            for (const auto& flow : state->categories->by_flow) {
-                categorised += flow.empty() ? 0 : 1;
-            }
-            w.field("dataflows", state->catalog->dataflows.size());
-            w.field("categorised", categorised);
-            w.field("unresolved_categorisations", state->categories->unresolved);
-        }
+    return catalogue_answer(s, req, state.get(), "categories", [&] {
+        return Reply::json([&](util::JsonWriter& w) {
+                   w.field("success", true);
+                   bool enabled = state && state->categories;
+                   w.field("enabled", enabled);
+                   w.key("schemes").begin_array();
+                   if (enabled) {
+                       auto counts = count_flows(*state->categories);
+                       for (const auto& scheme : state->catalog->category_schemes) {
+                           w.begin_object();
+                           w.field("scheme", scheme.label());
+                           write_names(w, scheme.names);
+                           w.key("categories").begin_array();
+                           for (const auto& c : scheme.categories) {
+                               write_category(w, c, counts);
+                           }
+                           w.end_array();
+                           w.end_object();
+                       }
+                   }
+                   w.end_array();
+                   if (enabled) {
+                       std::size_t categorised = 0;
+                       for (const auto& flow : state->categories->by_flow) {
+                           categorised += flow.empty() ? 0 : 1;
+                       }
+                       w.field("dataflows", state->catalog->dataflows.size());
+                       w.field("categorised", categorised);
+                       w.field("unresolved_categorisations", state->categories->unresolved);
+                   }
+               })
+            .body;
     });
 }
 
@@ -114,7 +117,8 @@ std::vector<std::string> flows_in_category(const CatalogState& state, const std:
 
 void add_category_routes(Router& router, ServiceState& state) {
     auto& s = state;
-    router.get("/api/v1/categories", Scope::read, [&s](Request&) { return categories(s); });
+    router.get("/api/v1/categories", Scope::read,
+               [&s](Request& req) { return categories(s, req); });
 }
 
 } // namespace dataflow::service

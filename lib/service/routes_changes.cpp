@@ -60,21 +60,15 @@ std::string base_url(const Request& req) {
     return fmt::format("{}://{}", proto, ok ? host : std::string("localhost"));
 }
 
-/// `body` with a strong ETag of its bytes; a 304 without a body when the client has it.
-Reply with_etag(const Request& req, std::string body, std::string content_type) {
-    auto etag = fmt::format("\"{}\"", util::sha256_hex(body).substr(0, 32));
-    Reply r;
-    r.headers.emplace_back("ETag", etag);
-    r.headers.emplace_back("Cache-Control", "no-cache");
-    auto inm = req.http.get_header_value("If-None-Match");
-    if (!inm.empty() && (inm == "*" || inm.find(etag) != std::string::npos)) {
-        r.status = 304;
-        r.content_type.clear();
-        return r;
-    }
-    r.body = std::move(body);
-    r.content_type = std::move(content_type);
-    return r;
+/// A rendering of the change feed from the rendered answers (`key`: the route and normalised
+/// query), made from `history` on a miss.
+Reply feed_answer(ServiceState& s, const Request& req,
+                  const std::shared_ptr<const live::ChangeHistory>& history, const std::string& key,
+                  const std::string& content_type, const std::function<std::string()>& render) {
+    auto now = now_ms(s);
+    auto rendered = s.feed_answers.get({req.config, history}, key, render, content_type, now,
+                                       req.config->settings().server.response_cache_size);
+    return reply_rendered(req, *rendered, "no-cache", now);
 }
 
 } // namespace
@@ -88,7 +82,11 @@ void add_change_routes(Router& router, ServiceState& state) {
             read_since(req, q);
             q.limit = static_cast<std::size_t>(req.int_param("limit", 100, 1, 1000));
             auto history = s.catalog.changes().history();
-            return with_etag(req, live::render_changes_json(*history, q), "application/json");
+            return feed_answer(s, req, history,
+                               fmt::format("json;{};{};{}", q.since_seq.value_or(-1),
+                                           q.since_ms.value_or(-1), q.limit),
+                               "application/json",
+                               [&] { return live::render_changes_json(*history, q); });
         },
         "/api/v1/changes");
     router.get(
@@ -96,11 +94,13 @@ void add_change_routes(Router& router, ServiceState& state) {
         [&s](Request& req) {
             auto limit = static_cast<std::size_t>(req.int_param("limit", 50, 1, 1000));
             auto history = s.catalog.changes().history();
-            return with_etag(req,
-                             live::render_changes_atom(*history, s.catalog.label(),
-                                                       s.catalog.catalogue_url(), base_url(req),
-                                                       limit),
-                             "application/atom+xml; charset=utf-8");
+            auto base = base_url(req);
+            return feed_answer(s, req, history, fmt::format("atom;{};{}", limit, base),
+                               "application/atom+xml; charset=utf-8", [&] {
+                                   return live::render_changes_atom(*history, s.catalog.label(),
+                                                                    s.catalog.catalogue_url(), base,
+                                                                    limit);
+                               });
         },
         "/api/v1/changes.atom");
 }

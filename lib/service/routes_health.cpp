@@ -166,6 +166,20 @@ void write_status(util::JsonWriter& w, ServiceState& s, const config::Config& co
     w.field("namespace", config.settings().identity.namespace_);
     w.field("draining", s.draining.load());
     w.field("requests_in_flight", s.in_flight.load());
+    w.key("analyses").begin_object();
+    w.field("running", s.admission.running());
+    w.field("waiting", s.admission.waiting());
+    w.field("queued_total", static_cast<std::int64_t>(s.admission.queued_total()));
+    w.field("refused_total", static_cast<std::int64_t>(s.admission.refused_total()));
+    w.end_object();
+    auto answers = s.catalog_answers.stats();
+    auto feed = s.feed_answers.stats();
+    w.key("response_cache").begin_object();
+    w.field("entries", answers.entries + feed.entries);
+    w.field("bytes", answers.bytes + feed.bytes);
+    w.field("hits", static_cast<std::int64_t>(answers.hits + feed.hits));
+    w.field("misses", static_cast<std::int64_t>(answers.misses + feed.misses));
+    w.end_object();
     w.field("cache_backend", config::to_string(config.settings().cache.backend));
     w.field("config_hash", config.hash());
     if (s.parts.reloader != nullptr) {

@@ -5,10 +5,12 @@
 
 #include "cache/cache.hpp"
 #include "config/reload.hpp"
+#include "service/admission.hpp"
 #include "service/catalog_service.hpp"
 #include "service/health.hpp"
 #include "service/metrics.hpp"
 #include "service/probe_scheduler.hpp"
+#include "service/rendered.hpp"
 #include "upstream/setup.hpp"
 #include "util/clock.hpp"
 
@@ -78,7 +80,10 @@ struct ServiceState {
     std::atomic<bool> started{false};
     std::atomic<bool> draining{false};
     std::atomic<int> in_flight{0};
-    std::atomic<int> analyses{0};               ///< analyses running now
+    Admission admission; ///< analyses running and queued
+    /// Rendered answers of the served catalogue's routes and of the change feed.
+    RenderCache catalog_answers;
+    RenderCache feed_answers;
     std::atomic<long long> last_progress_ns{0}; ///< steady clock: a request last finished
     std::atomic<int> last_ready{-1};            ///< the last readiness answer: -1 none yet, 0 or 1
     std::atomic<std::uint64_t> readiness_transitions{0};

@@ -249,8 +249,9 @@ TEST_SUITE("serve") {
         }
     }
 
-    TEST_CASE("over server.max_concurrent_analyses: 503 with Retry-After, never a queue") {
-        Server s({"DATAFLOW_SERVER_MAX_CONCURRENT_ANALYSES=1"});
+    TEST_CASE("over server.max_concurrent_analyses without a queue: 503 with Retry-After") {
+        Server s(
+            {"DATAFLOW_SERVER_MAX_CONCURRENT_ANALYSES=1", "DATAFLOW_SERVER_ANALYSIS_QUEUE_SIZE=0"});
         auto xml = catalogue();
         auto first = xml.find("<structure:Dataflow ");
         auto last = xml.rfind("</structure:Dataflows>");
@@ -259,13 +260,14 @@ TEST_SUITE("serve") {
             big += xml.substr(first, last - first);
         }
         big += xml.substr(last);
-        auto body = analysis_body(big);
         std::atomic<int> ok{0};
         std::atomic<int> busy{0};
         std::atomic<int> other{0};
         std::vector<std::thread> threads;
         for (int i = 0; i < 8; ++i) {
-            threads.emplace_back([&] {
+            threads.emplace_back([&, i] {
+                // Each a different analysis: a repeated one is answered from the cache.
+                auto body = analysis_body(big, "\"max_results\": " + std::to_string(10 + i));
                 auto c = s.client();
                 auto r = c.Post("/api/analysis/dataflow", body, "application/json");
                 if (r && r->status == 200) {
