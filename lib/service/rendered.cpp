@@ -146,6 +146,26 @@ RenderCache::Stats RenderCache::stats() const {
     return {m_hits, m_misses, m_lru.size(), m_bytes};
 }
 
+std::optional<std::string> KeyMemo::find(const std::shared_ptr<const void>& config,
+                                         const std::string& digest) const {
+    std::lock_guard lock(m_mutex);
+    if (config != m_config) {
+        return std::nullopt;
+    }
+    auto it = m_keys.find(digest);
+    return it == m_keys.end() ? std::nullopt : std::optional<std::string>(it->second);
+}
+
+void KeyMemo::put(const std::shared_ptr<const void>& config, const std::string& digest,
+                  const std::string& key) {
+    std::lock_guard lock(m_mutex);
+    if (config != m_config || m_keys.size() >= k_max_entries) {
+        m_keys.clear();
+        m_config = config;
+    }
+    m_keys[digest] = key;
+}
+
 bool accepts_gzip(std::string_view accept_encoding) {
     double gzip_q = -1;
     double any_q = -1;

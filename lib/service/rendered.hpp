@@ -13,6 +13,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -73,6 +74,23 @@ private:
     std::unordered_map<std::string, std::list<Entry>::iterator> m_index;
     std::uint64_t m_hits = 0;
     std::uint64_t m_misses = 0;
+};
+
+/// Cache keys of analyses by a digest of the request body that asked for them, for one
+/// configuration at a time (another empties it): a repeated request finds its cached answer
+/// without parsing its body again. At most `k_max_entries` (then emptied).
+class KeyMemo {
+public:
+    static constexpr std::size_t k_max_entries = 4096;
+    std::optional<std::string> find(const std::shared_ptr<const void>& config,
+                                    const std::string& digest) const;
+    void put(const std::shared_ptr<const void>& config, const std::string& digest,
+             const std::string& key);
+
+private:
+    mutable std::mutex m_mutex;
+    std::shared_ptr<const void> m_config;
+    std::unordered_map<std::string, std::string> m_keys;
 };
 
 /// True when the request's Accept-Encoding accepts gzip (q > 0, named or by '*').

@@ -12,6 +12,7 @@
 #include "service/requests.hpp"
 #include "service/routes.hpp"
 #include "util/error.hpp"
+#include "util/hash.hpp"
 #include "util/time.hpp"
 #include "util/utf8.hpp"
 
@@ -96,6 +97,21 @@ Reply analysis_reply(const std::string& message, const std::string& timestamp,
     });
 }
 
+/// The cached analysis under `key`, as the answer to `req`; nullopt when the cache has none
+/// fresh. Counts the lookup.
+std::optional<Reply> cached_analysis(ServiceState& s, const Request& req, const std::string& key) {
+    const auto& settings = req.config->settings();
+    auto l = s.parts.cache.get(key);
+    auto cached = l.state == cache::State::fresh ? decode(l.entry) : std::nullopt;
+    s.instruments.cache_requests.inc(
+        {std::string(config::to_string(settings.cache.backend)), cached ? "hit" : "miss"});
+    if (!cached) {
+        return std::nullopt;
+    }
+    return analysis_reply(analyzed_message(cached->total_analyzed),
+                          util::format_rfc3339(s.parts.clock.system()), req.id, cached->report);
+}
+
 /// Where the analysis came from, for dataflow_analysis_total{source}.
 struct Source {
     std::string name;  ///< the report's source name
@@ -105,8 +121,10 @@ struct Source {
 /// Analyses `bytes`: answered from the cache without taking a slot when the same analysis was
 /// made before, else in one of server.max_concurrent_analyses (`slot`, when the caller holds one
 /// already).
+/// `key_out`, when given, receives the analysis's cache key (empty when not cacheable).
 Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const Source& source,
-                   const AnalysisRequest& a, Admission::Slot slot = {}) {
+                   const AnalysisRequest& a, Admission::Slot slot = {},
+                   std::string* key_out = nullptr) {
     auto started = std::chrono::steady_clock::now();
     std::string outcome = "error";
     struct Count {
@@ -134,15 +152,12 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
         key = live::analysis_key(bytes, source.name, config.rules()->fingerprint(), options,
                                  config::to_string(settings.analysis.match),
                                  settings.analysis.languages);
-        auto l = s.parts.cache.get(key);
-        auto cached = l.state == cache::State::fresh ? decode(l.entry) : std::nullopt;
-        s.instruments.cache_requests.inc(
-            {std::string(config::to_string(settings.cache.backend)), cached ? "hit" : "miss"});
-        if (cached) {
+        if (key_out != nullptr) {
+            *key_out = key;
+        }
+        if (auto reply = cached_analysis(s, req, key)) {
             outcome = "cached";
-            return analysis_reply(analyzed_message(cached->total_analyzed),
-                                  util::format_rfc3339(s.parts.clock.system()), req.id,
-                                  cached->report);
+            return std::move(*reply);
         }
     }
     if (!slot) {
@@ -225,11 +240,25 @@ Reply analyse_json_body(ServiceState& s, Request& req) {
     // The body is read before a slot is taken: a repeated analysis is answered from the cache
     // without one. Bodies held meanwhile count against server.max_body_memory.
     auto limits = admission_limits(req.config->settings());
-    auto body = parse_analysis_body(
-        req.body->read(req.config->settings().server.max_body_size, "server.max_body_size"));
+    auto raw = req.body->read(req.config->settings().server.max_body_size, "server.max_body_size");
+    // A body seen before (the same bytes, the same configuration) names its cache key at
+    // once: the JSON (most of the cost of a cached answer) is not parsed again.
+    auto digest = util::sha256_hex(raw);
+    if (auto key = s.analysis_keys.find(req.config, digest)) {
+        if (auto reply = cached_analysis(s, req, *key)) {
+            s.instruments.analyses.inc({"body", "cached"});
+            return std::move(*reply);
+        }
+    }
+    auto body = parse_analysis_body(std::move(raw));
     if (body.xml_content) {
-        return run_analysis(s, req, std::move(*body.xml_content), {"xml_content", "body"},
-                            body.request);
+        std::string key;
+        auto reply = run_analysis(s, req, std::move(*body.xml_content), {"xml_content", "body"},
+                                  body.request, {}, &key);
+        if (!key.empty()) {
+            s.analysis_keys.put(req.config, digest, key);
+        }
+        return reply;
     }
     // A file is read in a slot: reading it is most of the work.
     auto slot = take_slot(s, limits);

@@ -84,6 +84,7 @@ struct ServiceState {
     /// Rendered answers of the served catalogue's routes and of the change feed.
     RenderCache catalog_answers;
     RenderCache feed_answers;
+    KeyMemo analysis_keys; ///< POST /api/analysis/dataflow bodies seen, by digest
     std::atomic<long long> last_progress_ns{0}; ///< steady clock: a request last finished
     std::atomic<int> last_ready{-1};            ///< the last readiness answer: -1 none yet, 0 or 1
     std::atomic<std::uint64_t> readiness_transitions{0};

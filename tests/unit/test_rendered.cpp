@@ -84,3 +84,20 @@ TEST_CASE("rendered: the cache renders once per key and inputs, within its bytes
     cache.get({b}, "k", render, "application/json", 0, 0);
     CHECK(renders == before + 1);
 }
+
+TEST_CASE("rendered: analysis keys are remembered for one configuration at a time") {
+    KeyMemo memo;
+    auto a = std::make_shared<int>(1);
+    auto b = std::make_shared<int>(2);
+    CHECK_FALSE(memo.find(a, "d1"));
+    memo.put(a, "d1", "key1");
+    CHECK(memo.find(a, "d1") == std::optional<std::string>("key1"));
+    CHECK_FALSE(memo.find(b, "d1")); // another configuration: its own keys
+    memo.put(b, "d2", "key2");
+    CHECK_FALSE(memo.find(a, "d1"));
+    CHECK(memo.find(b, "d2") == std::optional<std::string>("key2"));
+    for (std::size_t i = 0; i <= KeyMemo::k_max_entries; ++i) {
+        memo.put(b, std::to_string(i), "k");
+    }
+    CHECK_FALSE(memo.find(b, "d2")); // bounded: emptied when full
+}
