@@ -54,7 +54,6 @@ RUN apt-get update \
          libfmt9 \
          libhiredis0.14 \
          libicu72 \
-         libpugixml1v5 \
          libspdlog1.10 \
          libssl3 \
          libstdc++6 \

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 
 namespace dataflow::cli {
 
@@ -334,7 +335,8 @@ struct Inputs {
 /// Reads each input (the configured source's catalogue when there is none, and its category
 /// schemes with --agency-categories), parses it and merges them. nullopt when interrupted.
 std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config& config, Live& live,
-                                  std::uint64_t max_bytes) {
+                                  std::uint64_t max_bytes,
+                                  const std::function<void(const char*)>& lap) {
     std::vector<std::string> sources = args.inputs;
     if (std::count(sources.begin(), sources.end(), "-") > 1) {
         throw UsageError("standard input (-) can be read once");
@@ -349,6 +351,10 @@ std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config&
     Inputs out;
     std::vector<sdmx::Catalog> parts;
     std::vector<std::string> names;
+    // One catalogue is analysed as read: of its annotations only the facts derived from them are
+    // used. Merging compares whole dataflows, annotations included.
+    sdmx::ReadOptions read_options;
+    read_options.all_annotations = sources.size() > 1 || args.agency_categories;
     for (const auto& source : sources) {
         check_source_scheme(source);
         auto input = source.empty() || is_url(source) ? fetch_input(source, config, live, max_bytes)
@@ -356,14 +362,17 @@ std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config&
         if (!input) {
             return std::nullopt;
         }
+        lap("read");
         if (parts.empty()) {
             out.data_root = input->data_root;
             out.cache_hit = input->cache_hit;
             out.cache_stale = input->cache_stale;
             out.cache_age = input->cache_age;
         }
-        parts.push_back(sdmx::read_catalog(input->payload.bytes, input->payload.name));
+        parts.push_back(
+            sdmx::read_catalog(input->payload.bytes, input->payload.name, read_options));
         names.push_back(input->payload.name);
+        lap("parse");
     }
     if (args.agency_categories) {
         auto categories = live.categories(max_bytes);
@@ -394,19 +403,19 @@ int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Ter
     // Check the categories before reading a possibly large input.
     analysis::check_categories(categorizer->rules(), options.categories);
 
-    auto phase = std::chrono::steady_clock::now();
-    auto lap = [&phase](const char* what) {
+    auto phase = started;
+    std::function<void(const char*)> lap = [&phase](const char* what) {
         auto now = std::chrono::steady_clock::now();
         spdlog::debug("{}: {:.1f} ms", what,
                       std::chrono::duration<double, std::milli>(now - phase).count());
         phase = now;
     };
+    lap("rules");
     Live live(args, config);
-    auto input = read_inputs(args, config, live, max_bytes);
+    auto input = read_inputs(args, config, live, max_bytes, lap);
     if (!input) {
         return k_exit_interrupted;
     }
-    lap("read and parse");
     const auto& catalog = input->catalog;
     log_read_warnings(catalog, args);
     std::optional<sdmx::ResolvedCategories> resolved;

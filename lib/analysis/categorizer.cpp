@@ -21,15 +21,26 @@ double confidence_of(std::size_t matched, int score) {
 
 /// Aho-Corasick automaton over the UTF-8 bytes of every distinct keyword: one pass over a
 /// dataflow's text finds every keyword occurrence, however many rules and keywords there are.
+/// Bytes that occur in no keyword share one class (they lead back to the root from any state),
+/// so a state's row has one entry per byte the keywords use, not 256.
 struct Categorizer::Automaton {
     struct Output {
         std::uint32_t keyword;
         std::uint32_t length;
     };
-    std::vector<std::array<std::int32_t, 256>> next;
+    std::array<std::uint8_t, 256> byte_class{}; // 0: in no keyword
+    std::size_t width = 1;                      // classes per state
+    std::vector<std::int32_t> next;             // state * width + class
     std::vector<std::vector<Output>> outputs;
     std::vector<std::string_view> keywords;          // distinct keyword texts
     std::vector<std::vector<std::uint32_t>> rule_kw; // per rule: keyword ids in list order
+
+    std::int32_t& at(std::int32_t state, std::size_t cls) {
+        return next[static_cast<std::size_t>(state) * width + cls];
+    }
+    std::int32_t step(std::int32_t state, unsigned char c) const {
+        return next[static_cast<std::size_t>(state) * width + byte_class[c]];
+    }
 
     explicit Automaton(const RuleSet& rules) {
         std::map<std::string_view, std::uint32_t> ids;
@@ -43,27 +54,45 @@ struct Categorizer::Automaton {
                 ks.push_back(it->second);
             }
         }
-        std::array<std::int32_t, 256> empty;
-        empty.fill(-1);
-        next.push_back(empty);
+        for (auto k : keywords) {
+            for (unsigned char c : k) {
+                if (byte_class[c] == 0) {
+                    byte_class[c] = static_cast<std::uint8_t>(width++);
+                }
+            }
+        }
+        build_trie();
+        link();
+    }
+
+    std::int32_t add_state() {
+        next.insert(next.end(), width, -1);
         outputs.emplace_back();
+        return static_cast<std::int32_t>(outputs.size() - 1);
+    }
+
+    void build_trie() {
+        add_state();
         for (std::uint32_t id = 0; id < keywords.size(); ++id) {
             std::int32_t s = 0;
             for (unsigned char c : keywords[id]) {
-                if (next[static_cast<std::size_t>(s)][c] < 0) {
-                    next[static_cast<std::size_t>(s)][c] = static_cast<std::int32_t>(next.size());
-                    next.push_back(empty);
-                    outputs.emplace_back();
+                if (at(s, byte_class[c]) < 0) {
+                    std::int32_t t = add_state();
+                    at(s, byte_class[c]) = t;
                 }
-                s = next[static_cast<std::size_t>(s)][c];
+                s = at(s, byte_class[c]);
             }
             outputs[static_cast<std::size_t>(s)].push_back(
                 {id, static_cast<std::uint32_t>(keywords[id].size())});
         }
-        // Breadth-first: failure links folded into a full transition table.
-        std::vector<std::int32_t> fail(next.size(), 0);
+    }
+
+    /// Breadth-first: failure links folded into a full transition table.
+    void link() {
+        std::vector<std::int32_t> fail(outputs.size(), 0);
         std::deque<std::int32_t> queue;
-        for (auto& t : next[0]) {
+        for (std::size_t c = 0; c < width; ++c) {
+            std::int32_t& t = at(0, c);
             if (t < 0) {
                 t = 0;
             } else {
@@ -72,18 +101,18 @@ struct Categorizer::Automaton {
             }
         }
         while (!queue.empty()) {
-            auto s = static_cast<std::size_t>(queue.front());
+            auto s = queue.front();
             queue.pop_front();
-            const auto& f_out = outputs[static_cast<std::size_t>(fail[s])];
-            outputs[s].insert(outputs[s].end(), f_out.begin(), f_out.end());
-            for (int c = 0; c < 256; ++c) {
-                std::int32_t t = next[s][static_cast<std::size_t>(c)];
+            auto f = fail[static_cast<std::size_t>(s)];
+            const auto& f_out = outputs[static_cast<std::size_t>(f)];
+            auto& out = outputs[static_cast<std::size_t>(s)];
+            out.insert(out.end(), f_out.begin(), f_out.end());
+            for (std::size_t c = 0; c < width; ++c) {
+                std::int32_t t = at(s, c);
                 if (t < 0) {
-                    next[s][static_cast<std::size_t>(c)] =
-                        next[static_cast<std::size_t>(fail[s])][static_cast<std::size_t>(c)];
+                    at(s, c) = at(f, c);
                 } else {
-                    fail[static_cast<std::size_t>(t)] =
-                        next[static_cast<std::size_t>(fail[s])][static_cast<std::size_t>(c)];
+                    fail[static_cast<std::size_t>(t)] = at(f, c);
                     queue.push_back(t);
                 }
             }
@@ -128,7 +157,7 @@ Categorization Categorizer::categorize_lowered(std::string_view text) const {
     std::vector<char> found(a.keywords.size(), 0);
     std::int32_t s = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
-        s = a.next[static_cast<std::size_t>(s)][static_cast<unsigned char>(text[i])];
+        s = a.step(s, static_cast<unsigned char>(text[i]));
         for (const auto& out : a.outputs[static_cast<std::size_t>(s)]) {
             if (found[out.keyword]) {
                 continue;

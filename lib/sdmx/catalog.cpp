@@ -100,6 +100,12 @@ std::optional<std::string> derive_flow_facts(Dataflow& flow, util::DateOrder ord
 
 } // namespace
 
+bool is_fact_annotation(std::string_view id_or_type) {
+    // The names derive_flow_facts() tests, and no others.
+    return id_or_type == "LAST_UPDATE" || id_or_type == "NonProductionDataflow" ||
+           id_or_type == "DATAFLOW_CATALOG_TYPE" || id_or_type == "DATAFLOW_HIDDEN";
+}
+
 void derive_annotation_facts(Catalog& catalog) {
     std::vector<std::string_view> dates;
     for (const auto& flow : catalog.dataflows) {

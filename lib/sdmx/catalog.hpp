@@ -120,6 +120,10 @@ std::string_view first_description(const Dataflow& flow);
 /// values become catalog warnings.
 void derive_annotation_facts(Catalog& catalog);
 
+/// Whether an annotation with this id or type is one derive_annotation_facts() reads
+/// (LAST_UPDATE, NonProductionDataflow, DATAFLOW_CATALOG_TYPE, DATAFLOW_HIDDEN).
+bool is_fact_annotation(std::string_view id_or_type);
+
 /// Splits `urn:sdmx:...=AGENCY:ID(VERSION)` into its parts; false when it does not parse.
 bool parse_structure_urn(std::string_view urn, StructureRef& out);
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <utility>
+#include <vector>
 
 namespace dataflow::sdmx {
 
@@ -87,16 +88,25 @@ Catalog read_catalog(std::string& bytes, std::string_view source_name, const Rea
                                      "SDMX-JSON, UTF-8); {}",
                                      source_name, kind, advice));
     }
-    if (auto bad = util::find_invalid_utf8(bytes)) {
+    std::string_view text = bytes;
+    const std::size_t bom = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    text.remove_prefix(bom);
+    // XML needs the line starts (for its line numbers): taken in the validating pass.
+    std::vector<std::size_t> line_starts;
+    const auto trimmed = util::trim(text);
+    const bool xml = !trimmed.empty() && trimmed.front() == '<';
+    if (xml) {
+        line_starts.reserve(text.size() / 64 + 16); // SDMX-ML lines are short
+        line_starts.push_back(0);
+    }
+    auto bad = xml ? util::find_invalid_utf8(text, line_starts) : util::find_invalid_utf8(text);
+    if (bad) {
+        *bad += bom; // the BOM is well-formed
         auto pos = util::position_of(bytes, *bad);
         throw InputError(fmt::format(
             "{}:{}:{}: invalid UTF-8 at byte offset {} (byte 0x{:02X}); SDMX messages must be "
             "UTF-8: re-encode the file (e.g. iconv -f latin1 -t utf-8)",
             source_name, pos.line, pos.column, *bad, static_cast<unsigned char>(bytes[*bad])));
-    }
-    std::string_view text = bytes;
-    if (text.starts_with("\xEF\xBB\xBF")) {
-        text.remove_prefix(3);
     }
     auto body = util::trim(text);
     if (body.empty()) {
@@ -116,7 +126,7 @@ Catalog read_catalog(std::string& bytes, std::string_view source_name, const Rea
     if (util::starts_with_ci(root, "<!doctype html") || util::starts_with_ci(root, "<html")) {
         html_page(source_name, body);
     }
-    return read_catalog_xml(bytes, source_name, options);
+    return read_catalog_xml(bytes, source_name, options, LineIndex(text, std::move(line_starts)));
 }
 
 } // namespace dataflow::sdmx

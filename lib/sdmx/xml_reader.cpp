@@ -2,7 +2,9 @@
 // element is matched by namespace URI and local name, never by prefix.
 
 #include "sdmx/categories.hpp"
+#include "sdmx/line_index.hpp"
 #include "sdmx/reader.hpp"
+#include "sdmx/xml_names.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
 #include "util/utf8.hpp"
@@ -20,119 +22,15 @@ namespace dataflow::sdmx {
 
 namespace {
 
-enum class NsKind { none, message, structure, common, data, footer, registry, other_sdmx, other };
-
-struct Ns {
-    NsKind kind = NsKind::none;
-    int version = 0; ///< 20, 21, 30 for SDMX namespaces, 0 otherwise
-    bool sdmx() const { return version != 0; }
-};
-
-/// SDMX 2.0 spells its URIs with capitals (http://www.SDMX.org/...), so compare ignoring case.
-Ns classify_uri(std::string_view uri) {
-    constexpr std::string_view base = "http://www.sdmx.org/resources/sdmxml/schemas/v";
-    if (!util::starts_with_ci(uri, base)) {
-        return {NsKind::other, 0};
-    }
-    auto rest = uri.substr(base.size());
-    Ns ns;
-    if (util::starts_with_ci(rest, "2_0/")) {
-        ns.version = 20;
-    } else if (util::starts_with_ci(rest, "2_1/")) {
-        ns.version = 21;
-    } else if (util::starts_with_ci(rest, "3_0/")) {
-        ns.version = 30;
-    } else {
-        return {NsKind::other, 0};
-    }
-    std::string tail = util::ascii_lower(rest.substr(4));
-    while (!tail.empty() && tail.back() == '/') {
-        tail.pop_back();
-    }
-    if (tail == "message") {
-        ns.kind = NsKind::message;
-    } else if (tail == "structure") {
-        ns.kind = NsKind::structure;
-    } else if (tail == "common") {
-        ns.kind = NsKind::common;
-    } else if (tail == "message/footer") {
-        ns.kind = NsKind::footer;
-    } else if (tail.starts_with("data") || tail == "generic" || tail == "compact" ||
-               tail == "utility" || tail == "cross") {
-        ns.kind = NsKind::data;
-    } else if (tail == "registry") {
-        ns.kind = NsKind::registry;
-    } else {
-        ns.kind = NsKind::other_sdmx;
-    }
-    return ns;
-}
-
-std::string_view local_name(const char* qname) {
-    const char* colon = std::strchr(qname, ':');
-    return colon ? std::string_view(colon + 1) : std::string_view(qname);
-}
-
-std::string_view prefix_of(const char* qname) {
-    const char* colon = std::strchr(qname, ':');
-    return colon ? std::string_view(qname, static_cast<std::size_t>(colon - qname))
-                 : std::string_view();
-}
-
-/// Concatenated character data of the element (comments are skipped, so `<ID>A<!-- c -->B</ID>`
-/// gives "AB").
-std::string text_of(pugi::xml_node node) {
-    // With parse_embed_pcdata the first run of text is the element's own value.
-    std::string out = node.value();
-    for (auto c = node.first_child(); c; c = c.next_sibling()) {
-        if (c.type() == pugi::node_pcdata || c.type() == pugi::node_cdata) {
-            out += c.value();
-        }
-    }
-    return out;
-}
-
-std::string_view lang_of(pugi::xml_node node) {
-    if (auto a = node.attribute("xml:lang")) {
-        return a.value();
-    }
-    return node.attribute("lang").value();
-}
-
-/// Line starts of the original bytes, taken before pugixml parses (and rewrites) the buffer in
-/// place: node offsets stay those of the original, so lines are exact. Columns count code points
-/// in the buffer as parsed, which differ only after a decoded entity earlier on the same line.
-class LineIndex {
-public:
-    explicit LineIndex(std::string_view text) : m_text(text) {
-        m_starts.push_back(0);
-        const char* base = text.data();
-        const char* p = base;
-        const char* end = base + text.size();
-        while ((p = static_cast<const char*>(
-                    std::memchr(p, '\n', static_cast<std::size_t>(end - p)))) != nullptr) {
-            ++p;
-            m_starts.push_back(static_cast<std::size_t>(p - base));
-        }
-    }
-    std::size_t line(std::size_t offset) const {
-        return static_cast<std::size_t>(std::upper_bound(m_starts.begin(), m_starts.end(), offset) -
-                                        m_starts.begin());
-    }
-    util::TextPosition position(std::size_t offset) const {
-        util::TextPosition pos;
-        pos.line = line(offset);
-        offset = std::min(offset, m_text.size());
-        for (std::size_t i = m_starts[pos.line - 1]; i < offset; ++i) {
-            pos.column += (static_cast<unsigned char>(m_text[i]) & 0xC0) != 0x80 ? 1 : 0;
-        }
-        return pos;
-    }
-
-private:
-    std::string_view m_text;
-    std::vector<std::size_t> m_starts;
-};
+using xml::classify_uri;
+using xml::lang_of;
+using xml::local_name;
+using xml::Ns;
+using xml::NsKind;
+using xml::prefix_of;
+using xml::QName;
+using xml::split_qname;
+using xml::text_of;
 
 class XmlCatalogReader {
 public:
@@ -180,8 +78,8 @@ private:
         return ns;
     }
 
-    Ns resolve(const char* qname) const {
-        auto prefix = prefix_of(qname);
+    Ns resolve(const char* qname) const { return resolve_prefix(prefix_of(qname)); }
+    Ns resolve_prefix(std::string_view prefix) const {
         for (auto it = m_bindings.rbegin(); it != m_bindings.rend(); ++it) {
             if (it->prefix == prefix) {
                 return it->ns;
@@ -199,9 +97,13 @@ private:
         return fmt::format("{}:{}:{}", m_name, pos.line, pos.column);
     }
 
-    std::size_t line_of(pugi::xml_node node) const {
+    std::size_t line_of(pugi::xml_node node) {
         auto off = node.offset_debug();
-        return off < 0 ? 0 : m_lines.line(static_cast<std::size_t>(off));
+        if (off < 0) {
+            return 0;
+        }
+        m_last_line = m_lines.line(static_cast<std::size_t>(off), m_last_line);
+        return m_last_line;
     }
 
     void walk_structure(pugi::xml_node root, Catalog& catalog);
@@ -212,6 +114,7 @@ private:
     Categorisation read_categorisation(pugi::xml_node node);
     void read_categorisation_ref(pugi::xml_node node, Categorisation& out, bool source);
     [[noreturn]] void too_deep(pugi::xml_node node) const;
+    void read_annotations(pugi::xml_node node, std::vector<Annotation>& out);
     Annotation read_annotation(pugi::xml_node node);
     void read_structure_ref(pugi::xml_node node, Dataflow& flow, std::string_view local);
     [[noreturn]] void refuse_error_message(pugi::xml_node root);
@@ -223,6 +126,7 @@ private:
     std::vector<Binding> m_bindings;
     std::map<std::string, Ns, std::less<>> m_uri_cache;
     const LineIndex& m_lines;
+    std::size_t m_last_line = 1; ///< of the last line_of(): the next is a few lines on
 };
 
 std::string format_name(int version) {
@@ -328,8 +232,9 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
             too_deep(cur);
         }
         std::size_t mark = push_scope(cur);
-        Ns ns = resolve(cur.name());
-        auto local = local_name(cur.name());
+        QName qname = split_qname(cur.name());
+        Ns ns = resolve_prefix(qname.prefix);
+        auto local = qname.local;
         const Frame& parent = stack.back();
         bool descend = true;
         if (ns.sdmx() && local == "Dataflow" && parent.local == "Dataflows") {
@@ -340,6 +245,11 @@ void XmlCatalogReader::walk_structure(pugi::xml_node root, Catalog& catalog) {
             descend = false;
         } else if (ns.sdmx() && local == "Dataflows") {
             saw_dataflows = true;
+            std::size_t n = 0;
+            for (auto c = cur.first_child(); c; c = c.next_sibling()) {
+                n += c.type() == pugi::node_element ? 1 : 0;
+            }
+            catalog.dataflows.reserve(catalog.dataflows.size() + n);
         } else if (ns.sdmx() && local == "CategoryScheme" && parent.local == "CategorySchemes") {
             catalog.category_schemes.push_back(read_category_scheme(cur, stack.size() + 1));
             descend = false;
@@ -429,8 +339,9 @@ void XmlCatalogReader::read_category_level(pugi::xml_node node, std::vector<Loca
             continue;
         }
         auto mark = push_scope(child);
-        Ns ns = resolve(child.name());
-        auto local = local_name(child.name());
+        QName qname = split_qname(child.name());
+        Ns ns = resolve_prefix(qname.prefix);
+        auto local = qname.local;
         if (ns.sdmx() && local == "Name") {
             names.push_back({std::string(lang_of(child)), text_of(child)});
         } else if (ns.sdmx() && local == "Category") {
@@ -457,8 +368,9 @@ Categorisation XmlCatalogReader::read_categorisation(pugi::xml_node node) {
             continue;
         }
         auto mark = push_scope(child);
-        Ns ns = resolve(child.name());
-        auto local = local_name(child.name());
+        QName qname = split_qname(child.name());
+        Ns ns = resolve_prefix(qname.prefix);
+        auto local = qname.local;
         if (ns.sdmx() && (local == "Source" || local == "Target")) {
             read_categorisation_ref(child, c, local == "Source");
         }
@@ -502,37 +414,89 @@ void XmlCatalogReader::read_categorisation_ref(pugi::xml_node node, Categorisati
     }
 }
 
+/// The dataflow's own attributes in one pass over them (the first of a name counts, as with
+/// xml_node::attribute()).
+void read_flow_attributes(pugi::xml_node node, Dataflow& flow) {
+    bool id = false, agency = false, version = false, urn = false, final_seen = false;
+    for (auto a = node.first_attribute(); a; a = a.next_attribute()) {
+        std::string_view n = a.name();
+        if (n == "id" && !id) {
+            id = true;
+            flow.id = a.value();
+        } else if (n == "agencyID" && !agency) {
+            agency = true;
+            flow.agency_id = a.value();
+        } else if (n == "version" && !version) {
+            version = true;
+            flow.version = a.value();
+        } else if (n == "urn" && !urn) {
+            urn = true;
+            flow.urn = a.value();
+        } else if (n == "isFinal" && !final_seen) {
+            final_seen = true;
+            std::string_view v = a.value();
+            flow.is_final = v == "true" || v == "1";
+        }
+    }
+}
+
+/// Whether derive_annotation_facts() reads this Annotation: by its id, or by its type as
+/// read_annotation() takes it (the last AnnotationType), built only when it has several runs.
+bool is_fact(pugi::xml_node annotation) {
+    if (is_fact_annotation(annotation.attribute("id").value())) {
+        return true;
+    }
+    pugi::xml_node type;
+    for (auto c = annotation.first_child(); c; c = c.next_sibling()) {
+        if (c.type() == pugi::node_element && local_name(c.name()) == "AnnotationType") {
+            type = c;
+        }
+    }
+    if (!type) {
+        return false;
+    }
+    return type.first_child() ? is_fact_annotation(text_of(type))
+                              : is_fact_annotation(type.value());
+}
+
+void XmlCatalogReader::read_annotations(pugi::xml_node node, std::vector<Annotation>& out) {
+    if (m_options.all_annotations) {
+        std::size_t n = 0;
+        for (auto a = node.first_child(); a; a = a.next_sibling()) {
+            n += a.type() == pugi::node_element ? 1 : 0;
+        }
+        out.reserve(out.size() + n);
+    }
+    for (auto a = node.first_child(); a; a = a.next_sibling()) {
+        if (a.type() == pugi::node_element && local_name(a.name()) == "Annotation") {
+            auto mark = push_scope(a);
+            if (m_options.all_annotations || is_fact(a)) {
+                out.push_back(read_annotation(a));
+            }
+            pop_scope(mark);
+        }
+    }
+}
+
 Dataflow XmlCatalogReader::read_dataflow(pugi::xml_node node) {
     Dataflow flow;
     flow.source_line = line_of(node);
-    flow.id = node.attribute("id").value();
-    flow.agency_id = node.attribute("agencyID").value();
-    flow.version = node.attribute("version").value();
-    flow.urn = node.attribute("urn").value();
-    if (auto f = node.attribute("isFinal")) {
-        std::string_view v = f.value();
-        flow.is_final = v == "true" || v == "1";
-    }
+    read_flow_attributes(node, flow);
     for (auto child = node.first_child(); child; child = child.next_sibling()) {
         if (child.type() != pugi::node_element) {
             continue;
         }
         auto mark = push_scope(child);
-        Ns ns = resolve(child.name());
-        auto local = local_name(child.name());
+        QName qname = split_qname(child.name());
+        Ns ns = resolve_prefix(qname.prefix);
+        auto local = qname.local;
         if (ns.sdmx()) {
             if (local == "Name") {
                 flow.names.push_back({std::string(lang_of(child)), text_of(child)});
             } else if (local == "Description") {
                 flow.descriptions.push_back({std::string(lang_of(child)), text_of(child)});
             } else if (local == "Annotations") {
-                for (auto a = child.first_child(); a; a = a.next_sibling()) {
-                    if (a.type() == pugi::node_element && local_name(a.name()) == "Annotation") {
-                        auto amark = push_scope(a);
-                        flow.annotations.push_back(read_annotation(a));
-                        pop_scope(amark);
-                    }
-                }
+                read_annotations(child, flow.annotations);
             } else if (local == "Structure" || local == "KeyFamilyRef") {
                 read_structure_ref(child, flow, local);
             } else if (local == "KeyFamilyID" || local == "KeyFamilyAgencyID") {
@@ -677,9 +641,15 @@ void XmlCatalogReader::refuse_data_message(pugi::xml_node root, std::string_view
 Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
                          const ReadOptions& options) {
     std::size_t skip = bytes.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    return read_catalog_xml(bytes, source_name, options,
+                            LineIndex(std::string_view(bytes).substr(skip)));
+}
+
+Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
+                         const ReadOptions& options, const LineIndex& lines) {
+    std::size_t skip = bytes.starts_with("\xEF\xBB\xBF") ? 3 : 0;
     std::string_view buffer(bytes.data() + skip, bytes.size() - skip);
     pugi::xml_document doc;
-    const LineIndex lines(buffer);
     auto result = doc.load_buffer_inplace(
         bytes.data() + skip, buffer.size(),
         pugi::parse_default | pugi::parse_doctype | pugi::parse_embed_pcdata, pugi::encoding_utf8);

@@ -155,6 +155,35 @@ std::string format_rfc3339(SysMillis t) {
     year_month_day ymd{days};
     hh_mm_ss hms{t - days};
     auto ms = hms.subseconds().count();
+    const int year = static_cast<int>(ymd.year());
+    if (year >= 0 && year <= 9999) {
+        // By hand: a catalogue formats one per dataflow, and fmt's parsing dominated.
+        char buf[24];
+        auto put = [&buf](std::size_t at, long long v, std::size_t width) {
+            for (std::size_t k = width; k-- > 0; v /= 10) {
+                buf[at + k] = static_cast<char>('0' + v % 10);
+            }
+        };
+        put(0, year, 4);
+        buf[4] = '-';
+        put(5, static_cast<unsigned>(ymd.month()), 2);
+        buf[7] = '-';
+        put(8, static_cast<unsigned>(ymd.day()), 2);
+        buf[10] = 'T';
+        put(11, hms.hours().count(), 2);
+        buf[13] = ':';
+        put(14, hms.minutes().count(), 2);
+        buf[16] = ':';
+        put(17, hms.seconds().count(), 2);
+        std::size_t n = 19;
+        if (ms != 0) {
+            buf[n] = '.';
+            put(n + 1, ms, 3);
+            n += 4;
+        }
+        buf[n++] = 'Z';
+        return std::string(buf, n);
+    }
     std::string out =
         fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", static_cast<int>(ymd.year()),
                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),

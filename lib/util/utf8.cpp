@@ -5,6 +5,11 @@
 #include <unicode/uchar.h>
 
 #include <cstring>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace dataflow::util {
 
@@ -70,22 +75,43 @@ std::size_t width_of(char32_t cp) noexcept {
 
 } // namespace
 
-std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept {
+namespace {
+
+/// Validates `text` 16 bytes at a time (ASCII blocks need one test), handing `on_newlines` each
+/// block's mask of '\n' bytes when it is not null.
+template <typename OnNewlines>
+std::optional<std::size_t> scan_utf8(std::string_view text, OnNewlines on_newlines) {
     const auto* s = reinterpret_cast<const unsigned char*>(text.data());
     const std::size_t n = text.size();
     std::size_t i = 0;
-    while (i < n) {
-        // Fast path: eight ASCII bytes at a time.
-        while (i + 8 <= n) {
-            std::uint64_t block;
-            std::memcpy(&block, s + i, 8);
-            if (block & 0x8080808080808080ULL) {
-                break;
-            }
-            i += 8;
+#if defined(__SSE2__)
+    const __m128i nl = _mm_set1_epi8('\n');
+    while (i + 16 <= n) {
+        __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+        if constexpr (!std::is_same_v<OnNewlines, std::nullptr_t>) {
+            on_newlines(i, static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, nl))));
         }
-        if (i >= n) {
-            break;
+        auto high = static_cast<unsigned>(_mm_movemask_epi8(block));
+        if (high == 0) {
+            i += 16;
+            continue;
+        }
+        // Sequences starting in this block; the last may run past it, and the next block
+        // starts after it (continuation bytes are never '\n').
+        std::size_t j = i + static_cast<std::size_t>(__builtin_ctz(high));
+        while (j < i + 16) {
+            std::size_t len = s[j] < 0x80 ? 1 : sequence_length(s, n, j);
+            if (len == 0) {
+                return j;
+            }
+            j += len;
+        }
+        i = j;
+    }
+#endif
+    for (; i < n;) {
+        if constexpr (!std::is_same_v<OnNewlines, std::nullptr_t>) {
+            on_newlines(i, s[i] == '\n' ? 1u : 0u);
         }
         std::size_t len = sequence_length(s, n, i);
         if (len == 0) {
@@ -94,6 +120,22 @@ std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept {
         i += len;
     }
     return std::nullopt;
+}
+
+} // namespace
+
+std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept {
+    return scan_utf8(text, nullptr);
+}
+
+std::optional<std::size_t> find_invalid_utf8(std::string_view text,
+                                             std::vector<std::size_t>& line_starts) {
+    return scan_utf8(text, [&line_starts](std::size_t at, unsigned mask) {
+        while (mask != 0) {
+            line_starts.push_back(at + static_cast<std::size_t>(__builtin_ctz(mask)) + 1);
+            mask &= mask - 1;
+        }
+    });
 }
 
 char32_t decode_utf8(std::string_view text, std::size_t& pos) noexcept {

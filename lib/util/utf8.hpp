@@ -7,12 +7,18 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dataflow::util {
 
 /// Byte offset of the first byte that is not part of well-formed UTF-8 (overlong forms,
 /// surrogates and code points above U+10FFFF are ill-formed), or nullopt when all is valid.
 std::optional<std::size_t> find_invalid_utf8(std::string_view text) noexcept;
+
+/// find_invalid_utf8() that also appends to `line_starts` the offset after every '\n' (complete
+/// only when the text is valid): one pass over a large input instead of two.
+std::optional<std::size_t> find_invalid_utf8(std::string_view text,
+                                             std::vector<std::size_t>& line_starts);
 
 /// Decodes one code point at `pos` of valid UTF-8 and advances `pos`.
 char32_t decode_utf8(std::string_view text, std::size_t& pos) noexcept;

@@ -505,4 +505,86 @@ TEST_SUITE("sdmx") {
                              doctest::Contains("larger than the limit of 4.0 KiB"), InputError);
         CHECK(FileSource(big).fetch(ReadLimits{5000}).bytes.size() == 5000);
     }
+
+    TEST_CASE("all_annotations off keeps only the annotations the derived facts come from") {
+        const std::string doc =
+            k_head21 +
+            R"(<s:Dataflow id="A" agencyID="IT1" version="1.0"><c:Annotations>)"
+            R"(<c:Annotation id="METADATA_URL"><c:AnnotationTitle>METADATA_URL</c:AnnotationTitle>)"
+            R"(<c:AnnotationText xml:lang="en">https://x/y</c:AnnotationText></c:Annotation>)"
+            R"(<c:Annotation><c:AnnotationTitle>21/03/2024</c:AnnotationTitle>)"
+            R"(<c:AnnotationType>LAST_<!-- split -->UPDATE</c:AnnotationType></c:Annotation>)"
+            R"(<c:Annotation id="DATAFLOW_HIDDEN"/>)"
+            R"(<c:Annotation id="X"><c:AnnotationType>NonProductionDataflow</c:AnnotationType>)"
+            R"(<c:AnnotationTitle>false</c:AnnotationTitle></c:Annotation>)"
+            R"(<c:Annotation id="Y"><c:AnnotationType>DATAFLOW_CATALOG_TYPE</c:AnnotationType>)"
+            R"(<c:AnnotationType>OTHER</c:AnnotationType></c:Annotation>)"
+            R"(</c:Annotations><c:Name xml:lang="it">Nome</c:Name></s:Dataflow>)" +
+            k_tail21;
+        auto all_bytes = doc;
+        auto all = read_catalog(all_bytes, "doc.xml");
+        auto lean_bytes = doc;
+        ReadOptions lean_options;
+        lean_options.all_annotations = false;
+        auto lean = read_catalog(lean_bytes, "doc.xml", lean_options);
+        REQUIRE(all.dataflows.size() == 1);
+        REQUIRE(lean.dataflows.size() == 1);
+        const auto& a = all.dataflows[0];
+        const auto& l = lean.dataflows[0];
+        CHECK(a.annotations.size() == 5);
+        // The type split by a comment still counts; the last AnnotationType is the type (OTHER).
+        REQUIRE(l.annotations.size() == 3);
+        CHECK(l.annotations[0].type == "LAST_UPDATE");
+        CHECK(l.annotations[1].id == "DATAFLOW_HIDDEN");
+        CHECK(l.annotations[2].type == "NonProductionDataflow");
+        CHECK(l.last_update == a.last_update);
+        CHECK(l.last_update == "2024-03-21T00:00:00Z");
+        CHECK(l.hidden == a.hidden);
+        CHECK(l.hidden);
+        CHECK(l.non_production == a.non_production);
+        CHECK_FALSE(l.non_production);
+        CHECK(l.file_only == a.file_only);
+        CHECK(l.names.size() == 1);
+        CHECK(all.warnings == lean.warnings);
+    }
+
+    TEST_CASE("the bundled catalogue reads to the same facts with all_annotations off") {
+        auto all = read_bundled();
+        auto bytes = test::read_file(test::bundled_catalog());
+        ReadOptions options;
+        options.all_annotations = false;
+        auto lean = read_catalog(bytes, "istat-dataflows-2020.xml", options);
+        REQUIRE(all.dataflows.size() == lean.dataflows.size());
+        for (std::size_t i = 0; i < all.dataflows.size(); ++i) {
+            const auto& a = all.dataflows[i];
+            const auto& l = lean.dataflows[i];
+            CHECK(a.id == l.id);
+            CHECK(a.source_line == l.source_line);
+            CHECK(a.last_update == l.last_update);
+            CHECK(a.last_update_ms == l.last_update_ms);
+            CHECK(a.non_production == l.non_production);
+            CHECK(a.file_only == l.file_only);
+            CHECK(a.hidden == l.hidden);
+            CHECK(a.names.size() == l.names.size());
+            for (const auto& ann : l.annotations) {
+                CHECK((is_fact_annotation(ann.id) || is_fact_annotation(ann.type)));
+            }
+        }
+        CHECK(all.warnings == lean.warnings);
+    }
+
+    TEST_CASE("line numbers are exact across CRLF, a BOM and lines longer than 16 bytes") {
+        std::string doc = "\xEF\xBB\xBF" + k_head21 + "\r\n";
+        for (int i = 0; i < 40; ++i) {
+            doc += "<s:Dataflow id=\"F" + std::to_string(i) + "\">" + std::string(i % 23, ' ') +
+                   "\r\n<c:Name xml:lang=\"it\">caf\xC3\xA9 " + std::string(i % 17, 'x') +
+                   "</c:Name>\n</s:Dataflow>\r\n";
+        }
+        doc += k_tail21;
+        auto c = read_text(doc);
+        REQUIRE(c.dataflows.size() == 40);
+        for (std::size_t i = 0; i < 40; ++i) {
+            CHECK(c.dataflows[i].source_line == 2 + 3 * i);
+        }
+    }
 }

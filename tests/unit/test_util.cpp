@@ -17,6 +17,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace dataflow;
 using namespace dataflow::util;
@@ -347,5 +348,46 @@ TEST_SUITE("util") {
             CHECK(woken == round);
             CHECK(runs == round);
         }
+    }
+
+    TEST_CASE("find_invalid_utf8 with line starts agrees with a byte-by-byte scan") {
+        // Multi-byte sequences, newlines and bad bytes at every position around 16-byte blocks.
+        const std::string pieces[] = {
+            "a", "\n", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\r\n", "0123456789"};
+        const std::string bad[] = {"\xE9", "\xC0\xAF", "\xED\xA0\x80", "\xE2\x82"};
+        for (std::size_t seed = 0; seed < 400; ++seed) {
+            std::string text;
+            std::size_t x = seed * 2654435761u + 1;
+            while (text.size() < 20 + seed % 90) {
+                x = x * 6364136223846793005u + 1442695040888963407u;
+                text += pieces[(x >> 33) % 7];
+            }
+            if (seed % 3 == 0) {
+                text.insert(text.size() / 2 + seed % 7, bad[seed % 4]);
+            }
+            std::vector<std::size_t> starts;
+            auto fused = find_invalid_utf8(text, starts);
+            CHECK(fused == find_invalid_utf8(text));
+            if (!fused) {
+                std::vector<std::size_t> expected;
+                for (std::size_t i = 0; i < text.size(); ++i) {
+                    if (text[i] == '\n') {
+                        expected.push_back(i + 1);
+                    }
+                }
+                CHECK(starts == expected);
+            }
+        }
+    }
+
+    TEST_CASE("format_rfc3339 writes four-digit years by hand and others as before") {
+        using std::chrono::milliseconds;
+        CHECK(format_rfc3339(SysMillis(milliseconds(0))) == "1970-01-01T00:00:00Z");
+        CHECK(format_rfc3339(SysMillis(milliseconds(1700000000007))) == "2023-11-14T22:13:20.007Z");
+        CHECK(format_rfc3339(SysMillis(milliseconds(-1))) == "1969-12-31T23:59:59.999Z");
+        CHECK(format_rfc3339(SysMillis(milliseconds(253402300799999))) ==
+              "9999-12-31T23:59:59.999Z");
+        CHECK(format_rfc3339(SysMillis(milliseconds(253402300800000))) == "10000-01-01T00:00:00Z");
+        CHECK(format_rfc3339(SysMillis(milliseconds(-62167219200000))) == "0000-01-01T00:00:00Z");
     }
 }
