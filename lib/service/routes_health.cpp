@@ -170,7 +170,7 @@ void write_status(util::JsonWriter& w, ServiceState& s, const config::Config& co
     w.field("running", s.admission.running());
     w.field("waiting", s.admission.waiting());
     w.field("queued_total", static_cast<std::int64_t>(s.admission.queued_total()));
-    w.field("refused_total", static_cast<std::int64_t>(s.admission.refused_total()));
+    w.field("busy_total", static_cast<std::int64_t>(s.admission.refused_total()));
     w.end_object();
     auto answers = s.catalog_answers.stats();
     auto feed = s.feed_answers.stats();

@@ -206,7 +206,7 @@ TEST_SUITE("served answers") {
             }
             CHECK(ok == 12);
             auto status = nlohmann::json::parse(s.client().Get("/health/status")->body);
-            CHECK(status["analyses"]["refused_total"] == 0);
+            CHECK(status["analyses"]["busy_total"] == 0);
             CHECK(status["analyses"]["running"] == 0);
         }
         // One slot, no queue: while a large analysis holds the slot, a repeated analysis is
