@@ -1,7 +1,8 @@
 // SDMX-JSON 2.0 structure reader (`data.dataflows[]`, `data.categorySchemes[]`,
-// `data.categorisations[]`, `names{lang: text}`).
+// `data.categorisations[]`, `names{lang: text}`): nlohmann's SAX parser streams the document
+// into the catalogue (sdmx/json_sax.hpp), then the message-level checks run in a fixed order.
 
-#include "sdmx/categories.hpp"
+#include "sdmx/json_sax.hpp"
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 #include "util/json_depth.hpp"
@@ -9,16 +10,19 @@
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
+
+#include <limits>
 
 namespace dataflow::sdmx {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
+using json_sax::Json;
+using json_sax::Kind;
 
-/// Depth check before parsing, so that a 100,000-deep document is refused with its position
-/// instead of being built.
+/// The depth bound: the first `{` or `[` (outside strings) that opens level max_depth + 1, found
+/// by a linear scan of the text, so that a 100,000-deep document is refused with its position
+/// (however the rest of it is broken) and never built.
 void check_depth(std::string_view text, std::string_view name, std::size_t max_depth) {
     if (auto at = util::json_depth_exceeded_at(text, max_depth)) {
         auto pos = util::position_of(text, *at);
@@ -29,271 +33,176 @@ void check_depth(std::string_view text, std::string_view name, std::size_t max_d
     }
 }
 
-class JsonCatalogReader {
-public:
-    explicit JsonCatalogReader(std::string_view name) : m_name(name) {}
-
-    Catalog read(const Json& doc);
-
-private:
-    [[noreturn]] void type_error(const std::string& path, std::string_view expected) const {
-        throw InputError(fmt::format("{}: {}: expected {}; the document is not valid SDMX-JSON",
-                                     m_name, path, expected));
+[[noreturn]] void parse_failed(const json_sax::ParseFailure& failure, std::string_view text,
+                               std::string_view name) {
+    using Type = json_sax::ParseFailure::Type;
+    if (failure.type == Type::parse) {
+        std::size_t off = failure.byte > 0 ? failure.byte - 1 : 0;
+        auto pos = util::position_of(text, off);
+        const std::string& what = failure.what;
+        auto col = what.find("column");
+        auto colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
+        std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
+        throw InputError(
+            fmt::format("{}:{}:{}: malformed JSON: {}", name, pos.line, pos.column, detail));
     }
-
-    std::string get_string(const Json& obj, const char* key, const std::string& path) const {
-        auto it = obj.find(key);
-        if (it == obj.end() || it->is_null()) {
-            return {};
-        }
-        if (!it->is_string()) {
-            type_error(path + "." + key, "a string");
-        }
-        return it->get<std::string>();
+    if (failure.type == Type::out_of_range) {
+        // Found by fuzzing: a number beyond double's range ("1e999") is not a parse_error.
+        throw InputError(fmt::format(
+            "{}: malformed JSON: a number too large to represent; SDMX-JSON structure messages "
+            "hold no such numbers",
+            name));
     }
+    throw InputError(fmt::format("{}: malformed JSON: {}", name, failure.what.substr(0, 200)));
+}
 
-    void read_texts(const Json& obj, const char* single, const char* multi, const std::string& path,
-                    std::vector<LocalizedText>& out) const {
-        auto it = obj.find(multi);
-        if (it != obj.end() && !it->is_null()) {
-            if (!it->is_object()) {
-                type_error(path + "." + multi, "an object of language -> text");
-            }
-            for (const auto& [lang, text] : it->items()) {
-                if (!text.is_string()) {
-                    type_error(path + "." + multi + "." + lang, "a string");
-                }
-                out.push_back({lang, text.get<std::string>()});
-            }
-            return;
-        }
-        auto s = get_string(obj, single, path);
-        if (!s.empty()) {
-            out.push_back({m_default_lang, std::move(s)});
-        }
+[[noreturn]] void type_error(std::string_view name, const json_sax::TypeError& error) {
+    throw InputError(fmt::format("{}: {}: expected {}; the document is not valid SDMX-JSON", name,
+                                 error.path, error.expected));
+}
+
+std::string_view type_name(Kind kind) {
+    switch (kind) {
+    case Kind::null:
+        return "null";
+    case Kind::boolean:
+        return "boolean";
+    case Kind::number:
+        return "number";
+    case Kind::string:
+        return "string";
+    case Kind::array:
+        return "array";
+    default:
+        return "object";
     }
-
-    Dataflow read_dataflow(const Json& j, const std::string& path) const;
-    void read_categories(const Json& j, const std::string& path, std::vector<Category>& out) const;
-    void read_category_structures(const Json& data, Catalog& catalog) const;
-
-    /// The array at data.`key`, or nullptr when absent; a type error when not an array.
-    const Json* array_at(const Json& data, const char* key) const {
-        auto it = data.find(key);
-        if (it == data.end()) {
-            return nullptr;
-        }
-        if (!it->is_array()) {
-            type_error(fmt::format("data.{}", key), "an array");
-        }
-        return &*it;
-    }
-
-    std::string_view m_name;
-    std::string m_default_lang;
-};
+}
 
 /// Whether `data` holds any of the structures read here (an empty list counts: an agency with
 /// no dataflows answers with one).
-bool holds_structures(const Json& data) {
-    return data.is_object() && (data.contains("dataflows") || data.contains("categorySchemes") ||
-                                data.contains("categorisations"));
+bool holds_structures(const json_sax::Parsed& p) {
+    return p.flows_kind != Kind::absent || p.schemes_kind != Kind::absent ||
+           p.links_kind != Kind::absent;
 }
 
-std::string list_keys(const Json& obj) {
+std::string list_keys(const json_sax::Parsed& p) {
     std::string out;
-    for (const auto& [k, v] : obj.items()) {
-        if (v.is_array()) {
-            out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", k, v.size());
+    for (const auto& k : p.data_keys) {
+        if (k.array_size) {
+            out += fmt::format("{}{} ({})", out.empty() ? "" : ", ", k.name, *k.array_size);
         }
     }
     return out;
 }
 
-Catalog JsonCatalogReader::read(const Json& doc) {
-    if (!doc.is_object()) {
+[[noreturn]] void error_message(const Json& errors, std::string_view name) {
+    std::string detail;
+    for (const auto& err : errors) {
+        if (!err.is_object()) {
+            continue;
+        }
+        std::string code = err.contains("code") ? err["code"].dump() : "?";
+        std::string title;
+        for (const char* key : {"title", "detail"}) {
+            if (auto t = err.find(key); title.empty() && t != err.end() && t->is_string()) {
+                title = t->get<std::string>();
+            }
+        }
+        detail += fmt::format("{}[code {}] {}", detail.empty() ? "" : "; ", code, title);
+    }
+    throw InputError(fmt::format(
+        "{}: the server answered with an SDMX-JSON error message, not a dataflow list: {}", name,
+        detail.empty() ? std::string("(no error text)") : detail));
+}
+
+/// data.`key` must be an array when present, and its records well-typed.
+void check_array(Kind kind, const json_sax::MaybeError& first, const char* key,
+                 std::string_view name) {
+    if (kind != Kind::absent && kind != Kind::array) {
+        type_error(name, {fmt::format("data.{}", key), "an array"});
+    }
+    if (first) {
+        type_error(name, *first);
+    }
+}
+
+void set_language(std::vector<LocalizedText>& texts, const std::string& lang) {
+    for (auto& t : texts) {
+        if (t.lang == json_sax::Parsed::k_stand_in_language) {
+            t.lang = lang;
+        }
+    }
+}
+
+void set_language(std::vector<Category>& categories, const std::string& lang) {
+    for (auto& c : categories) {
+        set_language(c.names, lang);
+        set_language(c.children, lang);
+    }
+}
+
+/// Gives the texts read from single strings the message's first content language.
+void set_default_language(Catalog& catalog, const std::string& lang) {
+    for (auto& flow : catalog.dataflows) {
+        set_language(flow.names, lang);
+        set_language(flow.descriptions, lang);
+        for (auto& a : flow.annotations) {
+            set_language(a.texts, lang);
+        }
+    }
+    for (auto& scheme : catalog.category_schemes) {
+        set_language(scheme.names, lang);
+        set_language(scheme.categories, lang);
+    }
+}
+
+/// The message-level checks, in order, then the catalogue.
+Catalog finish(json_sax::Parsed& p, std::string_view name) {
+    if (p.root != Kind::object) {
         throw InputError(fmt::format(
             "{}: JSON that is not SDMX: the top level is {}, not an object with data.dataflows",
-            m_name, doc.type_name()));
+            name, type_name(p.root)));
     }
-    auto data_it = doc.find("data");
-    bool has_flows = data_it != doc.end() && holds_structures(*data_it);
-    if (auto e = doc.find("errors"); e != doc.end() && e->is_array() && !e->empty() && !has_flows) {
-        std::string detail;
-        for (const auto& err : *e) {
-            if (!err.is_object()) {
-                continue;
-            }
-            std::string code = err.contains("code") ? err["code"].dump() : "?";
-            std::string title;
-            for (const char* key : {"title", "detail"}) {
-                if (auto t = err.find(key); title.empty() && t != err.end() && t->is_string()) {
-                    title = t->get<std::string>();
-                }
-            }
-            detail += fmt::format("{}[code {}] {}", detail.empty() ? "" : "; ", code, title);
-        }
-        throw InputError(fmt::format(
-            "{}: the server answered with an SDMX-JSON error message, not a dataflow list: {}",
-            m_name, detail.empty() ? std::string("(no error text)") : detail));
+    bool data_object = p.data == Kind::object;
+    if (p.errors.is_array() && !p.errors.empty() && !(data_object && holds_structures(p))) {
+        error_message(p.errors, name);
     }
-    auto data = doc.find("data");
-    bool is_data_message = doc.contains("dataSets") ||
-                           (data != doc.end() && data->is_object() && data->contains("dataSets"));
-    if (is_data_message) {
+    if (p.root_has_datasets || (data_object && p.has_data_key("dataSets"))) {
         throw InputError(
             fmt::format("{}: this is an SDMX-JSON data message (dataSets), not a "
                         "dataflow list; analyze reads the answer to /dataflow/{{agency}}",
-                        m_name));
+                        name));
     }
-    if (data == doc.end() || !data->is_object()) {
+    if (!data_object) {
         throw InputError(fmt::format(
             "{}: JSON that is not SDMX: no \"data\" object with \"dataflows\"; expected an "
             "SDMX-JSON structure message (the answer to /dataflow/{{agency}})",
-            m_name));
+            name));
     }
-    std::string prepared;
-    if (auto meta = doc.find("meta"); meta != doc.end() && meta->is_object()) {
-        if (auto p = meta->find("prepared"); p != meta->end() && p->is_string()) {
-            prepared = std::string(util::trim(p->get_ref<const std::string&>()));
-        }
-        if (auto langs = meta->find("contentLanguages"); langs != meta->end() &&
-                                                         langs->is_array() && !langs->empty() &&
-                                                         langs->front().is_string()) {
-            m_default_lang = langs->front().get<std::string>();
-        }
-    }
-    if (!holds_structures(*data)) {
-        auto held = list_keys(*data);
+    bool meta_object = p.meta == Kind::object;
+    if (!holds_structures(p)) {
+        auto held = list_keys(p);
         throw InputError(fmt::format(
             "{}: this SDMX-JSON structure message holds no dataflows ({}); expected the answer to "
             "/dataflow/{{agency}}",
-            m_name, held.empty() ? "it is empty" : "it holds " + held));
+            name, held.empty() ? std::string("it is empty") : fmt::format("it holds {}", held)));
     }
+    check_array(p.flows_kind, p.flows_error, "dataflows", name);
+    check_array(p.schemes_kind, p.schemes_error, "categorySchemes", name);
+    check_array(p.links_kind, p.links_error, "categorisations", name);
     Catalog catalog;
     catalog.format = "SDMX-JSON 2.0";
-    catalog.prepared = std::move(prepared);
-    if (const Json* flows = array_at(*data, "dataflows")) {
-        catalog.dataflows.reserve(flows->size());
-        std::size_t i = 0;
-        for (const auto& j : *flows) {
-            auto path = fmt::format("data.dataflows[{}]", i++);
-            if (!j.is_object()) {
-                type_error(path, "an object");
-            }
-            catalog.dataflows.push_back(read_dataflow(j, path));
-        }
+    if (meta_object && p.prepared.kind == Kind::string) {
+        catalog.prepared = std::string(util::trim(p.prepared.value));
     }
-    read_category_structures(*data, catalog);
+    catalog.dataflows = std::move(p.flows);
+    catalog.category_schemes = std::move(p.schemes);
+    catalog.categorisations = std::move(p.links);
+    if (p.stand_ins > 0) {
+        set_default_language(catalog, meta_object && p.first_language ? *p.first_language : "");
+    }
     derive_annotation_facts(catalog);
     return catalog;
-}
-
-void JsonCatalogReader::read_category_structures(const Json& data, Catalog& catalog) const {
-    if (const Json* schemes = array_at(data, "categorySchemes")) {
-        std::size_t i = 0;
-        for (const auto& j : *schemes) {
-            auto path = fmt::format("data.categorySchemes[{}]", i++);
-            if (!j.is_object()) {
-                type_error(path, "an object");
-            }
-            CategoryScheme scheme;
-            scheme.id = get_string(j, "id", path);
-            scheme.agency_id = get_string(j, "agencyID", path);
-            scheme.version = get_string(j, "version", path);
-            read_texts(j, "name", "names", path, scheme.names);
-            read_categories(j, path, scheme.categories);
-            catalog.category_schemes.push_back(std::move(scheme));
-        }
-    }
-    if (const Json* links = array_at(data, "categorisations")) {
-        std::size_t i = 0;
-        for (const auto& j : *links) {
-            auto path = fmt::format("data.categorisations[{}]", i++);
-            if (!j.is_object()) {
-                type_error(path, "an object");
-            }
-            Categorisation c;
-            c.id = get_string(j, "id", path);
-            c.agency_id = get_string(j, "agencyID", path);
-            c.version = get_string(j, "version", path);
-            parse_dataflow_urn(get_string(j, "source", path), c);
-            parse_category_urn(get_string(j, "target", path), c);
-            catalog.categorisations.push_back(std::move(c));
-        }
-    }
-}
-
-/// The nested `categories[]` of a scheme or category; the depth was bounded before parsing.
-void JsonCatalogReader::read_categories(const Json& j, const std::string& path,
-                                        std::vector<Category>& out) const {
-    auto it = j.find("categories");
-    if (it == j.end() || it->is_null()) {
-        return;
-    }
-    if (!it->is_array()) {
-        type_error(path + ".categories", "an array");
-    }
-    std::size_t i = 0;
-    for (const auto& c : *it) {
-        auto cpath = fmt::format("{}.categories[{}]", path, i++);
-        if (!c.is_object()) {
-            type_error(cpath, "an object");
-        }
-        Category category;
-        category.id = get_string(c, "id", cpath);
-        read_texts(c, "name", "names", cpath, category.names);
-        read_categories(c, cpath, category.children);
-        out.push_back(std::move(category));
-    }
-}
-
-Dataflow JsonCatalogReader::read_dataflow(const Json& j, const std::string& path) const {
-    Dataflow flow;
-    flow.id = get_string(j, "id", path);
-    flow.agency_id = get_string(j, "agencyID", path);
-    flow.version = get_string(j, "version", path);
-    flow.urn = get_string(j, "urn", path);
-    if (auto f = j.find("isFinal"); f != j.end() && f->is_boolean()) {
-        flow.is_final = f->get<bool>();
-    }
-    read_texts(j, "name", "names", path, flow.names);
-    read_texts(j, "description", "descriptions", path, flow.descriptions);
-    if (auto s = j.find("structure"); s != j.end() && s->is_string()) {
-        flow.structure.urn = s->get<std::string>();
-        parse_structure_urn(flow.structure.urn, flow.structure);
-    }
-    if (auto links = j.find("links"); flow.urn.empty() && links != j.end() && links->is_array()) {
-        for (const auto& l : *links) {
-            auto rel = l.is_object() ? l.find("rel") : l.end();
-            if (l.is_object() && rel != l.end() && rel->is_string() && *rel == "self" &&
-                l.contains("urn") && l["urn"].is_string()) {
-                flow.urn = l["urn"].get<std::string>();
-            }
-        }
-    }
-    if (auto anns = j.find("annotations"); anns != j.end() && !anns->is_null()) {
-        if (!anns->is_array()) {
-            type_error(path + ".annotations", "an array");
-        }
-        std::size_t k = 0;
-        for (const auto& a : *anns) {
-            auto apath = fmt::format("{}.annotations[{}]", path, k++);
-            if (!a.is_object()) {
-                type_error(apath, "an object");
-            }
-            Annotation ann;
-            ann.id = get_string(a, "id", apath);
-            ann.title = get_string(a, "title", apath);
-            ann.type = get_string(a, "type", apath);
-            if (auto v = a.find("value"); ann.title.empty() && v != a.end() && v->is_string()) {
-                ann.title = v->get<std::string>();
-            }
-            read_texts(a, "text", "texts", apath, ann.texts);
-            flow.annotations.push_back(std::move(ann));
-        }
-    }
-    return flow;
 }
 
 } // namespace
@@ -304,34 +213,31 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
     if (text.starts_with("\xEF\xBB\xBF")) {
         text.remove_prefix(3);
     }
-    check_depth(text, source_name, options.max_depth);
-    Json doc;
-    try {
-        doc = Json::parse(text.begin(), text.end());
-    } catch (const Json::parse_error& e) {
-        std::size_t off = e.byte > 0 ? e.byte - 1 : 0;
-        auto pos = util::position_of(text, off);
-        std::string what = e.what();
-        auto col = what.find("column");
-        auto colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
-        std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-        throw InputError(
-            fmt::format("{}:{}:{}: malformed JSON: {}", source_name, pos.line, pos.column, detail));
-    } catch (const Json::out_of_range&) {
-        // Found by fuzzing: a number beyond double's range ("1e999") is not a parse_error.
-        throw InputError(fmt::format(
-            "{}: malformed JSON: a number too large to represent; SDMX-JSON structure messages "
-            "hold no such numbers",
-            source_name));
-    } catch (const Json::exception& e) {
-        throw InputError(fmt::format("{}: malformed JSON: {}", source_name,
-                                     std::string(e.what()).substr(0, 200)));
-    }
-    try {
-        return JsonCatalogReader(source_name).read(doc);
-    } catch (const Json::exception& e) {
-        // A field of an unexpected type that the reader did not check by name.
-        throw InputError(fmt::format("{}: not valid SDMX-JSON: {}", source_name, e.what()));
+    for (std::size_t limit = options.max_depth;;) {
+        json_sax::Parsed parsed;
+        json_sax::Handler handler(parsed, limit);
+        bool ok = json_sax::SaxJson::sax_parse(text.begin(), text.end(), &handler);
+        if (!ok || handler.too_deep()) {
+            // The depth bound goes first, wherever the document breaks: the scan runs when the
+            // parse stopped, and names the first place that nests too deep.
+            check_depth(text, source_name, options.max_depth);
+        }
+        if (handler.too_deep()) {
+            // The parser went deeper than the bound where the scan saw no such depth: it cannot
+            // (both count the same brackets of the text the parser accepted), but should it,
+            // read again without the bound rather than guess.
+            limit = std::numeric_limits<std::size_t>::max();
+            continue;
+        }
+        if (!ok) {
+            parse_failed(handler.failure(), text, source_name);
+        }
+        try {
+            return finish(parsed, source_name);
+        } catch (const Json::exception& e) {
+            // Dumping an error code that the parser accepted cannot fail; kept as a last resort.
+            throw InputError(fmt::format("{}: not valid SDMX-JSON: {}", source_name, e.what()));
+        }
     }
 }
 

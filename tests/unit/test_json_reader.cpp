@@ -1,0 +1,627 @@
+// The SAX SDMX-JSON reader (lib/sdmx/json_reader.cpp) against the DOM reader it replaced
+// (unit/json_dom_oracle.cpp): the same catalogue, field by field, or the same error (class and
+// message, position included) for every fixture and for inputs made to break it.
+
+#include "sdmx/reader.hpp"
+#include "support/support.hpp"
+#include "unit/json_dom_oracle.hpp"
+#include "util/error.hpp"
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <random>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+using namespace dataflow;
+using namespace dataflow::sdmx;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+// ---- a canonical text of a whole catalogue -------------------------------------------------
+// Each struct is taken apart with a structured binding, so a field added to the model breaks
+// the build here until it is compared too.
+
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\') {
+            out += fmt::format("\\x{:02X}", c);
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+template <class T>
+std::string opt(const std::optional<T>& v) {
+    if (!v) {
+        return "none";
+    }
+    if constexpr (std::is_same_v<T, std::string>) {
+        return quote(*v);
+    } else {
+        return fmt::format("{}", *v);
+    }
+}
+
+void put_texts(std::string& out, std::string_view what, const std::vector<LocalizedText>& texts) {
+    for (const auto& t : texts) {
+        const auto& [lang, text] = t;
+        out += fmt::format("  {} {}={}\n", what, quote(lang), quote(text));
+    }
+}
+
+void put_categories(std::string& out, const std::vector<Category>& cats, const std::string& at) {
+    for (std::size_t i = 0; i < cats.size(); ++i) {
+        const auto& [id, names, children] = cats[i];
+        auto here = fmt::format("{}/{}", at, i);
+        out += fmt::format("  category {} id={}\n", here, quote(id));
+        put_texts(out, "   name", names);
+        put_categories(out, children, here);
+    }
+}
+
+void put_flow(std::string& out, const Dataflow& f) {
+    const auto& [id, agency_id, version, urn, is_final, names, descriptions, structure, annotations,
+                 last_update, last_update_ms, non_production, file_only, hidden, source_line] = f;
+    out += fmt::format("flow id={} agency={} version={} urn={} final={} line={}\n", quote(id),
+                       quote(agency_id), quote(version), quote(urn), opt(is_final), source_line);
+    put_texts(out, "name", names);
+    put_texts(out, "description", descriptions);
+    const auto& [s_id, s_agency, s_version, s_urn] = structure;
+    out += fmt::format("  structure {} {} {} {}\n", quote(s_id), quote(s_agency), quote(s_version),
+                       quote(s_urn));
+    for (const auto& a : annotations) {
+        const auto& [a_id, title, type, url, texts] = a;
+        out += fmt::format("  annotation id={} title={} type={} url={}\n", quote(a_id),
+                           quote(title), quote(type), quote(url));
+        put_texts(out, " text", texts);
+    }
+    out += fmt::format("  facts update={} ms={} nonprod={} file_only={} hidden={}\n",
+                       opt(last_update), opt(last_update_ms), non_production, file_only, hidden);
+}
+
+std::string describe(const Catalog& c) {
+    const auto& [format, prepared, dataflows, category_schemes, categorisations, warnings] = c;
+    std::string out = fmt::format("format={} prepared={}\n", quote(format), quote(prepared));
+    for (const auto& f : dataflows) {
+        put_flow(out, f);
+    }
+    for (const auto& s : category_schemes) {
+        const auto& [id, agency_id, version, names, categories, source_line] = s;
+        out += fmt::format("scheme id={} agency={} version={} line={}\n", quote(id),
+                           quote(agency_id), quote(version), source_line);
+        put_texts(out, "name", names);
+        put_categories(out, categories, "");
+    }
+    for (const auto& k : categorisations) {
+        const auto& [id, agency_id, version, flow_id, flow_agency, flow_version, scheme_id,
+                     scheme_agency, scheme_version, category, source_line] = k;
+        out +=
+            fmt::format("categorisation {} {} {} flow={} {} {} scheme={} {} {} category={} "
+                        "line={}\n",
+                        quote(id), quote(agency_id), quote(version), quote(flow_id),
+                        quote(flow_agency), quote(flow_version), quote(scheme_id),
+                        quote(scheme_agency), quote(scheme_version), quote(category), source_line);
+    }
+    for (const auto& w : warnings) {
+        out += fmt::format("warning {}\n", quote(w));
+    }
+    return out;
+}
+
+// ---- running both readers ----------------------------------------------------------------------
+
+using Reader = std::function<Catalog(std::string_view, std::string_view, const ReadOptions&)>;
+
+/// "ok" and the catalogue, or "error", the exception's class and its message.
+std::string outcome(const Reader& read, std::string_view bytes, const ReadOptions& options) {
+    try {
+        return "ok\n" + describe(read(bytes, "doc.json", options));
+    } catch (const std::exception& e) {
+        return fmt::format("error {}: {}", typeid(e).name(), e.what());
+    }
+}
+
+struct Tally {
+    std::size_t ok = 0, errors = 0;
+};
+
+/// Both readers agree on `bytes`; `label` says which input it was when they do not.
+void agree(std::string_view bytes, const std::string& label, Tally* tally = nullptr,
+           const ReadOptions& options = {}) {
+    auto sax = outcome(read_catalog_json, bytes, options);
+    auto dom = outcome(test::read_catalog_json_dom, bytes, options);
+    if (sax != dom) {
+        std::size_t at = 0;
+        while (at < sax.size() && at < dom.size() && sax[at] == dom[at]) {
+            ++at;
+        }
+        std::size_t from = sax.rfind('\n', at) == std::string::npos ? 0 : sax.rfind('\n', at) + 1;
+        FAIL_CHECK(fmt::format(
+            "the SAX and DOM readers disagree on {}\ninput: {}\nSAX: {}\nDOM: {}", label,
+            quote(bytes.substr(0, 300)), sax.substr(from, 300), dom.substr(from, 300)));
+    }
+    if (tally != nullptr) {
+        (sax.starts_with("ok") ? tally->ok : tally->errors)++;
+    }
+}
+
+std::vector<std::filesystem::path> json_files_under(const std::filesystem::path& dir) {
+    std::vector<std::filesystem::path> out;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+        if (e.is_regular_file() && e.path().extension() == ".json") {
+            out.push_back(e.path());
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+/// Every SDMX-JSON test input of the repository: the fixtures, the bad inputs of the CLI tests
+/// and the fuzzing corpus.
+std::vector<std::filesystem::path> all_json_inputs() {
+    std::filesystem::path src = DATAFLOW_SOURCE_DIR;
+    auto out = json_files_under(DATAFLOW_FIXTURES_DIR);
+    for (const char* dir : {"tests/bad-inputs/files/sdmx", "tests/fuzz/corpus/fuzz_catalog_json"}) {
+        auto more = json_files_under(src / dir);
+        out.insert(out.end(), more.begin(), more.end());
+    }
+    return out;
+}
+
+// ---- a message with every field, and ways to break it ------------------------------------------
+
+const char* const k_full = R"json({
+ "meta": {"id": "M", "prepared": " 2025-03-01T10:00:00Z ", "contentLanguages": ["it", "en"]},
+ "data": {
+  "dataflows": [
+   {"id": "F1", "agencyID": "IT1", "version": "1.0", "isFinal": true,
+    "urn": "urn:sdmx:org.sdmx.infomodel.datastructure.Dataflow=IT1:F1(1.0)",
+    "name": "Single", "names": {"it": "Nome", "en": "Name"},
+    "description": "Desc", "descriptions": {"en": "Description"},
+    "structure": "urn:sdmx:org.sdmx.infomodel.datastructure.DataStructure=IT1:DSD_F1(1.0)",
+    "links": [{"rel": "self", "urn": "urn:x:link=IT1:F1(1.0)"}, {"rel": "other", "urn": "u"}],
+    "annotations": [
+     {"id": "A1", "title": "LAST_UPDATE", "type": "LAST_UPDATE", "value": "v",
+      "text": "t", "texts": {"it": "testo"}},
+     {"id": "A2", "title": "", "type": "NonProductionDataflow", "value": "true", "text": "t2"},
+     {"type": "LAST_UPDATE", "title": "2015-09-04T01:15:51.591Z"},
+     {"type": "DATAFLOW_HIDDEN", "title": "true"}]},
+   {"id": "F2", "agencyID": "IT1", "name": "Second", "isFinal": "yes",
+    "links": [{"rel": "self", "urn": "urn:x:link=IT1:F2(2.0)"}, "x", {"rel": "self"}],
+    "annotations": [{"id": "B", "type": "DATAFLOW_CATALOG_TYPE", "title": "ONLY_FILE"}]}
+  ],
+  "categorySchemes": [
+   {"id": "CS", "agencyID": "IT1", "version": "1.0", "names": {"en": "Scheme"},
+    "categories": [
+     {"id": "C1", "name": "Top", "categories": [{"id": "C11", "names": {"en": "Leaf"}}]},
+     {"id": "C2", "names": {"it": "Due"}}]}
+  ],
+  "categorisations": [
+   {"id": "K1", "agencyID": "IT1", "version": "1.0",
+    "source": "urn:sdmx:org.sdmx.infomodel.datastructure.Dataflow=IT1:F1(1.0)",
+    "target": "urn:sdmx:org.sdmx.infomodel.categoryscheme.Category=IT1:CS(1.0).C1.C11"}
+  ],
+  "codelists": [{"id": "CL"}, {"id": "CL2"}]
+ }
+})json";
+
+/// Values put in place of each value of the message, and of each member added to it.
+const char* const k_replacements[] = {"null", "true",  "false",          "0",  "-1.5",
+                                      "\"\"", "\"x\"", "\"self\"",       "[]", "[\"x\"]",
+                                      "[{}]", "{}",    "{\"en\": \"x\"}"};
+
+/// Every place in `j` (a list of JSON pointers), containers included.
+void places(const Json& j, const Json::json_pointer& at, std::vector<Json::json_pointer>& out) {
+    out.push_back(at);
+    if (j.is_object()) {
+        for (const auto& [k, v] : j.items()) {
+            places(v, at / k, out);
+        }
+    } else if (j.is_array()) {
+        for (std::size_t i = 0; i < j.size(); ++i) {
+            places(j[i], at / i, out);
+        }
+    }
+}
+
+/// A key written twice in one object: `extra` before (or after) the original member.
+struct Duplicate {
+    std::string object; ///< the object's pointer
+    std::string key;
+    std::string extra; ///< JSON text of the other value
+    bool extra_first = true;
+};
+
+/// `j` as JSON text, with `dup` written into it (ordered_json cannot hold a repeated key).
+void write(std::string& out, const Json& j, const std::string& at, const Duplicate& dup) {
+    if (j.is_object()) {
+        out += '{';
+        bool first = true;
+        auto member = [&](const std::string& k, const std::string& text) {
+            out += fmt::format("{}{}:{}", first ? "" : ",", Json(k).dump(), text);
+            first = false;
+        };
+        for (const auto& [k, v] : j.items()) {
+            bool here = at == dup.object && k == dup.key;
+            if (here && dup.extra_first) {
+                member(k, dup.extra);
+            }
+            std::string inner;
+            write(inner, v, at + "/" + k, dup);
+            member(k, inner);
+            if (here && !dup.extra_first) {
+                member(k, dup.extra);
+            }
+        }
+        out += '}';
+    } else if (j.is_array()) {
+        out += '[';
+        for (std::size_t i = 0; i < j.size(); ++i) {
+            out += i == 0 ? "" : ",";
+            write(out, j[i], fmt::format("{}/{}", at, i), dup);
+        }
+        out += ']';
+    } else {
+        out += j.dump();
+    }
+}
+
+/// `j` with the members of every object in reverse order.
+Json reversed(const Json& j) {
+    if (j.is_array()) {
+        Json out = Json::array();
+        for (const auto& v : j) {
+            out.push_back(reversed(v));
+        }
+        return out;
+    }
+    if (!j.is_object()) {
+        return j;
+    }
+    Json out = Json::object();
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : j.items()) {
+        keys.push_back(k);
+    }
+    for (auto k = keys.rbegin(); k != keys.rend(); ++k) {
+        out[*k] = reversed(j.at(*k));
+    }
+    return out;
+}
+
+/// Variants of the full message that take other paths through the readers.
+std::vector<std::string> base_messages() {
+    std::vector<std::string> out{k_full};
+    Json full = Json::parse(k_full);
+    out.push_back(reversed(full).dump()); // fields in another order than the readers check them
+    Json meta_last = Json::object();      // meta after data: the default language comes late
+    meta_last["data"] = full["data"];
+    meta_last["meta"] = full["meta"];
+    out.push_back(meta_last.dump());
+    Json no_meta = full;
+    no_meta.erase("meta");
+    out.push_back(no_meta.dump());
+    Json with_errors = full; // errors beside a dataflow list are ignored; without one they are not
+    with_errors["errors"] = Json::parse(R"([{"code": 500, "title": "T"}, 7, {"detail": "D"}])");
+    out.push_back(with_errors.dump());
+    with_errors.erase("data");
+    out.push_back(with_errors.dump());
+    return out;
+}
+
+} // namespace
+
+TEST_SUITE("sdmx json") {
+    TEST_CASE("SAX and DOM readers agree on every JSON fixture, bad input and fuzzing seed") {
+        auto files = all_json_inputs();
+        REQUIRE(json_files_under(DATAFLOW_FIXTURES_DIR).size() >= 3);
+        REQUIRE(files.size() >= 10);
+        Tally tally;
+        for (const auto& path : files) {
+            agree(test::read_file(path.string()), path.string(), &tally);
+        }
+        CHECK(tally.ok >= 3);     // the real dataflow lists are read ...
+        CHECK(tally.errors >= 5); // ... and the bad inputs refused alike
+    }
+
+    TEST_CASE("SAX reader returns the real fixtures' dataflows, names and annotations") {
+        auto bytes = test::read_file(
+            test::sample("andrerecio__IstatApi.jl/test/fixtures/dataflows_IT1_slice.json"));
+        auto sax = read_catalog_json(bytes, "slice.json", {});
+        auto dom = test::read_catalog_json_dom(bytes, "slice.json", {});
+        REQUIRE(!sax.dataflows.empty());
+        CHECK(sax.dataflows.size() == dom.dataflows.size());
+        CHECK(!sax.dataflows.front().names.empty());
+        CHECK(describe(sax) == describe(dom));
+    }
+
+    TEST_CASE("both readers agree on every fixture truncated at many points") {
+        Tally tally;
+        for (const auto& path : all_json_inputs()) {
+            auto bytes = test::read_file(path.string());
+            for (std::size_t cut = 0; cut < 40; ++cut) {
+                std::size_t at = bytes.size() * cut / 40 + cut % 7;
+                if (at < bytes.size()) {
+                    agree(std::string_view(bytes).substr(0, at),
+                          fmt::format("{} cut at {}", path.string(), at), &tally);
+                }
+            }
+        }
+        for (const auto& base : base_messages()) {
+            for (std::size_t at = 0; at < base.size(); ++at) {
+                agree(std::string_view(base).substr(0, at), fmt::format("full cut at {}", at),
+                      &tally);
+            }
+        }
+        CHECK(tally.errors > 1000);
+    }
+
+    TEST_CASE("both readers agree when any value of a full message has another type") {
+        Tally tally;
+        for (const auto& base_text : base_messages()) {
+            Json base = Json::parse(base_text);
+            std::vector<Json::json_pointer> all;
+            places(base, Json::json_pointer(), all);
+            for (const auto& at : all) {
+                for (const char* r : k_replacements) {
+                    Json doc = base;
+                    doc[at] = Json::parse(r);
+                    agree(doc.dump(), fmt::format("{} = {}", at.to_string(), r), &tally);
+                }
+                if (!at.empty() && base[at.parent_pointer()].is_object()) {
+                    Json doc = base;
+                    doc[at.parent_pointer()].erase(at.back());
+                    agree(doc.dump(), fmt::format("{} removed", at.to_string()), &tally);
+                }
+            }
+        }
+        CHECK(tally.ok > 500);
+        CHECK(tally.errors > 500);
+    }
+
+    TEST_CASE("both readers report the same one of two wrong values anywhere in a message") {
+        Tally tally;
+        for (const auto& base_text : {base_messages()[0], base_messages()[1]}) {
+            Json base = Json::parse(base_text);
+            std::vector<Json::json_pointer> all;
+            places(base, Json::json_pointer(), all);
+            std::erase_if(all, [&](const auto& at) { return base[at].is_structured(); });
+            for (std::size_t i = 0; i < all.size(); ++i) {
+                for (std::size_t j = i + 1; j < all.size(); ++j) {
+                    Json doc = base;
+                    doc[all[i]] = 5;
+                    doc[all[j]] = Json::array();
+                    agree(doc.dump(),
+                          fmt::format("{} and {} wrong", all[i].to_string(), all[j].to_string()),
+                          &tally);
+                }
+            }
+        }
+        CHECK(tally.errors > 1000);
+    }
+
+    TEST_CASE("both readers agree on repeated keys: first place, last value") {
+        Tally tally;
+        for (const auto& base_text : base_messages()) {
+            Json base = Json::parse(base_text);
+            std::vector<Json::json_pointer> all;
+            places(base, Json::json_pointer(), all);
+            for (const auto& at : all) {
+                if (!base[at].is_object()) {
+                    continue;
+                }
+                for (const auto& [k, v] : base[at].items()) {
+                    for (const char* extra :
+                         {"null", "5", "\"dup\"", "[]", "{}", "[{\"id\": 1}]"}) {
+                        for (bool first : {true, false}) {
+                            Duplicate dup{at.to_string(), k, extra, first};
+                            std::string text;
+                            write(text, base, "", dup);
+                            agree(text,
+                                  fmt::format("{}/{} twice, {} {}", dup.object, k, extra,
+                                              first ? "first" : "last"),
+                                  &tally);
+                        }
+                    }
+                }
+            }
+        }
+        CHECK(tally.ok > 500);
+        CHECK(tally.errors > 500);
+    }
+
+    TEST_CASE("both readers agree on randomly damaged messages") {
+        std::mt19937 rng(20240519);
+        const std::string alphabet = "{}[]\",:0-9eE.\\ tfnxu\n";
+        std::vector<std::string> inputs = base_messages();
+        for (const auto& path : all_json_inputs()) {
+            inputs.push_back(test::read_file(path.string()));
+        }
+        Tally tally;
+        for (std::size_t n = 0; n < inputs.size(); ++n) {
+            for (int round = 0; round < 150; ++round) {
+                std::string doc = inputs[n];
+                if (doc.empty()) {
+                    break;
+                }
+                for (int edits = 1 + round % 3; edits > 0 && !doc.empty(); --edits) {
+                    std::size_t at = rng() % doc.size();
+                    char c = alphabet[rng() % alphabet.size()];
+                    switch (rng() % 3) {
+                    case 0:
+                        doc[at] = c;
+                        break;
+                    case 1:
+                        doc.insert(doc.begin() + static_cast<std::ptrdiff_t>(at), c);
+                        break;
+                    default:
+                        doc.erase(at, 1 + rng() % 4);
+                        break;
+                    }
+                }
+                agree(doc, fmt::format("input {} damaged, round {}", n, round), &tally);
+            }
+        }
+        CHECK(tally.errors > 100);
+    }
+
+    TEST_CASE("both readers refuse nesting one level beyond the bound at the same place") {
+        for (std::size_t max_depth : {std::size_t{8}, std::size_t{16}, std::size_t{256}}) {
+            ReadOptions options;
+            options.max_depth = max_depth;
+            Tally tally;
+            // Nested where nobody reads (4 levels hold it), accepted up to the bound.
+            for (std::size_t depth : {max_depth - 1, max_depth, max_depth + 1, max_depth * 50}) {
+                std::string doc = R"({"data": {"dataflows": [{"id": "A", "extra": )" +
+                                  std::string(depth - 4, '[') + std::string(depth - 4, ']') +
+                                  "}]}}";
+                agree(doc, fmt::format("extra nested to {} of {}", depth, max_depth), &tally,
+                      options);
+            }
+            CHECK(tally.ok == 2);
+            CHECK(tally.errors == 2);
+            // Nested categories (5 + 2n levels for n categories), read all the way down.
+            for (std::size_t n = (max_depth - 5) / 2 - 1; n <= (max_depth - 5) / 2 + 1; ++n) {
+                std::string cats;
+                for (std::size_t i = n; i-- > 0;) {
+                    cats = fmt::format(
+                        R"({{"id": "C{}", "names": {{"en": "c"}}, "categories": [{}]}})", i, cats);
+                }
+                std::string doc =
+                    R"({"data": {"categorySchemes": [{"id": "S", "categories": [)" + cats + "]}]}}";
+                agree(doc, fmt::format("{} categories nested, bound {}", n, max_depth), &tally,
+                      options);
+            }
+            CHECK(tally.ok == 4);
+            CHECK(tally.errors == 3);
+        }
+        // The bound goes first wherever the document breaks, and counts no bracket in a string.
+        std::string deep(300, '[');
+        for (const std::string& doc :
+             {R"({"a": tru)" + deep, deep + "x", R"({"a": 1})" + deep, "]]]]" + deep,
+              R"({"data": {"dataflows": [{"id": ")" + deep + R"("}]}})",
+              R"({"data": {"dataflows": [{"id": "\")" + deep + R"("}]}})",
+              R"({"data": {"dataflows": [], "x": )" + deep + std::string(300, ']') + "}}",
+              deep.substr(0, 250) + R"({"a": "\u005b", "b": 1e999})" + std::string(250, ']')}) {
+            agree(doc, quote(doc.substr(0, 60)));
+        }
+        std::string bomb(100000, '[');
+        bomb += std::string(100000, ']');
+        std::string msg;
+        try {
+            read_catalog_json(bomb, "deep.json", {});
+        } catch (const InputError& e) {
+            msg = e.what();
+        }
+        CHECK(msg.starts_with("deep.json:1:257: JSON nested deeper than 256 levels"));
+        agree(bomb, "100,000 nested arrays");
+    }
+
+    TEST_CASE("both readers agree on huge strings and on objects with many keys") {
+        std::string big(4 << 20, 'x');
+        agree(fmt::format(R"({{"data": {{"dataflows": [{{"id": "A", "name": "{}"}}]}}}})", big),
+              "4 MiB name");
+        agree(fmt::format(R"({{"data": {{"dataflows": [{{"id": "A", "{}": 1}}]}}}})", big),
+              "4 MiB key");
+        std::string names;
+        std::string keys;
+        for (int i = 0; i < 3000; ++i) {
+            names += fmt::format(R"("l{}": "t{}", )", i % 2500, i);
+            keys += fmt::format(R"("k{}": {}, )", i % 2000, i % 3 == 0 ? "[1, 2]" : "7");
+        }
+        Tally tally;
+        agree(R"({"data": {"dataflows": [{"id": "A", "names": {)" + names + R"("x": "y"}}]}})",
+              "3000 languages, 500 repeated", &tally);
+        agree(R"({"data": {"dataflows": [{"id": "A", "names": {)" + names + R"("x": 5}}]}})",
+              "3000 languages and a number", &tally);
+        agree(R"({"data": {)" + keys + R"("last": []}})", "3000 data keys, 1000 repeated", &tally);
+        CHECK(tally.ok == 1);
+        CHECK(tally.errors == 2);
+    }
+
+    TEST_CASE("both readers agree on top-level values, numbers, errors and byte order marks") {
+        for (
+            const char* doc : {
+                "",
+                " ",
+                "5",
+                "\"s\"",
+                "true",
+                "null",
+                "[]",
+                "{}",
+                "{} x",
+                "{}{}",
+                "[1e999]",
+                R"({"a": 1e999})",
+                R"({"a": -1e999})",
+                R"({"a": 1e308})",
+                "\xEF\xBB\xBF{}",
+                R"({"data": {"dataflows": []}} )",
+                R"({"data": {"dataflows": []}}/*c*/)",
+                R"({"errors": []})",
+                R"({"errors": {}})",
+                R"({"errors": [1, "x"]})",
+                R"({"errors": [{"code": {"a": [1.5, null]}, "title": 5, "detail": "D"}]})",
+                R"({"errors": [{"code": 1.0e2}], "data": {"dataflows": []}})",
+                // Numbers after long strings, and longer than the parser's token blocks.
+                R"({"errors": [{"title": "0123456789012345678901234567890123456789012345678901234567890123456789", "code": 7},)"
+                R"( {"code": 123456789012345678901234567890123456789012345678901234567890123456789.5},)"
+                R"( {"code": -0.000123e-5}, {"code": 18446744073709551615}, {"code": -9223372036854775808},)"
+                R"( {"code": 18446744073709551616}, {"code": [0.1, 2.5e-308, 1e-400, -0]}]})",
+                R"({"errors": [{"code": "404"}], "data": {"dataSets": []}})",
+                R"({"dataSets": [], "data": {"dataflows": []}})",
+                R"({"data": {"dataflows": [], "dataSets": null}})",
+                R"({"data": []})",
+                R"({"data": {"codelists": [[], {}, 1], "x": {"y": [1]}}})",
+                R"({"data": {"dataflows": null}})",
+                R"({"data": {"categorisations": 5}})",
+                R"({"data": {"dataflows": [{"name": "N"}]}, "meta": {"contentLanguages": ["fr"]}})",
+                R"({"meta": {"contentLanguages": [["fr"], "de"]}, "data": {"dataflows": [{"name": "N"}]}})",
+                R"({"meta": [], "data": {"dataflows": [{"description": "D"}]}})",
+                R"({"data": {"dataflows": [{"names": {"\u00ff": "x", "\u0000": "y"}}]}})",
+                R"({"data": {"dataflows": [{"id": "\ud800"}]}})",
+            }) {
+            agree(doc, quote(doc));
+        }
+    }
+
+    TEST_CASE("a single name takes the first content language even when meta comes last") {
+        std::string doc = R"({"data": {"dataflows": [{"id": "A", "name": "N"}]},)"
+                          R"( "meta": {"contentLanguages": ["fr", "en"]}})";
+        auto catalog = read_catalog_json(doc, "late.json", {});
+        REQUIRE(catalog.dataflows.size() == 1);
+        REQUIRE(catalog.dataflows[0].names.size() == 1);
+        CHECK(catalog.dataflows[0].names[0].lang == "fr");
+        CHECK(catalog.dataflows[0].names[0].text == "N");
+        agree(doc, "meta last");
+    }
+
+    TEST_CASE(
+        "the first type error is the one the DOM reader met first, not the first in the text") {
+        std::string doc =
+            R"({"data": {"categorisations": [{"id": 1}],)"
+            R"( "dataflows": [{"annotations": [{"id": 2}], "version": 3, "id": 4}]}})";
+        std::string msg;
+        try {
+            read_catalog_json(doc, "t.json", {});
+        } catch (const InputError& e) {
+            msg = e.what();
+        }
+        CHECK(msg == "t.json: data.dataflows[0].id: expected a string; the document is not valid "
+                     "SDMX-JSON");
+        agree(doc, "errors out of order");
+    }
+}
