@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every build, test and benchmark dependency of dataflow from Debian 12 packages
 # (prometheus for promtool, which checks the /metrics output and the alerting rules in the tests;
-# python3-feedparser reads the served Atom change feed in the tests; wrk for bench/;
+# python3-feedparser reads the served Atom change feed in the tests; wrk for bench/, and
+# python3-fastapi + python3-uvicorn for bench/reference_service.py, the reference port;
 # zsh, fish, shellcheck, mandoc and yamllint check the completions, man pages and manifests;
 # podman, runc, the CNI plugins, iptables, mmdebstrap and curl build and run the container
 # image in tests/image, see scripts/build-image.sh).
@@ -37,7 +38,7 @@ if [ "$build_only" = 0 ]; then
   packages+=(
     build-essential git doctest-dev
     redis-server python3 python3-feedparser hyperfine clang-format
-    prometheus wrk
+    prometheus wrk python3-fastapi python3-uvicorn
     shellcheck zsh fish mandoc yamllint
     clang-14 libclang-rt-14-dev strace
     podman runc containernetworking-plugins iptables mmdebstrap curl
