@@ -19,7 +19,7 @@ build_only=0
 case "${1:-}" in
   "") ;;
   --build-only) build_only=1 ;;
-  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install-deps: unknown option $1 (--build-only, --help)" >&2; exit 2 ;;
 esac
 
