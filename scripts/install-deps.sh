@@ -28,7 +28,7 @@ esac
 build_packages=(
   g++ cmake ninja-build pkg-config ccache
   libcli11-dev libcpp-httplib-dev libhiredis-dev libtomlplusplus-dev
-  libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libpugixml-dev nlohmann-json3-dev rapidjson-dev
   libssl-dev zlib1g-dev
   libicu-dev
 )

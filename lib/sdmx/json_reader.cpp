@@ -1,6 +1,9 @@
 // SDMX-JSON 2.0 structure reader (`data.dataflows[]`, `data.categorySchemes[]`,
-// `data.categorisations[]`, `names{lang: text}`): nlohmann's SAX parser streams the document
+// `data.categorisations[]`, `names{lang: text}`): RapidJSON's SAX reader streams the document
 // into the catalogue (sdmx/json_sax.hpp), then the message-level checks run in a fixed order.
+// It reads exactly what nlohmann-json 3.11 read before it (numbers as nlohmann converted them,
+// lone surrogates refused; like nlohmann, it takes a NUL byte for the end of the input) and
+// reports where it stopped.
 
 #include "sdmx/json_sax.hpp"
 #include "sdmx/reader.hpp"
@@ -11,7 +14,15 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+#include <utility>
+#include <vector>
 
 namespace dataflow::sdmx {
 
@@ -33,27 +44,121 @@ void check_depth(std::string_view text, std::string_view name, std::size_t max_d
     }
 }
 
-[[noreturn]] void parse_failed(const json_sax::ParseFailure& failure, std::string_view text,
-                               std::string_view name) {
-    using Type = json_sax::ParseFailure::Type;
-    if (failure.type == Type::parse) {
-        std::size_t off = failure.byte > 0 ? failure.byte - 1 : 0;
-        auto pos = util::position_of(text, off);
-        const std::string& what = failure.what;
-        auto col = what.find("column");
-        auto colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
-        std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-        throw InputError(
-            fmt::format("{}:{}:{}: malformed JSON: {}", name, pos.line, pos.column, detail));
+/// What RapidJSON found wrong at `at`, in words (its own GetParseError_En() texts are terse).
+std::string syntax_error(rapidjson::ParseErrorCode code, std::string_view text, std::size_t at) {
+    using namespace rapidjson;
+    switch (code) {
+    case kParseErrorDocumentEmpty:
+        return "the document is empty";
+    case kParseErrorDocumentRootNotSingular:
+        return "more text after the top-level value";
+    case kParseErrorValueInvalid:
+        return "expected a value (a string, number, object, array, true, false or null)";
+    case kParseErrorObjectMissName:
+        return "expected a member name (a string in double quotes)";
+    case kParseErrorObjectMissColon:
+        return "expected ':' after a member name";
+    case kParseErrorObjectMissCommaOrCurlyBracket:
+        return "expected ',' or '}' after an object member";
+    case kParseErrorArrayMissCommaOrSquareBracket:
+        return "expected ',' or ']' after an array element";
+    case kParseErrorStringUnicodeEscapeInvalidHex:
+        return "a \\u escape needs four hexadecimal digits";
+    case kParseErrorStringUnicodeSurrogateInvalid:
+        return "a \\uD800-\\uDBFF escape must be followed by a \\uDC00-\\uDFFF one";
+    case kParseErrorStringEscapeInvalid: // (RapidJSON's word for a raw control character too)
+        return at < text.size() && text[at] == '\\'
+                   ? "invalid escape in a string"
+                   : "a control character in a string (it must be written as a \\u escape)";
+    case kParseErrorStringMissQuotationMark:
+        return "a string without its closing quote";
+    case kParseErrorStringInvalidEncoding:
+        return "invalid UTF-8 in a string";
+    case kParseErrorNumberMissFraction:
+        return "a digit must follow a number's decimal point";
+    case kParseErrorNumberMissExponent:
+        return "a number's exponent has no digits";
+    default:
+        return GetParseError_En(code);
     }
-    if (failure.type == Type::out_of_range) {
-        // Found by fuzzing: a number beyond double's range ("1e999") is not a parse_error.
-        throw InputError(fmt::format(
-            "{}: malformed JSON: a number too large to represent; SDMX-JSON structure messages "
-            "hold no such numbers",
-            name));
+}
+
+[[noreturn]] void malformed(std::string_view text, std::size_t offset, std::string_view name,
+                            std::string_view what) {
+    auto pos = util::position_of(text, std::min(offset, text.size()));
+    throw InputError(fmt::format("{}:{}:{}: malformed JSON: {}", name, pos.line, pos.column, what));
+}
+
+[[noreturn]] void number_too_big(std::string_view name) {
+    // Found by fuzzing: a number beyond double's range ("1e999").
+    throw InputError(fmt::format(
+        "{}: malformed JSON: a number too large to represent; SDMX-JSON structure messages "
+        "hold no such numbers",
+        name));
+}
+
+/// The escape of the first lone low surrogate in the string that ends before `end` (RapidJSON
+/// stops the parse after the string's closing quote).
+std::size_t lone_surrogate_at(std::string_view text, std::size_t end) {
+    std::size_t open = end > 0 ? end - 1 : 0; // the closing quote
+    while (open > 0) {
+        --open;
+        std::size_t slashes = 0;
+        while (open >= slashes + 1 && text[open - slashes - 1] == '\\') {
+            ++slashes;
+        }
+        if (text[open] == '"' && slashes % 2 == 0) {
+            break;
+        }
     }
-    throw InputError(fmt::format("{}: malformed JSON: {}", name, failure.what.substr(0, 200)));
+    auto hex = [&](std::size_t at) {
+        return std::strtoul(std::string(text.substr(at, 4)).c_str(), nullptr, 16);
+    };
+    bool after_high = false;
+    for (std::size_t at = open + 1; at + 5 < end; ++at) {
+        if (text[at] != '\\') {
+            after_high = false;
+            continue;
+        }
+        if (text[at + 1] != 'u') {
+            after_high = false;
+            ++at;
+            continue;
+        }
+        auto unit = hex(at + 2);
+        if (unit >= 0xDC00 && unit <= 0xDFFF && !after_high) {
+            return at;
+        }
+        after_high = unit >= 0xD800 && unit <= 0xDBFF;
+        at += 5;
+    }
+    return end;
+}
+
+/// The JSON number that starts at `at` (RapidJSON's offset for kParseErrorNumberTooBig).
+std::string_view number_at(std::string_view text, std::size_t at) {
+    std::size_t end = at;
+    auto digits = [&] {
+        while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
+            ++end;
+        }
+    };
+    if (end < text.size() && text[end] == '-') {
+        ++end;
+    }
+    digits();
+    if (end < text.size() && text[end] == '.') {
+        ++end;
+        digits();
+    }
+    if (end < text.size() && (text[end] == 'e' || text[end] == 'E')) {
+        ++end;
+        if (end < text.size() && (text[end] == '+' || text[end] == '-')) {
+            ++end;
+        }
+        digits();
+    }
+    return text.substr(at, end - at);
 }
 
 [[noreturn]] void type_error(std::string_view name, const json_sax::TypeError& error) {
@@ -205,32 +310,115 @@ Catalog finish(json_sax::Parsed& p, std::string_view name) {
     return catalog;
 }
 
+/// How many finite numbers RapidJSON refuses (0e999) a document may hold: see below.
+constexpr std::size_t k_refused_numbers = 16;
+
+/// One parse of `text` into `parsed`; the error and its offset when it stopped.
+struct Attempt {
+    rapidjson::ParseResult result;
+    json_sax::Stop stopped = json_sax::Stop::none;
+    std::size_t number = 0; ///< the numbers met before it stopped
+};
+
+Attempt parse(std::string_view text, json_sax::Parsed& parsed, std::size_t max_depth,
+              const std::vector<std::pair<std::size_t, std::string>>& numbers) {
+    // Iterative: no recursion however deep (the handler bounds the depth). Numbers as text, so
+    // that they are converted as nlohmann-json did. UTF-8 is checked in strings (read_catalog()
+    // checked the whole input already; a direct caller may not have).
+    constexpr unsigned k_flags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag |
+                                 rapidjson::kParseNumbersAsStringsFlag;
+    json_sax::Handler handler(parsed, max_depth);
+    for (const auto& [index, original] : numbers) {
+        handler.set_number_text(index, original);
+    }
+    rapidjson::MemoryStream stream(text.data(), text.size());
+    rapidjson::Reader reader;
+    Attempt out;
+    out.result = reader.Parse<k_flags>(stream, handler);
+    out.stopped = handler.stopped();
+    out.number = handler.numbers();
+    return out;
+}
+
 } // namespace
 
 Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
                           const ReadOptions& options) {
-    std::string_view text = bytes;
-    if (text.starts_with("\xEF\xBB\xBF")) {
-        text.remove_prefix(3);
+    std::string_view shown = bytes; // what positions count in
+    if (shown.starts_with("\xEF\xBB\xBF")) {
+        shown.remove_prefix(3);
     }
+    // nlohmann-json skipped a second byte order mark itself.
+    const std::size_t base = shown.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    std::string_view text = shown.substr(base);
+    std::string copy; // `text` with the numbers RapidJSON refuses but nlohmann-json read
+    std::vector<std::pair<std::size_t, std::string>> numbers;
     for (std::size_t limit = options.max_depth;;) {
         json_sax::Parsed parsed;
-        json_sax::Handler handler(parsed, limit);
-        bool ok = json_sax::SaxJson::sax_parse(text.begin(), text.end(), &handler);
-        if (!ok || handler.too_deep()) {
+        std::string_view input = copy.empty() ? text : std::string_view(copy);
+        Attempt a = parse(input, parsed, limit, numbers);
+        using rapidjson::kParseErrorNumberTooBig;
+        bool ok = !a.result.IsError();
+        if (!ok) {
             // The depth bound goes first, wherever the document breaks: the scan runs when the
             // parse stopped, and names the first place that nests too deep.
-            check_depth(text, source_name, options.max_depth);
+            check_depth(shown, source_name, options.max_depth);
         }
-        if (handler.too_deep()) {
-            // The parser went deeper than the bound where the scan saw no such depth: it cannot
-            // (both count the same brackets of the text the parser accepted), but should it,
-            // read again without the bound rather than guess.
+        if (a.stopped == json_sax::Stop::too_deep) {
+            // The scan saw no such depth: it cannot be (both count the brackets of the text the
+            // reader accepted), but should it be, read again without the bound rather than guess.
             limit = std::numeric_limits<std::size_t>::max();
             continue;
         }
-        if (!ok) {
-            parse_failed(handler.failure(), text, source_name);
+        if (a.result.Code() == kParseErrorNumberTooBig) {
+            std::size_t at = a.result.Offset();
+            auto token = number_at(input, at);
+            std::string original(token);
+            for (const auto& [index, text_of] : numbers) {
+                if (index == a.number) {
+                    original = text_of;
+                }
+            }
+            double v = std::strtod(original.c_str(), nullptr);
+            if (!std::isfinite(v)) {
+                number_too_big(source_name);
+            }
+            // RapidJSON refuses some finite numbers (0e999, 1 followed by 400 zeros e-300):
+            // read again with a small number of the same length in its place. Each costs a
+            // read, so a document gets a few.
+            if (numbers.size() == k_refused_numbers) {
+                throw InputError(fmt::format(
+                    "{}: malformed JSON: more than {} numbers with exponents beyond double's "
+                    "range (such as 0e999); SDMX-JSON structure messages hold no such numbers",
+                    source_name, k_refused_numbers));
+            }
+            if (copy.empty()) {
+                copy = std::string(text);
+            }
+            copy.replace(at, token.size(), std::string(token.size(), '0'));
+            if (token.size() > 2) {
+                copy[at + 1] = '.';
+            }
+            numbers.emplace_back(a.number, std::move(original));
+            continue;
+        }
+        if (a.stopped == json_sax::Stop::number_too_big) {
+            number_too_big(source_name);
+        }
+        std::size_t offset = base + a.result.Offset();
+        if (a.stopped == json_sax::Stop::lone_surrogate) {
+            malformed(shown, base + lone_surrogate_at(text, a.result.Offset()), source_name,
+                      "a \\uDC00-\\uDFFF escape that does not follow a \\uD800-\\uDBFF one (a "
+                      "lone surrogate)");
+        }
+        if (a.result.IsError()) {
+            auto what = syntax_error(a.result.Code(), text, a.result.Offset());
+            if (a.result.Offset() >= text.size() &&
+                a.result.Code() != rapidjson::kParseErrorDocumentEmpty) {
+                what = fmt::format("unexpected end of input ({})", what);
+            }
+            malformed(shown, offset, source_name, what);
         }
         try {
             return finish(parsed, source_name);

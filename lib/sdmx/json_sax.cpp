@@ -1,10 +1,14 @@
-// The SDMX-JSON SAX handler: the events of nlohmann's parser routed by what the innermost open
+// The SDMX-JSON SAX handler: the events of RapidJSON's reader routed by what the innermost open
 // container is (Role) and what the last key names (Slot); a record (dataflow, annotation, scheme,
 // category, categorisation) is checked and built when its object ends (json_sax_records.cpp).
 
 #include "sdmx/json_sax.hpp"
 
 #include <fmt/format.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 
 namespace dataflow::sdmx::json_sax {
 
@@ -18,7 +22,7 @@ bool Parsed::has_data_key(std::string_view name) const {
 }
 
 template <class T>
-std::size_t KeyPlaces::place(std::vector<T>& items, const std::string& key, std::string T::*name) {
+std::size_t KeyPlaces::place(std::vector<T>& items, std::string_view key, std::string T::*name) {
     if (items.size() < k_scan_limit) {
         for (std::size_t i = 0; i < items.size(); ++i) {
             if (items[i].*name == key) {
@@ -31,13 +35,13 @@ std::size_t KeyPlaces::place(std::vector<T>& items, const std::string& key, std:
                 m_index.emplace(items[i].*name, i);
             }
         }
-        auto [it, fresh] = m_index.emplace(key, items.size());
+        auto [it, fresh] = m_index.emplace(std::string(key), items.size());
         if (!fresh) {
             return it->second;
         }
     }
     items.emplace_back();
-    items.back().*name = key; // a copy: the parser keeps its buffer
+    items.back().*name = key; // a copy: the parser reuses its buffer
     return items.size() - 1;
 }
 
@@ -90,8 +94,7 @@ Handler::Handler(Parsed& out, std::size_t max_depth) : m_out(out), m_max_depth(m
 
 bool Handler::open(Kind kind) {
     if (++m_depth > m_max_depth) {
-        m_too_deep = true;
-        return false;
+        return stop(Stop::too_deep);
     }
     Frame& top = m_frames.back();
     if (top.role == Role::skip) {
@@ -133,7 +136,7 @@ bool Handler::close() {
     return true;
 }
 
-void Handler::on_scalar(Kind kind, const std::string* s) {
+void Handler::on_scalar(Kind kind, const std::string_view* s) {
     Frame& top = m_frames.back();
     switch (top.role) {
     case Role::document:
@@ -141,7 +144,7 @@ void Handler::on_scalar(Kind kind, const std::string* s) {
         return;
     case Role::languages:
         if (top.count++ == 0 && kind == Kind::string) {
-            m_out.first_language = *s;
+            m_out.first_language = std::string(*s);
         }
         return;
     case Role::count:
@@ -163,12 +166,12 @@ void Handler::on_scalar(Kind kind, const std::string* s) {
 }
 
 /// A scalar (or, with `s` null, a container) as the value of the last key.
-void Handler::on_field(Kind kind, const std::string* s) {
+void Handler::on_field(Kind kind, const std::string_view* s) {
     switch (m_slot) {
     case Slot::str:
         m_str->kind = kind;
         if (s != nullptr) {
-            m_str->value = *s;
+            m_str->value.assign(s->data(), s->size());
         } else {
             m_str->value.clear();
         }
@@ -181,7 +184,7 @@ void Handler::on_field(Kind kind, const std::string* s) {
     case Slot::text:
         m_text_ok[m_entry] = kind == Kind::string;
         if (s != nullptr) {
-            m_text_items[m_entry].text = *s;
+            m_text_items[m_entry].text.assign(s->data(), s->size());
         } else {
             m_text_items[m_entry].text.clear();
         }
@@ -436,7 +439,7 @@ void Handler::on_close(const Frame& ended) {
     }
 }
 
-bool Handler::key_text(const std::string& k) {
+bool Handler::key_text(std::string_view k) {
     std::string_view name = k;
     switch (m_frames.back().role) {
     case Role::skip:
@@ -496,7 +499,7 @@ void Handler::key_root(std::string_view k) {
     }
 }
 
-void Handler::key_data(const std::string& k) {
+void Handler::key_data(std::string_view k) {
     m_data_key = m_data_places.place(m_out.data_keys, k, &DataKey::name);
     DataKey& entry = m_out.data_keys[m_data_key];
     entry.array_size.reset();
@@ -505,6 +508,51 @@ void Handler::key_data(const std::string& k) {
              : name == "categorySchemes" ? Slot::schemes
              : name == "categorisations" ? Slot::catzns
                                          : Slot::other_array;
+}
+
+bool Handler::has_lone_surrogate(std::string_view s) {
+    for (auto at = s.find('\xED'); at != std::string_view::npos; at = s.find('\xED', at + 1)) {
+        if (at + 1 < s.size() && static_cast<unsigned char>(s[at + 1]) >= 0xB0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/// A number as nlohmann-json 3.11 read it: an integer token (no '.', 'e', 'E') that fits is an
+/// int64 (negative) or a uint64, anything else strtod()'s double, refused when not finite.
+bool Handler::RawNumber(const char* text, unsigned length, bool /*copy*/) {
+    std::size_t index = m_numbers++;
+    std::string own;
+    for (const auto& [i, original] : m_number_texts) {
+        if (i == index) {
+            own = original;
+            text = own.c_str();
+            length = static_cast<unsigned>(own.size());
+        }
+    }
+    // RapidJSON's non-insitu raw numbers are NUL-terminated copies.
+    std::string_view token(text, length);
+    bool integer = token.find_first_of(".eE") == std::string_view::npos;
+    char* end = nullptr;
+    if (integer && token.front() == '-') {
+        errno = 0;
+        long long v = std::strtoll(text, &end, 10);
+        if (errno == 0 && end == text + length) {
+            return scalar(Kind::number, nullptr, static_cast<Json::number_integer_t>(v));
+        }
+    } else if (integer) {
+        errno = 0;
+        unsigned long long v = std::strtoull(text, &end, 10);
+        if (errno == 0 && end == text + length) {
+            return scalar(Kind::number, nullptr, static_cast<Json::number_unsigned_t>(v));
+        }
+    }
+    double v = std::strtod(text, &end);
+    if (!std::isfinite(v)) {
+        return stop(Stop::number_too_big);
+    }
+    return scalar(Kind::number, nullptr, v);
 }
 
 void Handler::reset_data() {

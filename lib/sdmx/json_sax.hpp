@@ -1,5 +1,5 @@
 #pragma once
-/// The SAX handler behind read_catalog_json(): fills the catalogue while nlohmann's parser streams
+/// The SAX handler behind read_catalog_json(): fills the catalogue while RapidJSON's reader streams
 /// an SDMX-JSON structure message, without building a DOM. It keeps an ordered_json DOM's rules
 /// (a repeated key keeps its first place and takes its last value) and defers each type error to
 /// the end of the object holding it, so a document gets the error a DOM reader checking fields in
@@ -21,59 +21,8 @@
 
 namespace dataflow::sdmx::json_sax {
 
+/// The top-level `errors` value only, built from the events (never parsed by nlohmann).
 using Json = nlohmann::ordered_json;
-
-/// The parser's token buffer. nlohmann's lexer appends each character of a token with
-/// push_back(), which libstdc++ does not inline (std::string is an extern template): a sixth of
-/// the whole read. This string gathers the characters in a block and appends them a block at a
-/// time. The lexer reads its buffer only through data() and size() (number conversion), which
-/// flush; the handler reads it through text().
-class TokenString : public std::string {
-public:
-    using std::string::string;
-    /// (The binary-format readers, compiled with the parser but never run here, convert.)
-    TokenString(const std::string& s) : std::string(s) {}
-    [[gnu::always_inline]] void push_back(char c) {
-        if (m_pending == k_block) {
-            flush();
-        }
-        m_block[m_pending++] = c;
-    }
-    void clear() noexcept {
-        m_pending = 0;
-        std::string::clear();
-    }
-    char* data() {
-        flush();
-        return std::string::data();
-    }
-    size_type size() {
-        flush();
-        return std::string::size();
-    }
-    const std::string& text() {
-        flush();
-        return *this;
-    }
-
-private:
-    void flush() {
-        if (m_pending > 0) {
-            append(m_block, m_pending);
-            m_pending = 0;
-        }
-    }
-    static constexpr std::size_t k_block = 64;
-    char m_block[k_block] = {};
-    std::size_t m_pending = 0;
-};
-
-/// The JSON type whose sax_parse() runs the handler (its strings are TokenStrings).
-using SaxJson = nlohmann::basic_json<nlohmann::ordered_map, std::vector, TokenString>;
-static_assert(NLOHMANN_JSON_VERSION_MAJOR == 3 && NLOHMANN_JSON_VERSION_MINOR == 11,
-              "TokenString relies on nlohmann-json 3.11's lexer touching its token buffer only "
-              "through push_back(), clear(), data() and size(): check detail/input/lexer.hpp of "
-              "the new version, then allow it here");
 
 /// The JSON type of the value a key last had (`absent`: the key never appeared).
 enum class Kind : std::uint8_t { absent, null, boolean, number, string, object, array };
@@ -136,7 +85,7 @@ struct Parsed {
     std::vector<Categorisation> links; ///< categorisations
     /// Texts given by a single `name` / `description` / `text` string take the message's first
     /// content language, which may come later in the document: they hold this stand-in until
-    /// the end (never a real language: the parser refuses ill-formed UTF-8).
+    /// the end (never a real language: the reader refuses ill-formed UTF-8).
     static constexpr std::string_view k_stand_in_language = "\xFF";
     std::size_t stand_ins = 0;
     bool has_data_key(std::string_view name) const;
@@ -149,7 +98,7 @@ public:
     void reset() { m_index.clear(); }
     /// The index of `key` in `items` (whose member `name` is the key), appended when new.
     template <class T>
-    std::size_t place(std::vector<T>& items, const std::string& key, std::string T::*name);
+    std::size_t place(std::vector<T>& items, std::string_view key, std::string T::*name);
 
 private:
     static constexpr std::size_t k_scan_limit = 16;
@@ -168,7 +117,7 @@ public:
         slot() = Json(std::forward<V>(v));
     }
     void open(Json::value_t type);
-    void key(const std::string& k) { m_pending = &(*m_stack.back())[k]; }
+    void key(std::string_view k) { m_pending = &(*m_stack.back())[std::string(k)]; }
     /// Ends the innermost container; true when that was the whole value.
     bool close() {
         m_stack.pop_back();
@@ -182,11 +131,12 @@ private:
     std::vector<Json*> m_stack;
 };
 
-/// The parser's error, kept to be reported after sax_parse() returns.
-struct ParseFailure {
-    enum class Type : std::uint8_t { none, parse, out_of_range, other } type = Type::none;
-    std::size_t byte = 0;
-    std::string what;
+/// Why the handler stopped the parse (RapidJSON then reports kParseErrorTermination).
+enum class Stop : std::uint8_t {
+    none,
+    too_deep,       ///< a container nested deeper than max_depth
+    number_too_big, ///< a number beyond double's range (nlohmann-json: out_of_range)
+    lone_surrogate, ///< a \uDC00-\uDFFF escape that follows no \uD800-\uDBFF one
 };
 
 /// What the innermost open container is.
@@ -232,48 +182,54 @@ enum class Slot : std::uint8_t {
     categories,
 };
 
-/// The SAX handler (nlohmann's SAX interface, used through SaxJson::sax_parse()).
+/// The SAX handler (RapidJSON's Handler concept, run by json_reader.cpp with
+/// kParseNumbersAsStringsFlag: numbers come as text and are converted as nlohmann-json did).
+/// The upper-case names are RapidJSON's.
 class Handler {
 public:
     /// `max_depth`: the deepest nesting accepted; the parse stops at a container deeper.
     Handler(Parsed& out, std::size_t max_depth);
 
-    bool null() { return scalar(Kind::null, nullptr, nullptr); }
-    bool boolean(bool b) {
+    bool Null() { return scalar(Kind::null, nullptr, nullptr); }
+    bool Bool(bool b) {
         m_bool = b;
         return scalar(Kind::boolean, nullptr, b);
     }
-    bool number_integer(Json::number_integer_t v) { return scalar(Kind::number, nullptr, v); }
-    bool number_unsigned(Json::number_unsigned_t v) { return scalar(Kind::number, nullptr, v); }
-    bool number_float(Json::number_float_t v, const TokenString& /*text*/) {
-        return scalar(Kind::number, nullptr, v);
-    }
-    bool string(TokenString& s) {
-        const std::string& text = s.text();
-        return scalar(Kind::string, &text, text);
-    }
-    bool binary(SaxJson::binary_t& /*bytes*/) { return true; } // never in JSON text
-    bool start_object(std::size_t /*size*/) { return open(Kind::object); }
-    bool start_array(std::size_t /*size*/) { return open(Kind::array); }
-    bool end_object() { return close(); }
-    bool end_array() { return close(); }
-    bool key(TokenString& k) { return key_text(k.text()); }
-
-    template <class E>
-    bool parse_error(std::size_t /*position*/, const std::string& /*token*/, const E& ex) {
-        using Type = ParseFailure::Type;
-        m_failure.type = std::is_base_of_v<Json::parse_error, E>    ? Type::parse
-                         : std::is_base_of_v<Json::out_of_range, E> ? Type::out_of_range
-                                                                    : Type::other;
-        if constexpr (std::is_base_of_v<Json::parse_error, E>) {
-            m_failure.byte = ex.byte;
+    bool RawNumber(const char* text, unsigned length, bool /*copy*/);
+    bool String(const char* text, unsigned length, bool /*copy*/) {
+        std::string_view s(text, length);
+        if (has_lone_surrogate(s)) {
+            return stop(Stop::lone_surrogate);
         }
-        m_failure.what = ex.what();
-        return false;
+        return scalar(Kind::string, &s, s);
     }
-    const ParseFailure& failure() const { return m_failure; }
-    /// The parse stopped at a container nested deeper than max_depth.
-    bool too_deep() const { return m_too_deep; }
+    bool StartObject() { return open(Kind::object); }
+    bool StartArray() { return open(Kind::array); }
+    bool EndObject(unsigned /*members*/) { return close(); }
+    bool EndArray(unsigned /*elements*/) { return close(); }
+    bool Key(const char* text, unsigned length, bool /*copy*/) {
+        std::string_view k(text, length);
+        if (has_lone_surrogate(k)) {
+            return stop(Stop::lone_surrogate);
+        }
+        return key_text(k);
+    }
+    // Never called with kParseNumbersAsStringsFlag.
+    bool Int(int /*v*/) { return true; }
+    bool Uint(unsigned /*v*/) { return true; }
+    bool Int64(std::int64_t /*v*/) { return true; }
+    bool Uint64(std::uint64_t /*v*/) { return true; }
+    bool Double(double /*v*/) { return true; }
+
+    /// Why the handler stopped the parse (none: it did not).
+    Stop stopped() const { return m_stop; }
+    /// How many numbers the parse has met so far.
+    std::size_t numbers() const { return m_numbers; }
+    /// Number `index` of the document (0-based) is `text` whatever the parsed text says (the
+    /// reader rewrites a number RapidJSON refuses but nlohmann-json read, such as 0e999).
+    void set_number_text(std::size_t index, std::string text) {
+        m_number_texts.emplace_back(index, std::move(text));
+    }
 
 private:
     struct Frame {
@@ -345,7 +301,7 @@ private:
     };
 
     template <class V>
-    bool scalar(Kind kind, const std::string* s, V&& raw) {
+    bool scalar(Kind kind, const std::string_view* s, V&& raw) {
         Frame& top = m_frames.back();
         if (top.role == Role::skip) {
             return true;
@@ -354,18 +310,28 @@ private:
             if (top.role == Role::root) {
                 m_errors.begin(m_out.errors);
             }
-            m_errors.value(std::forward<V>(raw));
+            if constexpr (std::is_same_v<std::decay_t<V>, std::string_view>) {
+                m_errors.value(std::string(raw));
+            } else {
+                m_errors.value(std::forward<V>(raw));
+            }
             return true;
         }
         on_scalar(kind, s);
         return true;
     }
+    bool stop(Stop why) {
+        m_stop = why;
+        return false;
+    }
+    /// An escaped lone low surrogate decodes to ED B0..BF, which no valid UTF-8 input holds.
+    static bool has_lone_surrogate(std::string_view s);
     bool open(Kind kind);
     bool close();
     void push(Role role, std::size_t key = 0) { m_frames.push_back({role, 0, key}); }
-    bool key_text(const std::string& k);
-    void on_scalar(Kind kind, const std::string* s);
-    void on_field(Kind kind, const std::string* s);
+    bool key_text(std::string_view k);
+    void on_scalar(Kind kind, const std::string_view* s);
+    void on_field(Kind kind, const std::string_view* s);
     void on_open(Kind kind);
     void open_field(Kind kind);
     void open_element(Frame& top, Kind kind);
@@ -373,7 +339,7 @@ private:
     void on_close(const Frame& ended);
     void assign_array(Kind kind);
     void key_root(std::string_view k);
-    void key_data(const std::string& k);
+    void key_data(std::string_view k);
     void key_flow(std::string_view k);
     void key_annotation(std::string_view k);
     void key_node(std::string_view k);
@@ -397,7 +363,9 @@ private:
     std::size_t m_entry = 0;
     std::size_t m_depth = 0;
     std::size_t m_max_depth;
-    bool m_too_deep = false;
+    Stop m_stop = Stop::none;
+    std::size_t m_numbers = 0;
+    std::vector<std::pair<std::size_t, std::string>> m_number_texts; ///< see set_number_text()
     std::size_t m_data_key = 0;
     bool m_bool = false;
     KeyPlaces m_data_places, m_text_places;
@@ -411,7 +379,6 @@ private:
     std::vector<NodeBuilder> m_nodes; ///< the open scheme and categories, outermost first
     std::size_t m_level = 0;          ///< how many of m_nodes are open
     CatznBuilder m_catzn;
-    ParseFailure m_failure;
 };
 
 } // namespace dataflow::sdmx::json_sax
