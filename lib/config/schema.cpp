@@ -64,7 +64,8 @@ const KeyDef k_schema[] = {
     {.name = "server.analysis_queue_size", .type = T::integer, .default_text = "64", .min = 0,
      .max = 4096, .reloadable = true,
      .description = "Analyses waiting at most for one of server.max_concurrent_analyses, in "
-                    "order of arrival; beyond it requests get 503 with Retry-After at once"},
+                    "order of arrival; beyond it requests get 503 with Retry-After at once, "
+                    "before their body is read"},
     {.name = "server.analysis_queue_wait", .type = T::duration, .default_text = "500ms",
      .min = 0, .max = 30 * sec, .reloadable = true,
      .description = "Longest wait in the analysis queue before 503 with Retry-After (0: no "

@@ -196,6 +196,7 @@ void CatalogService::refresh_once(bool force) {
     std::uint64_t max_bytes = 0;
     cache::Policy policy;
     bool conditional = false;
+    bool agency_categories = false;
     std::shared_ptr<const CatalogState> held;
     {
         std::lock_guard lock(m_mutex);
@@ -203,6 +204,7 @@ void CatalogService::refresh_once(bool force) {
         max_bytes = m_max_bytes;
         policy = m_policy;
         conditional = m_conditional;
+        agency_categories = m_agency_categories;
         held = m_state;
     }
     policy.refresh = force; // asked for: fetch even if the cached copy is fresh
@@ -232,7 +234,9 @@ void CatalogService::refresh_once(bool force) {
             return;
         }
         auto digest = util::sha256_hex(fetched->body);
-        if (held && held->catalog && held->source == source && held->digest == digest) {
+        // (With agency categories the full path runs: a download fetches them again.)
+        if (held && held->catalog && held->source == source && held->digest == digest &&
+            !agency_categories) {
             // Downloaded again byte for byte: the parsed catalogue (and every answer rendered
             // from it, with its ETag) stays; only the times change.
             auto copy = std::make_shared<CatalogState>(*held);
@@ -240,9 +244,6 @@ void CatalogService::refresh_once(bool force) {
             copy->born_ms = fetched->born_ms;
             copy->stale = fetched->stale;
             copy->last_error = fetched->stale_reason;
-            if (!copy->categories) {
-                attach_categories(*copy, nullptr, policy, max_bytes);
-            }
             spdlog::debug("catalogue downloaded again, unchanged");
             std::lock_guard lock(m_mutex);
             ++(fetched->cache_hit ? m_stats.reused : m_stats.downloaded);

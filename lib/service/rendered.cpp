@@ -63,6 +63,11 @@ double quality(std::string_view params) {
     return q;
 }
 
+/// What an entry holds: its bytes and its key, twice (the list and the index).
+std::size_t entry_bytes(const std::string& key, const Rendered& r) {
+    return r.bytes() + 2 * key.size() + 128;
+}
+
 } // namespace
 
 std::size_t Rendered::bytes() const {
@@ -111,7 +116,7 @@ std::shared_ptr<const Rendered> RenderCache::get(const Inputs& inputs, const std
     }
     auto rendered = make_rendered(render(), content_type, now_ms);
     std::lock_guard lock(m_mutex);
-    if (inputs != m_inputs || rendered->bytes() > m_max_bytes) {
+    if (inputs != m_inputs || entry_bytes(key, *rendered) > m_max_bytes) {
         return rendered; // made from other inputs than the cache's now, or too large to keep
     }
     auto it = m_index.find(key);
@@ -120,14 +125,14 @@ std::shared_ptr<const Rendered> RenderCache::get(const Inputs& inputs, const std
     }
     m_lru.push_front({key, rendered});
     m_index.emplace(key, m_lru.begin());
-    m_bytes += rendered->bytes();
+    m_bytes += entry_bytes(key, *rendered);
     evict_locked();
     return rendered;
 }
 
 void RenderCache::evict_locked() {
     while (m_bytes > m_max_bytes && !m_lru.empty()) {
-        m_bytes -= m_lru.back().rendered->bytes();
+        m_bytes -= entry_bytes(m_lru.back().key, *m_lru.back().rendered);
         m_index.erase(m_lru.back().key);
         m_lru.pop_back();
     }
@@ -195,19 +200,23 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
 
 Reply reply_rendered(const Request& req, const Rendered& r, const std::string& cache_control,
                      std::int64_t now_ms) {
+    (void)now_ms;
     bool gz = r.gzip && accepts_gzip(req.http.get_header_value("Accept-Encoding"));
     Reply reply;
-    reply.headers.emplace_back("ETag", gz ? r.gzip_etag : r.etag);
     reply.headers.emplace_back("Cache-Control", cache_control);
     reply.headers.emplace_back("Vary", "Accept-Encoding");
-    reply.headers.emplace_back(
-        "Age", std::to_string(std::max<std::int64_t>(0, (now_ms - r.rendered_ms) / 1000)));
     auto inm = req.http.get_header_value("If-None-Match");
-    if (!inm.empty() && (etag_matches(inm, r.etag) || etag_matches(inm, r.gzip_etag))) {
+    bool identity_held = !inm.empty() && etag_matches(inm, r.etag);
+    bool gzip_held = !inm.empty() && r.gzip && etag_matches(inm, r.gzip_etag);
+    if (identity_held || gzip_held) {
+        // The tag of the representation the client holds, so that its cache can update it.
+        reply.headers.emplace_back("ETag",
+                                   (gz && gzip_held) || !identity_held ? r.gzip_etag : r.etag);
         reply.status = 304;
         reply.content_type.clear();
         return reply;
     }
+    reply.headers.emplace_back("ETag", gz ? r.gzip_etag : r.etag);
     reply.content_type = r.content_type;
     if (gz) {
         reply.headers.emplace_back("Content-Encoding", "gzip");

@@ -27,7 +27,7 @@ struct Rendered {
     std::string etag;                        ///< strong, quoted: a hash of `body`
     std::string gzip_etag;                   ///< the gzip representation's own strong ETag
     std::string content_type;
-    std::int64_t rendered_ms = 0; ///< Unix ms, for the Age header
+    std::int64_t rendered_ms = 0; ///< Unix ms
     std::size_t bytes() const;
 };
 
@@ -99,7 +99,7 @@ bool accepts_gzip(std::string_view accept_encoding);
 bool etag_matches(std::string_view if_none_match, std::string_view etag);
 
 /// `r` as the answer to `req`: 304 without a body when the client holds it, else the gzip or
-/// identity bytes (not copied), with ETag, Vary, Age and `cache_control`.
+/// identity bytes (not copied), with ETag, Vary and `cache_control`; Range is ignored.
 Reply reply_rendered(const Request& req, const Rendered& r, const std::string& cache_control,
                      std::int64_t now_ms);
 

@@ -623,12 +623,19 @@ void Router::respond(const Route& route, Request& request, httplib::Response& re
         if (reply.shared_body && !reply.shared_body->empty()) {
             // A content provider of known length: the library sends it as it is (it compresses
             // only `body`), straight from the shared bytes.
+            // Range is ignored (RFC 9110 allows it): the whole answer, 200. The library would
+            // otherwise send a part under our 200, or ask the provider for bytes past its end.
+            // (The library's Request is its own non-const object, passed to us as const.)
+            const_cast<httplib::Request&>(request.http).ranges.clear();
             auto bytes = std::move(reply.shared_body);
             auto size = bytes->size();
             res.set_content_provider(
                 size, reply.content_type,
                 [bytes = std::move(bytes)](std::size_t offset, std::size_t length,
                                            httplib::DataSink& sink) {
+                    if (offset >= bytes->size()) {
+                        return false; // never past the end, whatever asked for it
+                    }
                     return sink.write(bytes->data() + offset,
                                       std::min(length, bytes->size() - offset));
                 });

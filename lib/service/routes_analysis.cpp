@@ -43,6 +43,14 @@ Admission::Limits admission_limits(const config::Settings& settings) {
     throw busy;
 }
 
+/// Refuses before the body is read when every slot is taken and the queue is full: a flood's
+/// bodies are dropped as they arrive, never held in memory.
+void refuse_when_saturated(ServiceState& s, const Admission::Limits& limits) {
+    if (s.admission.saturated(limits)) {
+        refuse_busy(Admission::Refusal::queue_full);
+    }
+}
+
 /// One of server.max_concurrent_analyses, after waiting in the queue if need be.
 Admission::Slot take_slot(ServiceState& s, const Admission::Limits& limits) {
     auto why = Admission::Refusal::none;
@@ -124,7 +132,7 @@ struct Source {
 /// `key_out`, when given, receives the analysis's cache key (empty when not cacheable).
 Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const Source& source,
                    const AnalysisRequest& a, Admission::Slot slot = {},
-                   std::string* key_out = nullptr) {
+                   std::string* key_out = nullptr, bool look_up = true) {
     auto started = std::chrono::steady_clock::now();
     std::string outcome = "error";
     struct Count {
@@ -155,7 +163,7 @@ Reply run_analysis(ServiceState& s, const Request& req, std::string bytes, const
         if (key_out != nullptr) {
             *key_out = key;
         }
-        if (auto reply = cached_analysis(s, req, key)) {
+        if (auto reply = look_up ? cached_analysis(s, req, key) : std::nullopt) {
             outcome = "cached";
             return std::move(*reply);
         }
@@ -237,24 +245,28 @@ std::string read_file_under_root(const config::Config& config, const std::string
 }
 
 Reply analyse_json_body(ServiceState& s, Request& req) {
-    // The body is read before a slot is taken: a repeated analysis is answered from the cache
-    // without one. Bodies held meanwhile count against server.max_body_memory.
+    // The body is read before a slot is taken, so that a repeated analysis is answered from the
+    // cache without one (bodies held meanwhile count against server.max_body_memory), unless
+    // every slot is taken and the queue is full: then it is refused unread.
     auto limits = admission_limits(req.config->settings());
+    refuse_when_saturated(s, limits);
     auto raw = req.body->read(req.config->settings().server.max_body_size, "server.max_body_size");
     // A body seen before (the same bytes, the same configuration) names its cache key at
     // once: the JSON (most of the cost of a cached answer) is not parsed again.
     auto digest = util::sha256_hex(raw);
+    bool looked_up = false;
     if (auto key = s.analysis_keys.find(req.config, digest)) {
         if (auto reply = cached_analysis(s, req, *key)) {
             s.instruments.analyses.inc({"body", "cached"});
             return std::move(*reply);
         }
+        looked_up = true; // expired: not looked up (and counted) twice
     }
     auto body = parse_analysis_body(std::move(raw));
     if (body.xml_content) {
         std::string key;
         auto reply = run_analysis(s, req, std::move(*body.xml_content), {"xml_content", "body"},
-                                  body.request, {}, &key);
+                                  body.request, {}, &key, !looked_up);
         if (!key.empty()) {
             s.analysis_keys.put(req.config, digest, key);
         }
@@ -278,6 +290,7 @@ Reply analyse_upload(ServiceState& s, Request& req) {
     a.max_results = req.int_param("max_results", 100, 1, 1000);
     a.include_tests = req.bool_param("include_tests", true);
     a.only_ready = req.bool_param("only_tableau_ready", false);
+    refuse_when_saturated(s, admission_limits(req.config->settings()));
     auto parts = req.body->read_multipart(req.config->settings().server.max_body_size,
                                           "server.max_body_size");
     for (auto& part : parts) {

@@ -126,7 +126,18 @@ TEST_SUITE("served answers") {
         auto later = get(s, list);
         CHECK(later.etag == a.etag);
         CHECK(later.body == a.body);
-        CHECK(std::stoi(later.age) >= 1);
+        CHECK(later.age.empty()); // an origin server sends no Age: max-age counts from now
+        // Range is ignored: the whole answer, 200, never bytes past its end.
+        for (const char* range : {"bytes=5-9", "bytes=50000-60000", "bytes=-3", "bytes=0-0,5-6"}) {
+            auto ranged = get(s, list, {{"Range", range}});
+            CAPTURE(range);
+            CHECK(ranged.status == 200);
+            CHECK(ranged.body == a.body);
+        }
+        // The tag that matched comes back, so a cache can update the copy it holds.
+        auto held_identity = get(s, list, {{"If-None-Match", a.etag}, {"Accept-Encoding", "gzip"}});
+        CHECK(held_identity.status == 304);
+        CHECK(held_identity.etag == a.etag);
         // Another query is another answer.
         CHECK(get(s, "/api/v1/dataflows?limit=21&category=lavoro").etag != a.etag);
         auto one = get(s, "/api/v1/dataflows/22_289");
@@ -210,10 +221,11 @@ TEST_SUITE("served answers") {
             CHECK(status["analyses"]["busy_total"] == 0);
             CHECK(status["analyses"]["running"] == 0);
         }
-        // One slot, no queue: while a large analysis holds the slot, a repeated analysis is
-        // answered from the cache and a new one is refused.
-        Server s(
-            {"DATAFLOW_SERVER_MAX_CONCURRENT_ANALYSES=1", "DATAFLOW_SERVER_ANALYSIS_QUEUE_SIZE=0"});
+        // One slot, a short queue: while a large analysis holds the slot, a repeated analysis is
+        // answered from the cache and a new one waits 50 ms, then is refused.
+        Server s({"DATAFLOW_SERVER_MAX_CONCURRENT_ANALYSES=1",
+                  "DATAFLOW_SERVER_ANALYSIS_QUEUE_SIZE=1",
+                  "DATAFLOW_SERVER_ANALYSIS_QUEUE_WAIT=50ms"});
         auto cached_body = analysis_body(xml, 50);
         REQUIRE(
             s.client().Post("/api/analysis/dataflow", cached_body, "application/json")->status ==
