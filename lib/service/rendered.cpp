@@ -198,9 +198,7 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag) {
     return match;
 }
 
-Reply reply_rendered(const Request& req, const Rendered& r, const std::string& cache_control,
-                     std::int64_t now_ms) {
-    (void)now_ms;
+Reply reply_rendered(const Request& req, const Rendered& r, const std::string& cache_control) {
     bool gz = r.gzip && accepts_gzip(req.http.get_header_value("Accept-Encoding"));
     Reply reply;
     reply.headers.emplace_back("Cache-Control", cache_control);

@@ -100,7 +100,6 @@ bool etag_matches(std::string_view if_none_match, std::string_view etag);
 
 /// `r` as the answer to `req`: 304 without a body when the client holds it, else the gzip or
 /// identity bytes (not copied), with ETag, Vary and `cache_control`; Range is ignored.
-Reply reply_rendered(const Request& req, const Rendered& r, const std::string& cache_control,
-                     std::int64_t now_ms);
+Reply reply_rendered(const Request& req, const Rendered& r, const std::string& cache_control);
 
 } // namespace dataflow::service

@@ -224,7 +224,7 @@ Reply catalogue_answer(ServiceState& s, const Request& req, const CatalogState* 
     auto rendered = s.catalog_answers.get(
         inputs, fmt::format("{}{}", state != nullptr && state->stale ? "stale:" : "", key), render,
         "application/json", now, settings.server.response_cache_size);
-    return reply_rendered(req, *rendered, catalogue_cache_control(settings, state, now), now);
+    return reply_rendered(req, *rendered, catalogue_cache_control(settings, state, now));
 }
 
 void add_catalog_routes(Router& router, ServiceState& s) {

@@ -68,7 +68,7 @@ Reply feed_answer(ServiceState& s, const Request& req,
     auto now = now_ms(s);
     auto rendered = s.feed_answers.get({req.config, history}, key, render, content_type, now,
                                        req.config->settings().server.response_cache_size);
-    return reply_rendered(req, *rendered, "no-cache", now);
+    return reply_rendered(req, *rendered, "no-cache");
 }
 
 } // namespace
