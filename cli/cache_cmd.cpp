@@ -66,6 +66,30 @@ std::string render_stats_json(const cache::Stats& s, const std::string& prefix) 
         }
         w.field("generation", s.generation);
         w.field("breaker", s.breaker_state);
+        w.field("mode", s.redis_mode);
+        w.key("nodes");
+        w.begin_array();
+        for (const auto& n : s.redis_nodes) {
+            w.begin_object();
+            w.field("endpoint", n.endpoint);
+            w.field("role", n.role);
+            if (!n.slots.empty()) {
+                w.field("slots", n.slots);
+            }
+            w.field("reachable", n.reachable);
+            if (!n.error.empty()) {
+                w.field("error", n.error);
+            }
+            w.end_object();
+        }
+        w.end_array();
+        w.key("topology");
+        w.begin_object();
+        w.field("moved", static_cast<std::int64_t>(s.redis_topology.moved));
+        w.field("ask", static_cast<std::int64_t>(s.redis_topology.ask));
+        w.field("refreshes", static_cast<std::int64_t>(s.redis_topology.refreshes));
+        w.field("failovers", static_cast<std::int64_t>(s.redis_topology.failovers));
+        w.end_object();
     }
     w.field("entries", static_cast<std::int64_t>(s.entries));
     w.field("entries_exact", s.entries_exact);
@@ -108,6 +132,12 @@ int run_cache(const CLI::App& cmd, const CacheArgs& args, const config::Config& 
                 out += fmt::format("reachable  NO: {}\n", s.error);
             }
             out += fmt::format("breaker    {}\n", s.breaker_state);
+            out += fmt::format("mode       {}\n", s.redis_mode);
+            for (const auto& n : s.redis_nodes) {
+                out += fmt::format("node       {} {}{}{}\n", n.endpoint, n.role,
+                                   n.slots.empty() ? "" : " slots " + n.slots,
+                                   n.reachable ? "" : " UNREACHABLE: " + n.error);
+            }
             print(out);
         }
         if (redis && !s.reachable) {

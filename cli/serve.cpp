@@ -155,7 +155,7 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     auto follow = config::follow_reload_settings(store, reloader, watcher.get());
 
     auto cache = cache::make_cache(settings, clock);
-    upstream::Upstream up(settings, clock, cache->redis_pool());
+    upstream::Upstream up(settings, clock, cache->redis_client());
     service::Registry metrics;
     service::Service service({store, &reloader, *cache, up, metrics, clock});
     service.bind(settings.server.host, settings.server.port, settings.server.metrics_port);

@@ -162,7 +162,7 @@ int run_check(const SourcesArgs& args, const config::Config& config) {
         shared = cache::make_cache(config, util::SystemClock::instance());
     }
     upstream::Upstream up(config, util::SystemClock::instance(),
-                          shared ? shared->redis_pool() : nullptr);
+                          shared ? shared->redis_client() : nullptr);
     auto settings = up.client().settings();
     auto t = std::chrono::milliseconds(*timeout);
     settings.structure = {std::min(settings.structure.connect, t), t, t};

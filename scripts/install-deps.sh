@@ -37,7 +37,7 @@ packages=("${build_packages[@]}")
 if [ "$build_only" = 0 ]; then
   packages+=(
     build-essential git doctest-dev
-    redis-server python3 python3-feedparser hyperfine clang-format
+    redis-server redis-sentinel python3 python3-feedparser hyperfine clang-format
     prometheus wrk python3-fastapi python3-uvicorn
     shellcheck zsh fish mandoc yamllint
     clang-14 libclang-rt-14-dev strace

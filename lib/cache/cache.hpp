@@ -4,6 +4,7 @@
 /// hard TTL (may be served stale while one caller refreshes, or when the refresh fails).
 /// Negative entries ("no data", a probe that timed out) have their own, shorter lifetime.
 
+#include "redis/client.hpp"
 #include "resilience/circuit_breaker.hpp"
 
 #include <chrono>
@@ -12,10 +13,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-namespace dataflow::redis {
-class Pool;
-} // namespace dataflow::redis
 
 namespace dataflow::cache {
 
@@ -69,6 +66,9 @@ struct Stats {
     std::vector<std::uint64_t> latency_counts; ///< per k_latency_buckets_ms, plus +Inf
     double latency_sum_ms = 0;
     std::string breaker_state; ///< redis: closed / open / half_open
+    std::string redis_mode;    ///< standalone / cluster / sentinel
+    std::vector<redis::NodeStatus> redis_nodes;
+    redis::TopologyCounters redis_topology;
     double hit_ratio() const {
         auto total = hits + misses;
         return total == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(total);
@@ -111,9 +111,9 @@ public:
     /// Whether the backend answers (Redis: a PING through its breaker); false with the reason
     /// when it does not. An in-process backend always does.
     virtual bool ping(std::string& /*error*/) { return true; }
-    /// The Redis pool behind a shared backend, for the others that use the same Redis (the
+    /// The Redis client behind a shared backend, for the others that use the same Redis (the
     /// cluster-wide rate limiter); nullptr for an in-process backend.
-    virtual redis::Pool* redis_pool() { return nullptr; }
+    virtual redis::Client* redis_client() { return nullptr; }
     /// The circuit breaker guarding a remote backend; nullopt when there is none.
     virtual std::optional<resilience::BreakerSnapshot> breaker_snapshot() const {
         return std::nullopt;

@@ -12,13 +12,14 @@ using Type = redis::Value::Type;
 
 namespace {
 
-/// KEYS[1] the entry; ARGV: the header prefix, the new fixed region, the new TTL (ms), the prefix
-/// of tag set keys, the last byte of a header (k_max_header_bytes). The stored string must hold the
-/// prefix and, where the new region has anything but digits and spaces, the same bytes (so an entry
-/// of another layout is never overwritten); then its times are rewritten in place and its tag sets
-/// (from the header) live at least as long. Returns 1 when touched, 0 otherwise.
+/// KEYS[1] the entry; ARGV: the header prefix, the new fixed region, the new TTL (ms), (unused),
+/// the last byte of a header (k_max_header_bytes). The stored string must hold the prefix and,
+/// where the new region has anything but digits and spaces, the same bytes (so an entry of another
+/// layout is never overwritten); then its times are rewritten in place. Returns 0 when not
+/// touched, else {1, tags...}: the caller extends the tag sets (other keys, which in a cluster
+/// live in other slots, so a script may not touch them).
 constexpr const char* k_touch_script = R"lua(
-local prefix, region, ttl, tag_prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local prefix, region, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local header = redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[5]))
 if #header <= #prefix + #region or string.sub(header, 1, #prefix) ~= prefix
     or string.sub(header, #prefix + #region + 1, #prefix + #region + 1) ~= ',' then
@@ -42,28 +43,41 @@ if not ok or type(decoded) ~= 'table' then
 end
 redis.call('SETRANGE', KEYS[1], #prefix, region)
 redis.call('PEXPIRE', KEYS[1], ttl)
+local out = {1}
 if type(decoded['tags']) == 'table' then
   for _, tag in ipairs(decoded['tags']) do
     if type(tag) == 'string' then
-      redis.call('PEXPIRE', tag_prefix .. tag, ttl, 'NX')
-      redis.call('PEXPIRE', tag_prefix .. tag, ttl, 'GT')
+      out[#out + 1] = tag
     end
   end
 end
-return 1
+return out
 )lua";
+
+/// The breaker's name (a metric label): the node, or the topology.
+std::string breaker_name(const redis::Settings& s) {
+    switch (s.mode) {
+    case redis::Mode::cluster:
+        return "redis/cluster";
+    case redis::Mode::sentinel:
+        return "redis/sentinel/" + s.sentinel_master;
+    case redis::Mode::standalone:
+        break;
+    }
+    return "redis/" + redis::Endpoint{s.host, s.port}.str();
+}
 
 } // namespace
 
 RedisCache::RedisCache(redis::Settings settings, std::string prefix,
                        std::uint64_t near_budget_bytes, resilience::BreakerSettings breaker,
                        const util::Clock& clock)
-    : m_pool(settings, clock), m_root(prefix + ":v" + std::to_string(k_schema_version) + ":"),
-      m_near(near_budget_bytes, clock),
-      m_breaker("redis/" + settings.host + ":" + std::to_string(settings.port), breaker, clock),
+    : m_redis(redis::make_client(settings, clock)),
+      m_root(prefix + ":v" + std::to_string(k_schema_version) + ":"),
+      m_near(near_budget_bytes, clock), m_breaker(breaker_name(settings), breaker, clock),
       m_touch_script(k_touch_script), m_clock(clock) {
     m_stats.backend = "redis";
-    m_stats.endpoint = m_pool.endpoint();
+    m_stats.endpoint = m_redis->endpoint();
     m_stats.latency_counts.assign(std::size(k_latency_buckets_ms) + 1, 0);
 }
 
@@ -122,7 +136,7 @@ std::int64_t RedisCache::generation() {
             return m_generation;
         }
     }
-    auto v = m_pool.command({"GET", m_root + "generation"});
+    auto v = m_redis->command({"GET", m_root + "generation"});
     std::int64_t gen = 0;
     if (v.type == Type::string) {
         std::from_chars(v.str.data(), v.str.data() + v.str.size(), gen);
@@ -146,8 +160,8 @@ Lookup RedisCache::read(const std::string& key, bool header_only) {
     bool ok = guarded([&] {
         auto k = data_key(key, generation());
         auto v = header_only
-                     ? m_pool.command({"GETRANGE", k, "0", std::to_string(k_max_header_bytes)})
-                     : m_pool.command({"GET", k});
+                     ? m_redis->command({"GETRANGE", k, "0", std::to_string(k_max_header_bytes)})
+                     : m_redis->command({"GET", k});
         if (v.type != Type::string || v.str.empty()) {
             return; // GETRANGE of a missing key is ""
         }
@@ -195,15 +209,25 @@ bool RedisCache::touch(const std::string& key, std::int64_t stored_at_ms,
     bool touched = false;
     bool ok = guarded([&] {
         auto gen = generation();
-        auto v = m_touch_script.run(m_pool, {data_key(key, gen)},
+        auto v = m_touch_script.run(*m_redis, {data_key(key, gen)},
                                     {std::string(k_header_prefix),
                                      fixed_region(stored_at_ms, fresh_until_ms, stale_until_ms),
                                      std::to_string(ttl), tag_key("", gen),
                                      std::to_string(k_max_header_bytes)});
-        if (v.is_error() || v.type != Type::integer) {
-            throw redis::Error("Redis " + m_pool.endpoint() + ": touch failed: " + v.str);
+        if (v.is_error() || (v.type != Type::integer && v.type != Type::array)) {
+            throw redis::Error("Redis " + m_redis->endpoint() + ": touch failed: " + v.str);
         }
-        touched = v.integer == 1;
+        touched = v.type == Type::array && !v.elements.empty() && v.elements[0].integer == 1;
+        if (touched && v.elements.size() > 1) {
+            // Tag sets expire no earlier than their members (as set() does).
+            std::vector<std::vector<std::string>> extend;
+            for (std::size_t i = 1; i < v.elements.size(); ++i) {
+                auto t = tag_key(v.elements[i].str, gen);
+                extend.push_back({"PEXPIRE", t, std::to_string(ttl), "NX"});
+                extend.push_back({"PEXPIRE", t, std::to_string(ttl), "GT"});
+            }
+            m_redis->pipeline(extend);
+        }
     });
     if (ok && touched) {
         std::lock_guard lock(m_mutex);
@@ -233,10 +257,10 @@ void RedisCache::set(const std::string& key, const Entry& entry) {
             cmds.push_back({"SCARD", t});
             tags.push_back(std::move(t));
         }
-        auto replies = m_pool.pipeline(cmds);
+        auto replies = m_redis->pipeline(cmds);
         for (const auto& r : replies) {
             if (r.is_error()) {
-                throw redis::Error("Redis " + m_pool.endpoint() + ": " + r.str);
+                throw redis::Error("Redis " + m_redis->endpoint() + ": " + r.str);
             }
         }
         for (std::size_t i = 0; i < tags.size(); ++i) {
@@ -254,9 +278,9 @@ std::size_t RedisCache::prune_tag(const std::string& t) {
     // Members whose entry has expired: EXISTS per member, pipelined per SSCAN batch.
     std::string cursor = "0";
     do {
-        auto v = m_pool.command({"SSCAN", t, cursor, "COUNT", "1000"});
+        auto v = m_redis->command({"SSCAN", t, cursor, "COUNT", "1000"});
         if (v.type != Type::array || v.elements.size() != 2) {
-            throw redis::Error("Redis " + m_pool.endpoint() + ": unexpected SSCAN reply");
+            throw redis::Error("Redis " + m_redis->endpoint() + ": unexpected SSCAN reply");
         }
         cursor = v.elements[0].str;
         const auto& members = v.elements[1].elements;
@@ -264,7 +288,7 @@ std::size_t RedisCache::prune_tag(const std::string& t) {
         for (const auto& m : members) {
             exists.push_back({"EXISTS", m.str});
         }
-        auto found = m_pool.pipeline(exists);
+        auto found = m_redis->pipeline(exists);
         std::vector<std::string> dead{"SREM", t};
         for (std::size_t i = 0; i < members.size() && i < found.size(); ++i) {
             if (found[i].type == Type::integer && found[i].integer == 0) {
@@ -272,26 +296,24 @@ std::size_t RedisCache::prune_tag(const std::string& t) {
             }
         }
         if (dead.size() > 2) {
-            m_pool.command(dead);
+            m_redis->command(dead);
         }
     } while (cursor != "0");
     // Still too many live entries: evict random ones, entries and members together.
-    auto size = m_pool.command({"SCARD", t}).integer;
+    auto size = m_redis->command({"SCARD", t}).integer;
     if (size <= static_cast<long long>(k_tag_prune_to)) {
         return 0;
     }
-    auto popped =
-        m_pool.command({"SPOP", t, std::to_string(size - static_cast<long long>(k_tag_prune_to))});
-    std::vector<std::string> evict{"UNLINK"};
+    auto popped = m_redis->command(
+        {"SPOP", t, std::to_string(size - static_cast<long long>(k_tag_prune_to))});
+    std::vector<std::string> evict;
     for (const auto& m : popped.elements) {
         evict.push_back(m.str);
     }
-    if (evict.size() > 1) {
-        m_pool.command(evict);
-    }
+    unlink_each(evict);
     spdlog::info("cache: tag set {} holds over {} entries; evicted {}", t, k_max_tag_members,
-                 evict.size() - 1);
-    return evict.size() - 1;
+                 evict.size());
+    return evict.size();
 }
 
 FlushResult RedisCache::invalidate_tag(const std::string& tag, bool dry_run) {
@@ -300,26 +322,19 @@ FlushResult RedisCache::invalidate_tag(const std::string& tag, bool dry_run) {
         auto t = tag_key(tag, generation());
         std::string cursor = "0";
         do {
-            auto v = m_pool.command({"SSCAN", t, cursor, "COUNT", "500"});
+            auto v = m_redis->command({"SSCAN", t, cursor, "COUNT", "500"});
             if (v.type != Type::array || v.elements.size() != 2) {
-                throw redis::Error("Redis " + m_pool.endpoint() + ": unexpected SSCAN reply");
+                throw redis::Error("Redis " + m_redis->endpoint() + ": unexpected SSCAN reply");
             }
             cursor = v.elements[0].str;
-            std::vector<std::string> del{"UNLINK"};
+            std::vector<std::string> del;
             for (const auto& m : v.elements[1].elements) {
                 del.push_back(m.str);
             }
-            if (del.size() > 1) {
-                if (dry_run) {
-                    result.entries += del.size() - 1;
-                } else {
-                    auto n = m_pool.command(del);
-                    result.entries += static_cast<std::uint64_t>(std::max(0LL, n.integer));
-                }
-            }
+            result.entries += dry_run ? del.size() : unlink_each(del);
         } while (cursor != "0");
         if (!dry_run) {
-            m_pool.command({"UNLINK", t});
+            m_redis->command({"UNLINK", t});
         }
     });
     if (!dry_run) {
@@ -329,19 +344,39 @@ FlushResult RedisCache::invalidate_tag(const std::string& tag, bool dry_run) {
     return result;
 }
 
+std::uint64_t RedisCache::unlink_each(const std::vector<std::string>& keys) {
+    // One UNLINK per key, pipelined: in a cluster the keys live in different slots.
+    std::vector<std::vector<std::string>> cmds;
+    for (const auto& k : keys) {
+        cmds.push_back({"UNLINK", k});
+    }
+    std::uint64_t removed = 0;
+    for (const auto& r : cmds.empty() ? std::vector<redis::Value>{} : m_redis->pipeline(cmds)) {
+        removed += r.type == Type::integer && r.integer > 0 ? 1 : 0;
+    }
+    return removed;
+}
+
 FlushResult RedisCache::scan_count(const std::string& pattern, int max_batches) {
+    // Every master holds a share of the keys (one master unless in a cluster).
     FlushResult r;
-    std::string cursor = "0";
     int batches = 0;
-    do {
-        auto v = m_pool.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-        if (v.type != Type::array || v.elements.size() != 2) {
-            throw redis::Error("Redis " + m_pool.endpoint() + ": unexpected SCAN reply");
+    for (const auto& master : m_redis->masters()) {
+        std::string cursor = "0";
+        do {
+            auto v = master->command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+            if (v.type != Type::array || v.elements.size() != 2) {
+                throw redis::Error("Redis " + master->endpoint() + ": unexpected SCAN reply" +
+                                   (v.is_error() ? ": " + v.str : std::string()));
+            }
+            cursor = v.elements[0].str;
+            r.entries += v.elements[1].elements.size();
+        } while (cursor != "0" && ++batches < max_batches);
+        if (cursor != "0") {
+            r.exact = false;
+            break;
         }
-        cursor = v.elements[0].str;
-        r.entries += v.elements[1].elements.size();
-    } while (cursor != "0" && ++batches < max_batches);
-    r.exact = cursor == "0";
+    }
     return r;
 }
 
@@ -351,14 +386,14 @@ FlushResult RedisCache::flush(bool dry_run) {
         auto gen = generation();
         result = scan_count(m_root + "g" + std::to_string(gen) + ":*", 1000);
         if (!dry_run) {
-            auto v = m_pool.command({"INCR", m_root + "generation"});
+            auto v = m_redis->command({"INCR", m_root + "generation"});
             std::lock_guard lock(m_mutex);
             m_generation = v.integer;
             m_generation_read = m_clock.steady();
         }
     });
     if (!ok) {
-        throw redis::Error("Redis " + m_pool.endpoint() + " is unavailable; nothing was flushed");
+        throw redis::Error("Redis " + m_redis->endpoint() + " is unavailable; nothing was flushed");
     }
     if (!dry_run) {
         m_near.flush(false);
@@ -378,20 +413,24 @@ Stats RedisCache::stats() {
     s.breaker_state = std::string(resilience::to_string(m_breaker.snapshot().state));
     try {
         auto start = std::chrono::steady_clock::now();
-        auto pong = m_pool.command({"PING"});
+        auto pong = m_redis->command({"PING"});
         s.latency_ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                 .count();
         if (pong.is_error()) {
             throw redis::Error(pong.str);
         }
-        auto info = m_pool.command({"INFO", "memory"});
-        auto at = info.str.find("used_memory:");
-        if (at != std::string::npos) {
-            std::uint64_t used = 0;
-            auto text = std::string_view(info.str).substr(at + 12);
-            std::from_chars(text.data(), text.data() + text.size(), used);
-            s.redis_used_memory = used;
+        std::uint64_t total = 0;
+        for (const auto& master : m_redis->masters()) {
+            auto info = master->command({"INFO", "memory"});
+            auto at = info.str.find("used_memory:");
+            if (at != std::string::npos) {
+                std::uint64_t used = 0;
+                auto text = std::string_view(info.str).substr(at + 12);
+                std::from_chars(text.data(), text.data() + text.size(), used);
+                total += used;
+                s.redis_used_memory = total; // summed over the masters
+            }
         }
         s.generation = generation();
         // Our keys only (never DBSIZE of a database others may share): a bounded SCAN.
@@ -402,14 +441,18 @@ Stats RedisCache::stats() {
         s.reachable = false;
         s.error = e.what();
     }
+    s.redis_mode = std::string(redis::to_string(m_redis->mode()));
+    s.redis_nodes = m_redis->nodes();
+    s.redis_topology = m_redis->counters();
+    s.endpoint = m_redis->endpoint();
     return s;
 }
 
 bool RedisCache::ping(std::string& error) {
     bool ok = guarded([&] {
-        auto v = m_pool.command({"PING"});
+        auto v = m_redis->command({"PING"});
         if (v.is_error()) {
-            throw redis::Error("Redis " + m_pool.endpoint() + ": " + v.str);
+            throw redis::Error("Redis " + m_redis->endpoint() + ": " + v.str);
         }
     });
     if (!ok) {
@@ -425,7 +468,7 @@ std::optional<std::string> RedisCache::try_lock(const std::string& key,
     auto token = fmt::format("{:016x}{:016x}", rng(), rng());
     std::optional<std::string> result;
     bool ok = guarded([&] {
-        auto v = m_pool.command(
+        auto v = m_redis->command(
             {"SET", m_root + "lock:" + key, token, "NX", "PX", std::to_string(ttl.count())});
         if (v.type == Type::status && v.str == "OK") {
             result = token;
@@ -442,7 +485,7 @@ void RedisCache::unlock(const std::string& key, const std::string& token) {
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) "
         "else return 0 end";
     m_near.unlock(key, token);
-    guarded([&] { m_pool.command({"EVAL", script, "1", m_root + "lock:" + key, token}); });
+    guarded([&] { m_redis->command({"EVAL", script, "1", m_root + "lock:" + key, token}); });
 }
 
 } // namespace dataflow::cache

@@ -10,7 +10,7 @@
 /// near cache keeps serving what this process has seen.
 
 #include "cache/memory_cache.hpp"
-#include "redis/pool.hpp"
+#include "redis/client.hpp"
 #include "redis/script.hpp"
 #include "resilience/circuit_breaker.hpp"
 
@@ -52,11 +52,11 @@ public:
 
     /// PING through the breaker; false (with the reason) when Redis is unavailable.
     bool ping(std::string& error) override;
-    redis::Pool* redis_pool() override { return &m_pool; }
+    redis::Client* redis_client() override { return m_redis.get(); }
     std::optional<resilience::BreakerSnapshot> breaker_snapshot() const override {
         return m_breaker.snapshot();
     }
-    redis::Pool& pool() { return m_pool; }
+    redis::Client& client() { return *m_redis; }
     resilience::CircuitBreaker& breaker() { return m_breaker; }
     /// "<prefix>:v1:" — every key of ours starts with it.
     const std::string& root() const { return m_root; }
@@ -75,10 +75,12 @@ private:
     /// Removes the members of tag set `tag_key` whose entry has expired, then evicts random
     /// members with their entries down to k_tag_prune_to. Returns the entries evicted.
     std::size_t prune_tag(const std::string& tag_key);
-    /// Counts keys matching `pattern` with SCAN, at most `max_batches` batches.
+    /// UNLINK of each key (pipelined, one command per key); returns how many existed.
+    std::uint64_t unlink_each(const std::vector<std::string>& keys);
+    /// Counts keys matching `pattern` with SCAN on every master, at most `max_batches` batches.
     FlushResult scan_count(const std::string& pattern, int max_batches);
 
-    redis::Pool m_pool;
+    std::unique_ptr<redis::Client> m_redis;
     std::string m_root;
     MemoryCache m_near;
     resilience::CircuitBreaker m_breaker;

@@ -6,8 +6,25 @@ namespace dataflow::cache {
 
 redis::Settings redis_settings(const config::RedisSettings& r) {
     redis::Settings s;
+    s.mode = r.mode == config::RedisMode::cluster    ? redis::Mode::cluster
+             : r.mode == config::RedisMode::sentinel ? redis::Mode::sentinel
+                                                     : redis::Mode::standalone;
     s.host = r.host;
     s.port = r.port;
+    // The loader checked every item: parse_endpoint cannot fail here.
+    for (const auto& n : r.nodes) {
+        if (auto at = redis::parse_endpoint(n, 6379)) {
+            s.nodes.push_back(*at);
+        }
+    }
+    for (const auto& n : r.sentinels) {
+        if (auto at = redis::parse_endpoint(n, 26379)) {
+            s.sentinels.push_back(*at);
+        }
+    }
+    s.sentinel_master = r.sentinel_master;
+    s.sentinel_username = r.sentinel_username;
+    s.sentinel_password = r.sentinel_password;
     s.db = r.db;
     s.username = r.username;
     s.password = r.password;

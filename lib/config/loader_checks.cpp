@@ -187,6 +187,9 @@ void Loader::validate_paths() {
         error(c.origin("upstream.ca_file"), "upstream.ca_file",
               fmt::format("cannot read '{}': {}", ca, std::strerror(errno)));
     }
+    if (c.str("cache.backend") == "redis") {
+        validate_redis_topology();
+    }
     if (c.str("cache.backend") != "redis") {
         for (const auto& key : schema()) {
             if (key.name.substr(0, 6) == "redis." && !is_default(key.name)) {
@@ -197,10 +200,41 @@ void Loader::validate_paths() {
     }
 }
 
+void Loader::validate_redis_topology() {
+    const auto& c = m_config;
+    const auto& mode = c.str("redis.mode");
+    if (mode == "sentinel" && c.list("redis.sentinels").empty()) {
+        error(preferred_origin("redis.sentinels", "redis.mode"), "redis.sentinels",
+              "redis.mode = sentinel needs the sentinels to ask for the master: set "
+              "redis.sentinels (host:port, comma-separated in DATAFLOW_REDIS_SENTINELS)");
+    }
+    if (mode == "sentinel" && c.str("redis.sentinel_master").empty()) {
+        error(preferred_origin("redis.sentinel_master", "redis.mode"), "redis.sentinel_master",
+              "redis.mode = sentinel needs the name of the master set (SENTINEL monitor NAME)");
+    }
+    if (mode == "cluster" && c.integer("redis.db") != 0) {
+        error(preferred_origin("redis.db", "redis.mode"), "redis.db",
+              "a Redis Cluster has database 0 only: leave redis.db at 0 (separate deployments "
+              "with redis.key_prefix)");
+    }
+    if (mode != "sentinel") {
+        for (const char* key :
+             {"redis.sentinels", "redis.sentinel_username", "redis.sentinel_password"}) {
+            if (!is_default(key)) {
+                warning(c.origin(key), key, "has no effect unless redis.mode = sentinel");
+            }
+        }
+    }
+    if (mode != "cluster" && !is_default("redis.nodes")) {
+        warning(c.origin("redis.nodes"), "redis.nodes",
+                "has no effect unless redis.mode = cluster");
+    }
+}
+
 void Loader::validate_production() {
     const auto& c = m_config;
     const auto& host = c.str("redis.host");
-    if (c.str("cache.backend") == "redis" &&
+    if (c.str("cache.backend") == "redis" && c.str("redis.mode") != "sentinel" &&
         (host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]" ||
          host.rfind("127.", 0) == 0)) {
         error(preferred_origin("redis.host", "cache.backend"), "redis.host",

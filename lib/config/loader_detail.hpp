@@ -79,6 +79,7 @@ private:
     void validate_ports_and_times();
     void validate_auth();
     void validate_paths();
+    void validate_redis_topology();
     void validate_production();
 
     const LoadOptions& m_options;

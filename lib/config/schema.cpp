@@ -1,5 +1,6 @@
 #include "config/schema.hpp"
 
+#include "redis/client.hpp"
 #include "resilience/rate_limiter.hpp"
 #include "util/strings.hpp"
 #include "util/units.hpp"
@@ -306,10 +307,26 @@ const KeyDef k_schema[] = {
      .description = "How long a replica waits for another's refresh of a missing entry"},
 
     // ---- Redis
+    {.name = "redis.mode", .type = T::enumeration, .default_text = "standalone",
+     .choices = "standalone|cluster|sentinel",
+     .description = "How Redis runs: one node, a Redis Cluster, or behind Sentinel"},
     {.name = "redis.host", .type = T::string, .default_text = "localhost", .check = Check::host,
-     .description = "Redis host (cache.backend = redis)"},
+     .description = "Redis host (cache.backend = redis); cluster: a seed node"},
     {.name = "redis.port", .type = T::integer, .default_text = "6379", .min = 1, .max = 65535,
      .description = "Redis port"},
+    {.name = "redis.nodes", .type = T::list, .default_text = "", .check = Check::endpoints,
+     .description = "Cluster: more seed nodes, host:port (redis.host:redis.port is one)"},
+    {.name = "redis.sentinels", .type = T::list, .default_text = "", .check = Check::endpoints,
+     .description = "Sentinel: the sentinels to ask for the master, host:port (port 26379 "
+                    "when left out)"},
+    {.name = "redis.sentinel_master", .type = T::string, .default_text = "mymaster",
+     .check = Check::no_newline, .description = "Sentinel: the name of the master set"},
+    {.name = "redis.sentinel_username", .type = T::string, .default_text = "",
+     .check = Check::no_newline,
+     .description = "Sentinel: ACL user for the sentinels (the data nodes use redis.username)"},
+    {.name = "redis.sentinel_password", .type = T::string, .default_text = "", .secret = true,
+     .check = Check::no_newline,
+     .description = "Sentinel: password of the sentinels (the data nodes use redis.password)"},
     {.name = "redis.db", .type = T::integer, .default_text = "0", .min = 0, .max = 255,
      .description = "Redis database number"},
     {.name = "redis.username", .type = T::string, .default_text = "", .check = Check::no_newline,
@@ -665,6 +682,10 @@ std::string check_value(const KeyDef& key, const Value& value) {
                 if (!why.empty()) {
                     return why;
                 }
+            }
+            if (key.check == Check::endpoints && !redis::parse_endpoint(item, 1)) {
+                return fmt::format("\"{}\" is not host:port (an IPv6 address as [addr]:port)",
+                                   item);
             }
             if (key.check == Check::language && !is_language_tag(item)) {
                 return fmt::format("\"{}\" is not a language tag (e.g. it, en, pt-BR)", item);

@@ -33,6 +33,7 @@ enum class Check {
     language,    ///< list of language tags (it, en, pt-BR)
     no_newline,  ///< one line (header values, tokens)
     host_limits, ///< list of host=PER_MINUTE[/BURST]
+    endpoints,   ///< list of host:port ([v6]:port)
 };
 
 /// A typed value: string (string, enumeration), int64 (integer, duration ms, size bytes),

@@ -24,6 +24,7 @@ constexpr std::array<std::string_view, 2> k_log_formats{"text", "json"};
 constexpr std::array<std::string_view, 4> k_probe_details{"full", "dataonly", "serieskeysonly",
                                                           "nodata"};
 constexpr std::array<std::string_view, 2> k_cache_backends{"memory", "redis"};
+constexpr std::array<std::string_view, 3> k_redis_modes{"standalone", "cluster", "sentinel"};
 constexpr std::array<std::string_view, 2> k_match_modes{"substring", "word"};
 
 std::span<const std::string_view> names_of(Environment) {
@@ -46,6 +47,9 @@ std::span<const std::string_view> names_of(ProbeDetail) {
 }
 std::span<const std::string_view> names_of(CacheBackend) {
     return k_cache_backends;
+}
+std::span<const std::string_view> names_of(RedisMode) {
+    return k_redis_modes;
 }
 std::span<const std::string_view> names_of(MatchMode) {
     return k_match_modes;
@@ -244,7 +248,13 @@ void read_cache_redis(Reader& r, Settings& s) {
     r("cache.negative_ttl", s.cache.negative_ttl);
     r("cache.lock_ttl", s.cache.lock_ttl);
     r("cache.lock_wait", s.cache.lock_wait);
+    r("redis.mode", s.redis.mode);
     r("redis.host", s.redis.host);
+    r("redis.nodes", s.redis.nodes);
+    r("redis.sentinels", s.redis.sentinels);
+    r("redis.sentinel_master", s.redis.sentinel_master);
+    r("redis.sentinel_username", s.redis.sentinel_username);
+    r("redis.sentinel_password", s.redis.sentinel_password);
     r("redis.port", s.redis.port);
     r("redis.db", s.redis.db);
     r("redis.username", s.redis.username);
@@ -286,6 +296,9 @@ std::string_view to_string(ProbeDetail value) {
     return name_of(value);
 }
 std::string_view to_string(CacheBackend value) {
+    return name_of(value);
+}
+std::string_view to_string(RedisMode value) {
     return name_of(value);
 }
 std::string_view to_string(MatchMode value) {

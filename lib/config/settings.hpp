@@ -30,6 +30,7 @@ enum class LogLevel { trace, debug, info, warn, error, off };
 enum class LogFormat { text, json };
 enum class ProbeDetail { full, dataonly, serieskeysonly, nodata };
 enum class CacheBackend { memory, redis };
+enum class RedisMode { standalone, cluster, sentinel };
 enum class MatchMode { substring, word };
 
 /// The schema's spelling of each value ("production", "jwt", "serieskeysonly", ...).
@@ -40,6 +41,7 @@ std::string_view to_string(LogLevel value);
 std::string_view to_string(LogFormat value);
 std::string_view to_string(ProbeDetail value);
 std::string_view to_string(CacheBackend value);
+std::string_view to_string(RedisMode value);
 std::string_view to_string(MatchMode value);
 
 using Duration = std::chrono::milliseconds;
@@ -175,8 +177,14 @@ struct CacheSettings {
 
 /// password is a secret: never log or print it.
 struct RedisSettings {
+    RedisMode mode{};
     std::string host;
     int port = 0;
+    Strings nodes;     ///< host:port
+    Strings sentinels; ///< host:port
+    std::string sentinel_master;
+    std::string sentinel_username;
+    std::string sentinel_password;
     int db = 0;
     std::string username;
     std::string password;

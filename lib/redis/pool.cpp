@@ -75,8 +75,20 @@ Pool::~Pool() {
     }
 }
 
+std::string Endpoint::str() const {
+    if (host.find(':') != std::string::npos) {
+        return fmt::format("[{}]:{}", host, port);
+    }
+    return fmt::format("{}:{}", host, port);
+}
+
 std::string Pool::endpoint() const {
-    return m_settings.host + ":" + std::to_string(m_settings.port);
+    return Endpoint{m_settings.host, m_settings.port}.str();
+}
+
+std::string Pool::last_error() const {
+    std::lock_guard lock(m_mutex);
+    return m_last_error;
 }
 
 std::uint64_t Pool::reconnects() const {

@@ -20,9 +20,26 @@ struct redisContext;
 
 namespace dataflow::redis {
 
+/// How Redis is deployed (redis.mode): see client.hpp.
+enum class Mode { standalone, cluster, sentinel };
+
+struct Endpoint {
+    std::string host;
+    int port = 0;
+    std::string str() const; ///< host:port ([host]:port for IPv6)
+    bool operator==(const Endpoint&) const = default;
+};
+
 struct Settings {
-    std::string host = "localhost";
+    Mode mode = Mode::standalone;
+    std::string host = "localhost"; ///< standalone: the node; cluster: a seed node
     int port = 6379;
+    std::vector<Endpoint> nodes;     ///< cluster: more seed nodes
+    std::vector<Endpoint> sentinels; ///< sentinel: the sentinels to ask
+    std::string sentinel_master;     ///< sentinel: the master's name
+    std::string sentinel_username;   ///< AUTH for the sentinels (may differ from the nodes')
+    std::string sentinel_password;   ///< never logged
+    int max_redirects = 5;           ///< cluster: MOVED/ASK followed per command
     int db = 0;
     std::string username; ///< Redis 6 ACL user; empty: the default user
     std::string password; ///< never logged
@@ -64,6 +81,9 @@ public:
 
     /// "host:port" (no credentials), for messages and metrics.
     std::string endpoint() const;
+    const Settings& settings() const { return m_settings; }
+    /// The last connection error, empty while connected (or never tried).
+    std::string last_error() const;
     std::uint64_t reconnects() const;
 
 private:

@@ -12,15 +12,15 @@ bool is_noscript(const Value& v) {
 
 Script::Script(std::string source) : m_source(std::move(source)) {}
 
-Value Script::eval(Pool& pool, const char* command, const std::string& script,
+Value Script::eval(Client& redis, const char* command, const std::string& script,
                    const std::vector<std::string>& keys, const std::vector<std::string>& args) {
     std::vector<std::string> cmd{command, script, std::to_string(keys.size())};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.insert(cmd.end(), args.begin(), args.end());
-    return pool.command(cmd);
+    return redis.command(cmd);
 }
 
-Value Script::run(Pool& pool, const std::vector<std::string>& keys,
+Value Script::run(Client& redis, const std::vector<std::string>& keys,
                   const std::vector<std::string>& args) {
     std::string sha;
     {
@@ -28,26 +28,27 @@ Value Script::run(Pool& pool, const std::vector<std::string>& keys,
         sha = m_sha;
     }
     if (!sha.empty()) {
-        auto v = eval(pool, "EVALSHA", sha, keys, args);
+        auto v = eval(redis, "EVALSHA", sha, keys, args);
         if (!is_noscript(v)) {
             return v;
         }
     }
     // Load once (and again after a Redis restart lost the script cache).
-    auto loaded = pool.command({"SCRIPT", "LOAD", m_source});
+    std::vector<std::string> load{"SCRIPT", "LOAD", m_source};
+    auto loaded = keys.empty() ? redis.command(load) : redis.command_for(keys.front(), load);
     if (loaded.type != Value::Type::string) {
-        throw Error("Redis " + pool.endpoint() + ": SCRIPT LOAD failed: " + loaded.str);
+        throw Error("Redis " + redis.endpoint() + ": SCRIPT LOAD failed: " + loaded.str);
     }
     {
         std::lock_guard lock(m_mutex);
         m_sha = loaded.str;
     }
-    auto v = eval(pool, "EVALSHA", loaded.str, keys, args);
+    auto v = eval(redis, "EVALSHA", loaded.str, keys, args);
     if (!is_noscript(v)) {
         return v;
     }
     // Lost again between the load and the call: the source cannot be missing.
-    return eval(pool, "EVAL", m_source, keys, args);
+    return eval(redis, "EVAL", m_source, keys, args);
 }
 
 } // namespace dataflow::redis

@@ -63,12 +63,13 @@ BreakerSettings fallback_breaker() {
 
 } // namespace
 
-RedisRateLimiter::RedisRateLimiter(redis::Pool& pool, std::string prefix, RateLimit default_limit,
+RedisRateLimiter::RedisRateLimiter(redis::Client& redis, std::string prefix,
+                                   RateLimit default_limit,
                                    std::map<std::string, RateLimit> per_host, int replicas,
                                    const util::Clock& clock)
-    : m_pool(pool), m_root(prefix + ":v1:ratelimit:"), m_clock(clock), m_default(default_limit),
+    : m_redis(redis), m_root(prefix + ":v1:ratelimit:"), m_clock(clock), m_default(default_limit),
       m_per_host(std::move(per_host)), m_replicas(std::max(1, replicas)),
-      m_breaker("redis-limiter/" + pool.endpoint(), fallback_breaker(), clock),
+      m_breaker("redis-limiter/" + redis.endpoint(), fallback_breaker(), clock),
       m_reserve_script(k_reserve), m_backoff_script(k_backoff) {
     configure(m_default, m_per_host, m_replicas);
 }
@@ -99,6 +100,10 @@ RateLimit RedisRateLimiter::limit_for(std::string_view host) const {
     return it == m_per_host.end() ? m_default : it->second;
 }
 
+std::string RedisRateLimiter::bucket_key(std::string_view host) const {
+    return m_root + "{" + std::string(host) + "}";
+}
+
 bool RedisRateLimiter::degraded() const {
     std::lock_guard lock(m_mutex);
     return m_degraded;
@@ -113,13 +118,13 @@ Reservation RedisRateLimiter::reserve(std::string_view host, std::chrono::millis
     auto permit = m_breaker.acquire();
     if (permit.allowed) {
         try {
-            auto key = m_root + std::string(host);
-            auto v = m_reserve_script.run(m_pool, {key, key + ":backoff"},
+            auto key = bucket_key(host);
+            auto v = m_reserve_script.run(m_redis, {key, key + ":backoff"},
                                           {fmt::format("{:.12f}", limit.per_minute / 60000.0),
                                            std::to_string(limit.burst),
                                            std::to_string(max_wait.count())});
             if (v.type != redis::Value::Type::array || v.elements.size() != 3) {
-                throw redis::Error("Redis " + m_pool.endpoint() +
+                throw redis::Error("Redis " + m_redis.endpoint() +
                                    ": unexpected rate-limit script reply " + v.str);
             }
             m_breaker.record(permit, CallResult::success, std::chrono::milliseconds(0));
@@ -127,7 +132,7 @@ Reservation RedisRateLimiter::reserve(std::string_view host, std::chrono::millis
                 std::lock_guard lock(m_mutex);
                 if (m_degraded) {
                     spdlog::info("rate limiter: Redis {} is back; the budget is shared again",
-                                 m_pool.endpoint());
+                                 m_redis.endpoint());
                 }
                 m_degraded = false;
             }
@@ -161,11 +166,11 @@ void RedisRateLimiter::back_off(std::string_view host, std::chrono::milliseconds
         return;
     }
     try {
-        auto key = m_root + std::string(host);
-        auto v = m_backoff_script.run(m_pool, {key, key + ":backoff"},
+        auto key = bucket_key(host);
+        auto v = m_backoff_script.run(m_redis, {key, key + ":backoff"},
                                       {std::to_string(duration.count())});
         if (v.is_error()) {
-            throw redis::Error("Redis " + m_pool.endpoint() + ": " + v.str);
+            throw redis::Error("Redis " + m_redis.endpoint() + ": " + v.str);
         }
         m_breaker.record(permit, CallResult::success, std::chrono::milliseconds(0));
     } catch (const redis::Error& e) {

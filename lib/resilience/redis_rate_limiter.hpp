@@ -3,9 +3,10 @@
 /// updated atomically by a Lua script (Redis' own clock, so replicas' clocks do not matter),
 /// plus a shared back-off key that a 429 seen by any replica sets for all of them. When Redis
 /// is unreachable each replica falls back to a local limiter at its share of the budget
-/// (budget / upstream.replicas).
+/// (budget / upstream.replicas). A host's two keys share the hash tag {host}, so its script runs
+/// on one slot of a Redis Cluster, and different hosts spread over the shards.
 
-#include "redis/pool.hpp"
+#include "redis/client.hpp"
 #include "redis/script.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/rate_limiter.hpp"
@@ -19,8 +20,8 @@ namespace dataflow::resilience {
 
 class RedisRateLimiter final : public RateLimiter {
 public:
-    /// `pool` must outlive the limiter. `replicas` sizes the fallback share.
-    RedisRateLimiter(redis::Pool& pool, std::string prefix, RateLimit default_limit,
+    /// `redis` must outlive the limiter. `replicas` sizes the fallback share.
+    RedisRateLimiter(redis::Client& redis, std::string prefix, RateLimit default_limit,
                      std::map<std::string, RateLimit> per_host, int replicas,
                      const util::Clock& clock);
 
@@ -34,8 +35,10 @@ public:
 
 private:
     RateLimit limit_for(std::string_view host) const;
+    /// "<prefix>:v1:ratelimit:{host}"; its back-off key appends ":backoff".
+    std::string bucket_key(std::string_view host) const;
 
-    redis::Pool& m_pool;
+    redis::Client& m_redis;
     std::string m_root;
     const util::Clock& m_clock;
     mutable std::mutex m_mutex;

@@ -60,7 +60,7 @@ void add_ready_checks(ServiceState& s) {
     });
     s.ready_checks.add("redis", false, [&s] {
         CheckResult r;
-        if (s.parts.cache.redis_pool() == nullptr) {
+        if (s.parts.cache.redis_client() == nullptr) {
             r.message = "not used (cache.backend = memory)";
             return r;
         }
@@ -181,6 +181,29 @@ void write_status(util::JsonWriter& w, ServiceState& s, const config::Config& co
     w.field("misses", static_cast<std::int64_t>(answers.misses + feed.misses));
     w.end_object();
     w.field("cache_backend", config::to_string(config.settings().cache.backend));
+    if (const auto* redis = s.parts.cache.redis_client()) {
+        // As last seen: no network here. Reasons stay in the "redis" check.
+        w.key("redis").begin_object();
+        w.field("mode", redis::to_string(redis->mode()));
+        w.key("nodes").begin_array();
+        for (const auto& n : redis->nodes()) {
+            w.begin_object();
+            w.field("endpoint", n.endpoint);
+            w.field("role", n.role);
+            if (!n.slots.empty()) {
+                w.field("slots", n.slots);
+            }
+            w.field("reachable", n.reachable);
+            w.end_object();
+        }
+        w.end_array();
+        auto t = redis->counters();
+        w.field("redirects_moved", static_cast<std::int64_t>(t.moved));
+        w.field("redirects_ask", static_cast<std::int64_t>(t.ask));
+        w.field("topology_refreshes", static_cast<std::int64_t>(t.refreshes));
+        w.field("failovers", static_cast<std::int64_t>(t.failovers));
+        w.end_object();
+    }
     w.field("config_hash", config.hash());
     if (s.parts.reloader != nullptr) {
         auto st = s.parts.reloader->stats();

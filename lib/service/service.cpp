@@ -67,7 +67,18 @@ Instruments::Instruments(Registry& r)
                         "rejected (0).")),
       reload_time(r.gauge("dataflow_config_last_reload_success_timestamp_seconds",
                           "Time of the last valid configuration load.")),
-      build_info(r.gauge("dataflow_build_info", "Build information.", {"version", "revision"})) {}
+      build_info(r.gauge("dataflow_build_info", "Build information.", {"version", "revision"})),
+      redis_redirects(r.counter("dataflow_redis_redirects_total",
+                                "Redis Cluster redirects followed (kind: moved, ask).", {"kind"})),
+      redis_refreshes(r.counter("dataflow_redis_topology_refreshes_total",
+                                "Redis topology reads: cluster slot maps, masters asked of the "
+                                "sentinels.")),
+      redis_failovers(r.counter("dataflow_redis_failovers_total",
+                                "New Redis masters seen after a master failed or moved.")),
+      redis_node_up(r.gauge("dataflow_redis_node_up",
+                            "Redis nodes as last seen: 1 reachable, 0 not (no network at scrape "
+                            "time).",
+                            {"endpoint", "role"})) {}
 
 // ------------------------------------------------------------------ Service
 
@@ -152,6 +163,17 @@ void Service::observe_upstream_and_scrapes() {
             in.ready.set({}, r);
         }
         in.readiness_transitions.set({}, static_cast<double>(s.readiness_transitions.load()));
+        if (const auto* redis = s.parts.cache.redis_client()) {
+            auto t = redis->counters();
+            in.redis_redirects.set({"moved"}, static_cast<double>(t.moved));
+            in.redis_redirects.set({"ask"}, static_cast<double>(t.ask));
+            in.redis_refreshes.set({}, static_cast<double>(t.refreshes));
+            in.redis_failovers.set({}, static_cast<double>(t.failovers));
+            in.redis_node_up.clear();
+            for (const auto& n : redis->nodes()) {
+                in.redis_node_up.set({n.endpoint, n.role}, n.reachable ? 1 : 0);
+            }
+        }
         if (s.parts.reloader != nullptr) {
             auto st = s.parts.reloader->stats();
             bool rejected_last = st.rejected > 0 && st.last_rejection_time > st.last_good_time;
@@ -314,7 +336,7 @@ void Service::start() {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     m_state->probes.start();
-    if (m_state->parts.cache.redis_pool() != nullptr) {
+    if (m_state->parts.cache.redis_client() != nullptr) {
         m_redis_monitor.start([this] { monitor_redis(); });
     }
     try {

@@ -54,6 +54,10 @@ struct Instruments {
     Family& reload_ok;
     Family& reload_time;
     Family& build_info;
+    Family& redis_redirects; ///< cache.backend = redis: MOVED / ASK followed
+    Family& redis_refreshes; ///< slot maps read, masters asked of the sentinels
+    Family& redis_failovers; ///< new masters seen after a failure
+    Family& redis_node_up;   ///< per node the client knows: 1 reachable, 0 not
 };
 
 struct ServiceState {

@@ -148,7 +148,7 @@ util::Url base_url(const config::Config& config) {
 namespace {
 
 std::unique_ptr<resilience::RateLimiter>
-make_limiter(const config::Settings& settings, const util::Clock& clock, redis::Pool* redis) {
+make_limiter(const config::Settings& settings, const util::Clock& clock, redis::Client* redis) {
     const auto& u = settings.upstream;
     auto budgets = source_budgets(settings);
     if (redis != nullptr) {
@@ -162,7 +162,7 @@ make_limiter(const config::Settings& settings, const util::Clock& clock, redis::
 
 } // namespace
 
-Upstream::Upstream(const config::Settings& settings, const util::Clock& clock, redis::Pool* redis)
+Upstream::Upstream(const config::Settings& settings, const util::Clock& clock, redis::Client* redis)
     : m_limiter(make_limiter(settings, clock, redis)),
       m_breakers(breaker_settings(settings.breaker), clock),
       m_client(client_settings(settings.upstream), *m_limiter, m_breakers, clock) {

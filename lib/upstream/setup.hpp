@@ -4,7 +4,7 @@
 /// whole config::Config (its settings()), for callers that hold a snapshot.
 
 #include "config/config.hpp"
-#include "redis/pool.hpp"
+#include "redis/client.hpp"
 #include "resilience/circuit_breaker.hpp"
 #include "resilience/rate_limiter.hpp"
 #include "resilience/redis_rate_limiter.hpp"
@@ -56,8 +56,8 @@ util::Url base_url(const config::Config& config);
 class Upstream {
 public:
     Upstream(const config::Settings& settings, const util::Clock& clock,
-             redis::Pool* redis = nullptr);
-    Upstream(const config::Config& config, const util::Clock& clock, redis::Pool* redis = nullptr)
+             redis::Client* redis = nullptr);
+    Upstream(const config::Config& config, const util::Clock& clock, redis::Client* redis = nullptr)
         : Upstream(config.settings(), clock, redis) {}
     /// Re-applies the reloadable upstream.* and breaker.* settings of a new snapshot to the
     /// running limiter, breakers and client.

@@ -6,6 +6,7 @@
 #include "redis/pool.hpp"
 #include "support/fake_upstream.hpp"
 #include "support/redis_server.hpp"
+#include "support/redis_topology.hpp"
 #include "support/serve.hpp"
 #include "support/support.hpp"
 #include "util/clock.hpp"
@@ -189,7 +190,7 @@ TEST_SUITE("cache cli") {
         dataflow::redis::Settings s;
         s.host = "127.0.0.1";
         s.port = c.redis.port();
-        dataflow::redis::Pool pool(s, dataflow::util::SystemClock::instance());
+        dataflow::redis::Pool pool(s, dataflow::util::SystemClock::instance()); // one node
         pool.command({"SET", "someone-else:key", "keep"});
 
         auto stats = c.run({"cache", "stats", "-o", "json"});
@@ -319,5 +320,68 @@ TEST_SUITE("cache cli") {
             CHECK(reused[id]["tested_at"] == test["tested_at"]);
         }
         CHECK(c.fake.request_count() == upstream_calls);
+    }
+
+    TEST_CASE("on a Redis Cluster and behind Sentinel: the second analyze is a cache hit, stats "
+              "and flush walk every master") {
+        dataflow::test::RedisClusterSet rc;
+        dataflow::test::RedisSentinelSet rs;
+        using Set = dataflow::test::RedisSentinelSet;
+        const std::vector<std::pair<std::string, std::vector<std::string>>> topologies{
+            {"cluster",
+             {"DATAFLOW_REDIS_MODE=cluster",
+              "DATAFLOW_REDIS_PORT=" + std::to_string(rc.seed_port())}},
+            {"sentinel",
+             {"DATAFLOW_REDIS_MODE=sentinel", "DATAFLOW_REDIS_SENTINELS=" + rs.sentinel_list(),
+              std::string("DATAFLOW_REDIS_SENTINEL_MASTER=") + Set::k_master_name,
+              std::string("DATAFLOW_REDIS_PASSWORD=") + Set::k_data_password,
+              std::string("DATAFLOW_REDIS_SENTINEL_PASSWORD=") + Set::k_sentinel_password}}};
+        for (const auto& [mode, extra] : topologies) {
+            CAPTURE(mode);
+            Cluster c; // its standalone Redis stays unused: `extra` points elsewhere
+            auto first = c.run({"analyze", "--probe", "2", "-o", "json"}, extra);
+            CAPTURE(first.err);
+            REQUIRE(first.exit_code == 0);
+            CHECK(nlohmann::json::parse(first.out)["performance_metrics"]["cache_hit"] == false);
+            auto calls = c.fake.request_count();
+            auto second = c.run({"analyze", "--probe", "2", "-o", "json"}, extra);
+            REQUIRE(second.exit_code == 0);
+            CHECK(nlohmann::json::parse(second.out)["performance_metrics"]["cache_hit"] == true);
+            CHECK(c.fake.request_count() == calls); // no further upstream call at all
+            for (const auto& err : {first.err, second.err}) {
+                CHECK_FALSE(has(err, "MOVED"));
+                CHECK_FALSE(has(err, "CROSSSLOT"));
+                CHECK_FALSE(has(err, "serving without Redis"));
+                CHECK_FALSE(has(err, "share of the budget"));
+            }
+            CHECK(c.redis.running()); // and untouched:
+            dataflow::redis::Settings local;
+            local.host = "127.0.0.1";
+            local.port = c.redis.port();
+            dataflow::redis::Pool unused(local, dataflow::util::SystemClock::instance());
+            CHECK(unused.command({"DBSIZE"}).integer == 0);
+
+            auto stats = c.run({"cache", "stats", "-o", "json"}, extra);
+            CAPTURE(stats.err);
+            REQUIRE(stats.exit_code == 0);
+            auto j = nlohmann::json::parse(stats.out);
+            CHECK(j["mode"] == mode);
+            CHECK(j["reachable"] == true);
+            CHECK(j["entries"].get<int>() >= 3);
+            CHECK(j["nodes"].size() == (mode == "cluster" ? 3u : 4u));
+            CHECK_FALSE(has(stats.out, Set::k_data_password));
+            CHECK_FALSE(has(stats.out, Set::k_sentinel_password));
+            auto table = c.run({"cache", "stats"}, extra);
+            CHECK(has(table.out, "mode       " + mode));
+
+            auto tag = c.run({"cache", "flush", "--tag", "probe", "--yes"}, extra);
+            CAPTURE(tag.err);
+            CHECK(has(tag.out, "invalidated 2 entries"));
+            auto all = c.run({"cache", "flush", "--yes"}, extra);
+            CHECK(all.exit_code == 0);
+            auto again = c.run({"analyze", "-o", "json"}, extra);
+            REQUIRE(again.exit_code == 0);
+            CHECK(nlohmann::json::parse(again.out)["performance_metrics"]["cache_hit"] == false);
+        }
     }
 }

@@ -72,7 +72,7 @@ bool eventually(P predicate, std::chrono::milliseconds limit = 10s) {
 }
 
 /// Every key under `pattern` (SCAN, never KEYS).
-std::vector<std::string> scan_keys(redis::Pool& pool, const std::string& pattern) {
+std::vector<std::string> scan_keys(redis::Client& pool, const std::string& pattern) {
     std::vector<std::string> out;
     std::string cursor = "0";
     do {
@@ -86,7 +86,7 @@ std::vector<std::string> scan_keys(redis::Pool& pool, const std::string& pattern
     return out;
 }
 
-std::int64_t used_memory(redis::Pool& pool) {
+std::int64_t used_memory(redis::Client& pool) {
     auto info = pool.command({"INFO", "memory"}).str;
     auto at = info.find("used_memory:");
     REQUIRE(at != std::string::npos);
@@ -114,9 +114,9 @@ TEST_SUITE("redis cache") {
         CHECK(c.get("probe:y").entry.negative);
         CHECK(c.get("nothing:here").state == State::miss);
 
-        auto ttl = c.pool().command({"PTTL", "df:v1:g0:analysis:abc"});
+        auto ttl = c.client().command({"PTTL", "df:v1:g0:analysis:abc"});
         CHECK(ttl.integer > 3'500'000); // the hard TTL: 2 h
-        auto tag_ttl = c.pool().command({"PTTL", "df:v1:g0:tag:catalog:IT1"});
+        auto tag_ttl = c.client().command({"PTTL", "df:v1:g0:tag:catalog:IT1"});
         CHECK(tag_ttl.integer >= ttl.integer - 1000); // tag sets outlive their members
         auto s = c.stats();
         CHECK(s.reachable);
@@ -133,7 +133,7 @@ TEST_SUITE("redis cache") {
         test::RedisServer server;
         cache::RedisCache c(settings_for(server), "df", 1 << 20, quick_breaker(),
                             util::SystemClock::instance());
-        auto& pool = c.pool();
+        auto& pool = c.client();
         auto tag_set = [](const std::string& tag) { return "df:v1:g0:tag:" + tag; };
         // Short-lived entries fill most of a tag set, then expire; one long-lived member keeps
         // the set (and its dead members) alive.
@@ -220,7 +220,7 @@ TEST_SUITE("redis cache") {
             2, 1, [&](util::JsonWriter& w) { analysis::write_report_members(w, report); });
         auto value = std::to_string(report.total_analyzed) + "\n" + members.text;
         const int n = 100;
-        auto before = used_memory(c.pool());
+        auto before = used_memory(c.client());
         for (int i = 0; i < n; ++i) {
             // A different body each time (one document sent as n variants): n distinct keys.
             auto key = live::analysis_key(bytes, "request-" + std::to_string(i),
@@ -231,8 +231,8 @@ TEST_SUITE("redis cache") {
             e.content_type = "application/vnd.dataflow.analysis.v1";
             c.set(key, e);
         }
-        auto after = used_memory(c.pool());
-        REQUIRE(scan_keys(c.pool(), "df:v1:g0:analysis:*").size() == static_cast<std::size_t>(n));
+        auto after = used_memory(c.client());
+        REQUIRE(scan_keys(c.client(), "df:v1:g0:analysis:*").size() == static_cast<std::size_t>(n));
         auto per_entry = (after - before) / n;
         MESSAGE("Redis used_memory per cached analysis (bundled catalogue, 456 flows, max_results "
                 "100): "
@@ -253,7 +253,7 @@ TEST_SUITE("redis cache") {
         a.set(key, entry("catalogue", 1h, 2h));
         CHECK(b.get(key).entry.value == "catalogue");
         // A garbage value (e.g. a pickle written by someone else) is a miss, never executed.
-        a.pool().command({"SET", "df:v1:g0:" + key, "\x80\x04\x95pickle"});
+        a.client().command({"SET", "df:v1:g0:" + key, "\x80\x04\x95pickle"});
         CHECK(b.get(key).state == State::miss);
     }
 
@@ -265,8 +265,8 @@ TEST_SUITE("redis cache") {
         // and keeps it for a second.
         util::ManualClock other_clock;
         cache::RedisCache other(settings_for(server), "df", 1 << 20, quick_breaker(), other_clock);
-        c.pool().command({"SET", "other-tenant:key", "keep me"});
-        c.pool().command({"SET", "dfx:v1:g0:k", "keep me too"});
+        c.client().command({"SET", "other-tenant:key", "keep me"});
+        c.client().command({"SET", "dfx:v1:g0:k", "keep me too"});
         for (int i = 0; i < 3000; ++i) {
             c.set("a:" + std::to_string(i), entry("v", 1h, 1h, {i % 2 ? "odd" : "even"}));
         }
@@ -295,8 +295,8 @@ TEST_SUITE("redis cache") {
         other.set("b", entry("new", 1h, 1h));
         CHECK(c.get("b").hit());
         CHECK(c.get("b").entry.value == "new");
-        CHECK(c.pool().command({"GET", "other-tenant:key"}).str == "keep me");
-        CHECK(c.pool().command({"GET", "dfx:v1:g0:k"}).str == "keep me too");
+        CHECK(c.client().command({"GET", "other-tenant:key"}).str == "keep me");
+        CHECK(c.client().command({"GET", "dfx:v1:g0:k"}).str == "keep me too");
     }
 
     TEST_CASE("the pool under concurrent threads") {
@@ -348,14 +348,14 @@ TEST_SUITE("redis cache") {
         CHECK(eventually([&] {
             c.set("after", entry("y", 1h, 1h));
             try {
-                return c.pool().command({"GET", "df:v1:g0:after"}).type == Value::Type::string;
+                return c.client().command({"GET", "df:v1:g0:after"}).type == Value::Type::string;
             } catch (const redis::Error&) {
                 return false;
             }
         }));
         CHECK(c.breaker().snapshot().state == resilience::BreakerState::closed);
         CHECK(c.stats().reachable);
-        CHECK(c.pool().reconnects() >= 1);
+        CHECK(c.client().reconnects() >= 1);
     }
 
     TEST_CASE("a wrong password is a clear error that never shows the password") {
@@ -465,9 +465,9 @@ TEST_SUITE("redis cache: conditional refresh") {
         MESSAGE("touch of an 8 MiB entry: "
                 << std::chrono::duration<double, std::milli>(took).count() << " ms round trip");
         CHECK(c.stats().touches == 1);
-        CHECK(c.pool().command({"PTTL", data_key}).integer > 4 * 3'600'000);
-        CHECK(c.pool().command({"PTTL", tag_key}).integer > 4 * 3'600'000);
-        auto raw = c.pool().command({"GET", data_key});
+        CHECK(c.client().command({"PTTL", data_key}).integer > 4 * 3'600'000);
+        CHECK(c.client().command({"PTTL", tag_key}).integer > 4 * 3'600'000);
+        auto raw = c.client().command({"GET", data_key});
         REQUIRE(raw.type == Value::Type::string);
         auto back = cache::decode(raw.str);
         REQUIRE(back);
@@ -484,8 +484,8 @@ TEST_SUITE("redis cache: conditional refresh") {
         // A touch never shortens a tag set another member needs; an entry can be touched
         // shorter itself.
         CHECK(c.touch("catalog:big", now, now + 1000, now + 600'000));
-        CHECK(c.pool().command({"PTTL", data_key}).integer <= 600'000);
-        CHECK(c.pool().command({"PTTL", tag_key}).integer > 4 * 3'600'000);
+        CHECK(c.client().command({"PTTL", data_key}).integer <= 600'000);
+        CHECK(c.client().command({"PTTL", tag_key}).integer > 4 * 3'600'000);
 
         // The near cache was touched too: with Redis gone it serves the new times.
         server.stop();
@@ -502,22 +502,22 @@ TEST_SUITE("redis cache: conditional refresh") {
                             util::SystemClock::instance());
         auto now = entry("", 1h, 1h).stored_at_ms;
         CHECK_FALSE(c.touch("missing", now, now + 1000, now + 2000));
-        CHECK_FALSE(c.pool().command({"EXISTS", "df:v1:g0:missing"}).integer);
+        CHECK_FALSE(c.client().command({"EXISTS", "df:v1:g0:missing"}).integer);
         // As written by the version before the fixed header: readable, but not touchable.
         auto old = fmt::format(R"({{"v":1,"ct":"text/plain","stored":{},"fresh":{},"stale":{},)"
                                R"("neg":false,"tags":["catalog"]}})"
                                "\nold value",
                                now, now + 3'600'000, now + 3'600'000);
-        c.pool().command({"SET", "df:v1:g0:old", old, "PX", "3600000"});
+        c.client().command({"SET", "df:v1:g0:old", old, "PX", "3600000"});
         auto l = c.get("old");
         CHECK(l.state == State::fresh);
         CHECK(l.entry.value == "old value");
         CHECK(c.head("old").entry.stale_until_ms == now + 3'600'000);
         CHECK_FALSE(c.touch("old", now, now + 7'200'000, now + 7'200'000));
-        CHECK(c.pool().command({"GET", "df:v1:g0:old"}).str == old);
-        CHECK(c.pool().command({"PTTL", "df:v1:g0:old"}).integer <= 3'600'000);
+        CHECK(c.client().command({"GET", "df:v1:g0:old"}).str == old);
+        CHECK(c.client().command({"PTTL", "df:v1:g0:old"}).integer <= 3'600'000);
         // A foreign value under our key is left alone too.
-        c.pool().command({"SET", "df:v1:g0:foreign", "\x80\x04\x95pickle", "PX", "3600000"});
+        c.client().command({"SET", "df:v1:g0:foreign", "\x80\x04\x95pickle", "PX", "3600000"});
         CHECK_FALSE(c.touch("foreign", now, now + 1000, now + 2000));
         // After a flush (a new generation), the old entry is not ours any more.
         c.set("k", entry("v", 1h, 1h));
@@ -581,7 +581,8 @@ TEST_SUITE("redis cache: conditional refresh") {
 TEST_SUITE("cluster rate limiter") {
     TEST_CASE("three limiters on one Redis never exceed the shared budget") {
         test::RedisServer server;
-        redis::Pool pool(settings_for(server), util::SystemClock::instance());
+        auto pool_client = redis::make_client(settings_for(server), util::SystemClock::instance());
+        auto& pool = *pool_client;
         std::vector<std::unique_ptr<resilience::RedisRateLimiter>> limiters;
         for (int i = 0; i < 3; ++i) {
             limiters.push_back(std::make_unique<resilience::RedisRateLimiter>(
@@ -633,7 +634,8 @@ TEST_SUITE("cluster rate limiter") {
 
     TEST_CASE("one limiter shared by 8 threads keeps the budget while its script is reloaded") {
         test::RedisServer server;
-        redis::Pool pool(settings_for(server), util::SystemClock::instance());
+        auto pool_client = redis::make_client(settings_for(server), util::SystemClock::instance());
+        auto& pool = *pool_client;
         // 60 a minute with a burst of 40: 40 at once, then one a second.
         resilience::RedisRateLimiter limiter(pool, "df", {60, 40}, {}, 1,
                                              util::SystemClock::instance());
@@ -673,7 +675,8 @@ TEST_SUITE("cluster rate limiter") {
 
     TEST_CASE("a 429 seen by one replica stops all of them, without Redis, a local share") {
         test::RedisServer server;
-        redis::Pool pool(settings_for(server), util::SystemClock::instance());
+        auto pool_client = redis::make_client(settings_for(server), util::SystemClock::instance());
+        auto& pool = *pool_client;
         resilience::RedisRateLimiter a(pool, "df", {600, 5}, {}, 2, util::SystemClock::instance());
         resilience::RedisRateLimiter b(pool, "df", {600, 5}, {}, 2, util::SystemClock::instance());
         CHECK(a.reserve("h", 0ms).granted);

@@ -526,6 +526,53 @@ TEST_SUITE("config") {
         CHECK(ok.findings.empty());
     }
 
+    TEST_CASE("redis.mode: cluster and sentinel settings, lists from the environment") {
+        auto o = isolated();
+        o.env = {{"DATAFLOW_CACHE_BACKEND", "redis"},
+                 {"DATAFLOW_REDIS_MODE", "sentinel"},
+                 {"DATAFLOW_REDIS_SENTINELS", "s-0.sentinel:26379, s-1.sentinel,[fd00::1]:26380"},
+                 {"DATAFLOW_REDIS_SENTINEL_MASTER", "cache"},
+                 {"DATAFLOW_REDIS_SENTINEL_PASSWORD", "sentinel-secret"}};
+        auto r = config::load(o);
+        CAPTURE(all_findings(r));
+        REQUIRE(r.ok());
+        const auto& redis = r.config->settings().redis;
+        CHECK(redis.mode == config::RedisMode::sentinel);
+        CHECK(redis.sentinels ==
+              std::vector<std::string>{"s-0.sentinel:26379", "s-1.sentinel", "[fd00::1]:26380"});
+        CHECK(redis.sentinel_master == "cache");
+        CHECK(redis.sentinel_password == "sentinel-secret");
+        // Sentinel mode without sentinels, a bad endpoint, a cluster with a database.
+        o.env = {{"DATAFLOW_CACHE_BACKEND", "redis"}, {"DATAFLOW_REDIS_MODE", "sentinel"}};
+        auto text = all_findings(config::load(o));
+        CHECK(has(text, "error: redis.sentinels: redis.mode = sentinel needs the sentinels"));
+        o.env = {{"DATAFLOW_CACHE_BACKEND", "redis"},
+                 {"DATAFLOW_REDIS_MODE", "cluster"},
+                 {"DATAFLOW_REDIS_NODES", "redis-0:7000,redis-1:port"}};
+        text = all_findings(config::load(o));
+        CHECK(has(text, "redis.nodes"));
+        CHECK(has(text, "\"redis-1:port\" is not host:port"));
+        o.env = {{"DATAFLOW_CACHE_BACKEND", "redis"},
+                 {"DATAFLOW_REDIS_MODE", "cluster"},
+                 {"DATAFLOW_REDIS_DB", "2"}};
+        text = all_findings(config::load(o));
+        CHECK(has(text, "error: redis.db: a Redis Cluster has database 0 only"));
+        o.env = {{"DATAFLOW_CACHE_BACKEND", "redis"},
+                 {"DATAFLOW_REDIS_MODE", "cluster"},
+                 {"DATAFLOW_REDIS_NODES", "redis-0:7000,redis-1:7001"}};
+        CHECK(config::load(o).ok());
+        // Sentinel settings in another mode have no effect: said so.
+        o.env = {{"DATAFLOW_CACHE_BACKEND", "redis"}, {"DATAFLOW_REDIS_SENTINELS", "s:26379"}};
+        text = all_findings(config::load(o));
+        CHECK(has(text, "warning: redis.sentinels: has no effect unless redis.mode = sentinel"));
+        // Production behind sentinels: redis.host (unused) may stay localhost.
+        o.env = {{"DATAFLOW_ENVIRONMENT", "production"},
+                 {"DATAFLOW_CACHE_BACKEND", "redis"},
+                 {"DATAFLOW_REDIS_MODE", "sentinel"},
+                 {"DATAFLOW_REDIS_SENTINELS", "redis-sentinel.cache.svc:26379"}};
+        CHECK_FALSE(has(all_findings(config::load(o)), "redis.host"));
+    }
+
     TEST_CASE("warnings: settings without effect, cross-key errors") {
         auto o = isolated();
         o.env = {{"DATAFLOW_REDIS_HOST", "redis"}, {"DATAFLOW_AUTH_MODE", "token"}};

@@ -168,7 +168,13 @@ std::vector<Field> fields() {
         FIELD("cache.negative_ttl", cache.negative_ttl, "5m"),
         FIELD("cache.lock_ttl", cache.lock_ttl, "20s"),
         FIELD("cache.lock_wait", cache.lock_wait, "2s"),
+        FIELD("redis.mode", redis.mode, ""),
         FIELD("redis.host", redis.host, ""),
+        FIELD("redis.nodes", redis.nodes, ""),
+        FIELD("redis.sentinels", redis.sentinels, ""),
+        FIELD("redis.sentinel_master", redis.sentinel_master, ""),
+        FIELD("redis.sentinel_username", redis.sentinel_username, ""),
+        FIELD("redis.sentinel_password", redis.sentinel_password, ""),
         FIELD("redis.port", redis.port, ""),
         FIELD("redis.db", redis.db, ""),
         FIELD("redis.username", redis.username, ""),
@@ -310,10 +316,12 @@ TEST_SUITE("settings") {
               range("cache.backend"));
         CHECK(names(config::MatchMode::substring, config::MatchMode::word) ==
               range("analysis.match"));
+        CHECK(names(config::RedisMode::standalone, config::RedisMode::sentinel) ==
+              range("redis.mode"));
         // Every enumeration key of the schema is one of those above.
-        const std::set<std::string_view> typed{"environment",   "auth.mode",     "catalog.mode",
-                                               "log.level",     "log.format",    "probe.detail",
-                                               "cache.backend", "analysis.match"};
+        const std::set<std::string_view> typed{"environment",   "auth.mode",      "catalog.mode",
+                                               "log.level",     "log.format",     "probe.detail",
+                                               "cache.backend", "analysis.match", "redis.mode"};
         for (const auto& key : config::schema()) {
             if (key.type == config::KeyType::enumeration) {
                 CHECK_MESSAGE(typed.count(key.name) == 1,
