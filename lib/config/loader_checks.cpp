@@ -225,6 +225,11 @@ void Loader::validate_redis_topology() {
             }
         }
     }
+    if (mode == "cluster" && c.str("redis.key_prefix").find_first_of("{}") != std::string::npos) {
+        warning(c.origin("redis.key_prefix"), "redis.key_prefix",
+                "a { or } in the prefix puts every key on one hash slot of the cluster (one "
+                "shard takes all the load); the keys carry their own hash tags (docs/CACHE.md)");
+    }
     if (mode != "cluster" && !is_default("redis.nodes")) {
         warning(c.origin("redis.nodes"), "redis.nodes",
                 "has no effect unless redis.mode = cluster");

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <thread>
 
 namespace dataflow::redis {
@@ -15,9 +17,10 @@ bool starts_with(const Value& v, std::string_view prefix) {
     return v.is_error() && std::string_view(v.str).starts_with(prefix);
 }
 
-/// "MOVED 3999 127.0.0.1:6381" / "ASK ...": the slot and the node.
-std::optional<std::pair<std::size_t, Endpoint>> redirect_of(const Value& v) {
-    auto text = std::string_view(v.str);
+} // namespace
+
+std::optional<std::pair<std::size_t, Endpoint>> parse_redirect(std::string_view text,
+                                                               const std::string& from) {
     auto first = text.find(' ');
     auto second = first == std::string_view::npos ? first : text.find(' ', first + 1);
     if (second == std::string_view::npos) {
@@ -30,12 +33,28 @@ std::optional<std::pair<std::size_t, Endpoint>> redirect_of(const Value& v) {
         }
         slot = slot * 10 + static_cast<std::size_t>(c - '0');
     }
-    auto at = parse_endpoint(text.substr(second + 1), 0);
-    if (!at || slot >= k_slots || at->port == 0) {
+    auto address = text.substr(second + 1);
+    auto colon = address.rfind(':');
+    if (colon == std::string_view::npos || slot >= k_slots) {
         return std::nullopt;
     }
-    return std::make_pair(slot, *at);
+    Endpoint at;
+    at.host = std::string(address.substr(0, colon));
+    if (at.host.size() > 2 && at.host.front() == '[' && at.host.back() == ']') {
+        at.host = at.host.substr(1, at.host.size() - 2);
+    }
+    if (at.host.empty() || at.host == "?") {
+        at.host = from;
+    }
+    auto port = address.substr(colon + 1);
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), at.port);
+    if (ec != std::errc() || end != port.data() + port.size() || at.port < 1 || at.port > 65535) {
+        return std::nullopt;
+    }
+    return std::make_pair(slot, at);
 }
+
+namespace {
 
 bool is_redirect(const Value& v) {
     return starts_with(v, "MOVED ") || starts_with(v, "ASK ") || starts_with(v, "TRYAGAIN") ||
@@ -86,13 +105,18 @@ std::shared_ptr<Pool> ClusterClient::pool_locked(const Endpoint& at) {
     return pool;
 }
 
-void ClusterClient::refresh(std::uint64_t seen_epoch, bool after_failure) {
+void ClusterClient::refresh(std::uint64_t seen_epoch, Refresh why) {
     std::lock_guard serial(m_refresh_mutex);
     std::vector<std::shared_ptr<Pool>> ask;
     {
         std::lock_guard lock(m_mutex);
         if (m_epoch != seen_epoch) {
             return; // another thread read the map meanwhile
+        }
+        // At most every 100 ms unless a MOVED proved the map wrong (or there is none).
+        if (why != Refresh::moved && !m_owner.empty() &&
+            m_clock.steady() - m_refreshed_at < std::chrono::milliseconds(100)) {
+            return;
         }
         for (const auto& m : m_masters) {
             ask.push_back(m.pool);
@@ -145,9 +169,10 @@ void ClusterClient::refresh(std::uint64_t seen_epoch, bool after_failure) {
             m.first = p;
             m.second.emplace_back(first, last);
         }
-        bool changed = false;
-        for (std::size_t s = 0; s < k_slots && !m_owner.empty(); ++s) {
-            changed = changed || owner[s] != m_owner[s];
+        // A failover: slots left a master that no longer answers.
+        bool failover = false;
+        for (std::size_t s = 0; s < k_slots && !m_owner.empty() && !failover; ++s) {
+            failover = m_owner[s] && owner[s] != m_owner[s] && !m_owner[s]->last_error().empty();
         }
         m_owner = std::move(owner);
         m_masters.clear();
@@ -156,9 +181,10 @@ void ClusterClient::refresh(std::uint64_t seen_epoch, bool after_failure) {
             m_masters.push_back({m.first, join_ranges(m.second)});
         }
         ++m_epoch;
+        m_refreshed_at = m_clock.steady();
         m_map_error.clear();
         ++m_refreshes;
-        if (changed && after_failure) {
+        if (failover) {
             ++m_failovers;
             spdlog::info("Redis cluster: the slot map changed after a node failed; {} masters",
                          m_masters.size());
@@ -170,7 +196,8 @@ void ClusterClient::refresh(std::uint64_t seen_epoch, bool after_failure) {
     throw Error("Redis cluster: no node answered CLUSTER SLOTS (last: " + last_error + ")");
 }
 
-ClusterClient::Route ClusterClient::route(std::optional<std::string_view> key) {
+ClusterClient::Route ClusterClient::route(std::optional<std::string_view> key,
+                                          std::size_t skip_masters) {
     for (int attempt = 0; attempt < 2; ++attempt) {
         std::uint64_t epoch = 0;
         {
@@ -179,14 +206,17 @@ ClusterClient::Route ClusterClient::route(std::optional<std::string_view> key) {
             if (!m_owner.empty()) {
                 if (!key) {
                     if (!m_masters.empty()) {
-                        return {m_masters.front().pool, epoch};
+                        return {m_masters[skip_masters % m_masters.size()].pool, epoch};
                     }
                 } else if (auto p = m_owner[key_slot(*key)]) {
                     return {p, epoch};
                 }
             }
+            if (attempt == 1) {
+                break; // the map was just read and still has no owner
+            }
         }
-        refresh(epoch, false);
+        refresh(epoch, Refresh::unknown);
     }
     throw Error(fmt::format("Redis cluster: no master serves slot {} (is the cluster down?)",
                             key ? key_slot(*key) : 0));
@@ -196,25 +226,43 @@ Value ClusterClient::execute(const std::vector<std::string>& args,
                              std::optional<std::string_view> key) {
     auto where = route(key);
     bool asking = false;
-    bool failed_once = false;
+    bool moved = false;
+    bool unreachable_once = false;
+    bool down_once = false;
+    std::size_t keyless_tries = 0;
     for (int hop = 0; hop <= m_settings.max_redirects; ++hop) {
         Value v;
         try {
             v = asking ? where.pool->pipeline({{"ASKING"}, args}).back()
                        : where.pool->command(args);
-        } catch (const Error&) {
-            if (failed_once) {
+        } catch (const Unreachable&) {
+            // Not sent: another node may take it. A keyless command tries the next master; a
+            // key's master is looked up again (a replica may have been promoted), once.
+            if (!key && ++keyless_tries < std::max<std::size_t>(1, masters_count())) {
+                where = route(key, keyless_tries);
+                asking = false;
+                continue;
+            }
+            if (unreachable_once || !key) {
                 throw;
             }
-            failed_once = true;
-            refresh(where.epoch, true); // the node is gone: a replica may have been promoted
+            unreachable_once = true;
+            refresh(where.epoch, Refresh::after_failure);
             where = route(key);
             asking = false;
             continue;
+        } catch (const Error&) {
+            // Sent, and perhaps run (a timeout, a dropped connection): never sent twice. The map
+            // is read again for the next command, at most every 100 ms.
+            try {
+                refresh(where.epoch, Refresh::after_failure);
+            } catch (const Error&) {
+            }
+            throw;
         }
         asking = false;
         if (starts_with(v, "MOVED ") || starts_with(v, "ASK ")) {
-            auto redirect = redirect_of(v);
+            auto redirect = parse_redirect(v.str, where.pool->settings().host);
             if (!redirect) {
                 return v;
             }
@@ -222,29 +270,33 @@ Value ClusterClient::execute(const std::vector<std::string>& args,
             auto to = pool_locked(redirect->second);
             if (v.str[0] == 'M') {
                 ++m_moved;
+                moved = true;
                 if (!m_owner.empty()) {
                     m_owner[redirect->first] = to; // now; the whole map below
                 }
-                where = {to, m_epoch};
             } else {
-                ++m_ask;
-                where = {to, m_epoch};
+                ++m_ask; // a slot being migrated: temporary, the map is not read for it
                 asking = true;
             }
+            where = {to, m_epoch};
             continue;
         }
-        if (starts_with(v, "TRYAGAIN") || starts_with(v, "CLUSTERDOWN")) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20 << std::min(hop, 4)));
+        if (starts_with(v, "TRYAGAIN") || (starts_with(v, "CLUSTERDOWN") && !down_once)) {
+            // A multi-key command during a migration, or a cluster failing over: once more
+            // after a short wait, bounded by the redirect count and the command timeout.
+            down_once = down_once || starts_with(v, "CLUSTERDOWN");
+            std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
+                std::chrono::milliseconds(20 << std::min(hop, 3)), m_settings.command_timeout));
             try {
-                refresh(where.epoch, false);
+                refresh(where.epoch, Refresh::unknown);
             } catch (const Error&) {
             }
             where = route(key);
             continue;
         }
-        if (hop > 0 && !failed_once) {
+        if (moved) {
             try {
-                refresh(where.epoch, false); // the map was stale: read it whole once
+                refresh(where.epoch, Refresh::moved); // the map was stale: read it whole
             } catch (const Error&) {
             }
         }
@@ -253,6 +305,11 @@ Value ClusterClient::execute(const std::vector<std::string>& args,
     throw Error(fmt::format("Redis cluster: more than {} redirects for one command (the slots "
                             "are moving, or the cluster is failing over)",
                             m_settings.max_redirects));
+}
+
+std::size_t ClusterClient::masters_count() const {
+    std::lock_guard lock(m_mutex);
+    return m_masters.size();
 }
 
 Value ClusterClient::command(const std::vector<std::string>& args) {

@@ -119,12 +119,13 @@ std::size_t Pool::acquire() {
         for (std::size_t i = 0; i < m_slots.size(); ++i) {
             if (!m_slots[i].busy) {
                 if (m_clock.steady() < m_retry_at) {
-                    throw Error(fmt::format("Redis {} is unreachable ({}); next attempt in "
-                                            "{} ms",
-                                            endpoint(), m_last_error,
-                                            std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                m_retry_at - m_clock.steady())
-                                                .count()));
+                    throw Unreachable(
+                        fmt::format("Redis {} is unreachable ({}); next attempt in "
+                                    "{} ms",
+                                    endpoint(), m_last_error,
+                                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        m_retry_at - m_clock.steady())
+                                        .count()));
                 }
                 m_slots[i].busy = true;
                 lock.unlock();
@@ -139,7 +140,7 @@ std::size_t Pool::acquire() {
                 if (ctx == nullptr) {
                     m_slots[i].busy = false;
                     backoff_locked(why);
-                    throw Error(fmt::format("Redis {}: {}", endpoint(), why));
+                    throw Unreachable(fmt::format("Redis {}: {}", endpoint(), why));
                 }
                 m_slots[i].ctx = ctx;
                 if (m_backoff.count() != 0) {
@@ -171,7 +172,7 @@ redisContext* Pool::connect_locked_free() {
     }
     redisSetTimeout(ctx, to_timeval(m_settings.command_timeout));
     redisEnableKeepAlive(ctx);
-    auto run = [&](const std::vector<std::string>& args, const char* what) {
+    auto run = [&](const std::vector<std::string>& args, const std::string& what) {
         append(ctx, args);
         void* raw = nullptr;
         if (redisGetReply(ctx, &raw) != REDIS_OK) {
@@ -189,10 +190,13 @@ redisContext* Pool::connect_locked_free() {
     };
     if (!m_settings.password.empty()) {
         if (m_settings.username.empty()) {
-            run({"AUTH", m_settings.password}, "AUTH (redis.password)");
+            run({"AUTH", m_settings.password}, fmt::format("AUTH ({})", m_settings.auth_key));
         } else {
             run({"AUTH", m_settings.username, m_settings.password},
-                "AUTH (redis.username, redis.password)");
+                fmt::format("AUTH ({}, {})",
+                            m_settings.auth_key == "redis.password" ? "redis.username"
+                                                                    : "redis.sentinel_username",
+                            m_settings.auth_key));
         }
     }
     if (m_settings.db != 0) {

@@ -41,8 +41,9 @@ struct Settings {
     std::string sentinel_password;   ///< never logged
     int max_redirects = 5;           ///< cluster: MOVED/ASK followed per command
     int db = 0;
-    std::string username; ///< Redis 6 ACL user; empty: the default user
-    std::string password; ///< never logged
+    std::string username;                    ///< Redis 6 ACL user; empty: the default user
+    std::string password;                    ///< never logged
+    std::string auth_key = "redis.password"; ///< the setting named when AUTH is refused
     std::chrono::milliseconds connect_timeout{100};
     std::chrono::milliseconds command_timeout{500};
     int pool_size = 8;
@@ -64,6 +65,13 @@ struct Value {
 class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
+};
+
+/// No connection could be made (refused, timed out, backing off): the command was not sent, so
+/// it may be sent elsewhere. After an Error of another kind it may have run.
+class Unreachable : public Error {
+public:
+    using Error::Error;
 };
 
 class Pool {

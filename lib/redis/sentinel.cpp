@@ -32,6 +32,7 @@ Settings sentinel_settings(const Settings& s, const Endpoint& at) {
     out.db = 0;
     out.username = s.sentinel_username;
     out.password = s.sentinel_password;
+    out.auth_key = "redis.sentinel_password";
     out.pool_size = 1;
     return out;
 }
@@ -87,7 +88,7 @@ std::vector<std::shared_ptr<Pool>> SentinelClient::all_pools() const {
     return {};
 }
 
-void SentinelClient::discover(std::uint64_t seen_epoch) {
+void SentinelClient::discover(std::uint64_t seen_epoch, bool forced) {
     std::lock_guard serial(m_discover_mutex);
     std::size_t first = 0;
     Endpoint known;
@@ -98,7 +99,8 @@ void SentinelClient::discover(std::uint64_t seen_epoch) {
             return;
         }
         // While no master can be found, ask at most every 100 ms (not once per command).
-        if (!m_error.empty() && m_clock.steady() - m_failed_at < std::chrono::milliseconds(100)) {
+        if (!forced && !m_error.empty() &&
+            m_clock.steady() - m_failed_at < std::chrono::milliseconds(100)) {
             throw Error(fmt::format("Redis sentinel: no reachable master for '{}' ({})",
                                     m_settings.sentinel_master, m_error));
         }
@@ -183,7 +185,7 @@ SentinelClient::Current SentinelClient::current() {
         }
         epoch = m_epoch;
     }
-    discover(epoch);
+    discover(epoch, false);
     std::lock_guard lock(m_mutex);
     if (!m_master) {
         throw Error("Redis sentinel: no master known for '" + m_settings.sentinel_master + "'");
@@ -207,9 +209,17 @@ auto SentinelClient::on_master(F&& run) {
         if (!refused) {
             return result;
         }
+    } catch (const Unreachable&) {
+        // Not sent: ask for the master again and send it there (below).
     } catch (const Error&) {
+        // Sent, perhaps run: never twice. The next command goes to whoever is master then.
+        try {
+            discover(cur.epoch, false);
+        } catch (const Error&) {
+        }
+        throw;
     }
-    discover(cur.epoch); // throws when no master can be found
+    discover(cur.epoch, false); // throws when no master can be found
     return run(*current().pool);
 }
 
@@ -242,28 +252,46 @@ void SentinelClient::watch() {
         std::unique_lock lock(m_mutex);
         return m_stop_cv.wait_for(lock, wait, [&] { return m_stop; });
     };
+    auto rediscover = [&] {
+        std::uint64_t epoch = 0;
+        {
+            std::lock_guard lock(m_mutex);
+            epoch = m_epoch;
+        }
+        try {
+            discover(epoch, true);
+        } catch (const Error& e) {
+            spdlog::warn("{}", e.what());
+        }
+    };
+    bool warned = false;
     while (!stopped(std::chrono::milliseconds(0))) {
         const auto& at = m_settings.sentinels[next++ % m_settings.sentinels.size()];
         redisContext* ctx = redisConnectWithTimeout(at.host.c_str(), at.port,
                                                     to_timeval(m_settings.connect_timeout));
         bool ok = ctx != nullptr && ctx->err == 0;
+        std::string why = ok ? "" : (ctx != nullptr ? ctx->errstr : "cannot allocate");
+        auto ask = [&](std::vector<std::string> args) {
+            std::vector<const char*> argv;
+            std::vector<std::size_t> lens;
+            for (const auto& a : args) {
+                argv.push_back(a.c_str());
+                lens.push_back(a.size());
+            }
+            auto* r = static_cast<redisReply*>(
+                redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
+            bool good = r != nullptr && r->type != REDIS_REPLY_ERROR;
+            if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
+                why = std::string(r->str, r->len); // the server's words: never the password
+            }
+            if (r != nullptr) {
+                freeReplyObject(r);
+            }
+            return good;
+        };
         if (ok) {
             redisSetTimeout(ctx, to_timeval(m_settings.command_timeout));
-            auto ask = [&](std::vector<std::string> args) {
-                std::vector<const char*> argv;
-                std::vector<std::size_t> lens;
-                for (const auto& a : args) {
-                    argv.push_back(a.c_str());
-                    lens.push_back(a.size());
-                }
-                auto* r = static_cast<redisReply*>(
-                    redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data()));
-                bool good = r != nullptr && r->type != REDIS_REPLY_ERROR;
-                if (r != nullptr) {
-                    freeReplyObject(r);
-                }
-                return good;
-            };
+            redisEnableKeepAlive(ctx);
             if (!m_settings.sentinel_password.empty()) {
                 ok =
                     m_settings.sentinel_username.empty()
@@ -272,30 +300,42 @@ void SentinelClient::watch() {
             }
             ok = ok && ask({"SUBSCRIBE", "+switch-master"});
         }
+        if (ok) {
+            warned = false;
+            rediscover(); // a switch while no sentinel was listened to is not lost
+        } else if (!warned) {
+            spdlog::warn("Redis sentinel {}: cannot subscribe to +switch-master ({}); trying the "
+                         "next sentinel every second",
+                         at.str(), why);
+            warned = true;
+        }
+        auto last_ping = std::chrono::steady_clock::now();
         while (ok && !stopped(std::chrono::milliseconds(0))) {
             void* raw = nullptr;
-            while (ok && redisReaderGetReply(ctx->reader, &raw) == REDIS_OK && raw != nullptr) {
+            int got = REDIS_OK;
+            while ((got = redisReaderGetReply(ctx->reader, &raw)) == REDIS_OK && raw != nullptr) {
                 auto* r = static_cast<redisReply*>(raw);
                 if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                     r->element[2]->type == REDIS_REPLY_STRING &&
                     std::string_view(r->element[2]->str, r->element[2]->len)
                         .starts_with(m_settings.sentinel_master + " ")) {
-                    std::uint64_t epoch = 0;
-                    {
-                        std::lock_guard lock(m_mutex);
-                        epoch = m_epoch;
-                    }
-                    try {
-                        discover(epoch);
-                    } catch (const Error& e) {
-                        spdlog::warn("{}", e.what());
-                    }
+                    rediscover();
                 }
                 freeReplyObject(raw);
                 raw = nullptr;
             }
+            ok = got == REDIS_OK; // a protocol error: drop the connection, take the next
+            // A PING now and then (allowed while subscribed) finds a connection that died
+            // without a word; its answer ("pong") is read and ignored above.
+            if (ok && std::chrono::steady_clock::now() - last_ping > std::chrono::seconds(5)) {
+                const char* ping[] = {"PING"};
+                redisAppendCommandArgv(ctx, 1, ping, nullptr);
+                int done = 0;
+                ok = redisBufferWrite(ctx, &done) == REDIS_OK;
+                last_ping = std::chrono::steady_clock::now();
+            }
             pollfd p{ctx->fd, POLLIN, 0};
-            int n = ::poll(&p, 1, 200);
+            int n = ok ? ::poll(&p, 1, 200) : 0;
             if (n > 0) {
                 ok = redisBufferRead(ctx) == REDIS_OK;
             } else if (n < 0 && errno != EINTR) {

@@ -33,9 +33,10 @@ private:
         std::uint64_t epoch = 0;
     };
     Current current();
-    /// Asks the sentinels for the master unless someone did since `seen_epoch`; throws Error
-    /// when none names a reachable master.
-    void discover(std::uint64_t seen_epoch);
+    /// Asks the sentinels for the master unless someone did since `seen_epoch` (or, unless
+    /// `forced`, a discovery failed within 100 ms); throws Error when none names a reachable
+    /// master.
+    void discover(std::uint64_t seen_epoch, bool forced);
     /// `run` on the master, asking the sentinels again (once) when it fails or refuses writes.
     template <typename F>
     auto on_master(F&& run);

@@ -4,6 +4,7 @@
 
 #include "cache/redis_cache.hpp"
 #include "redis/client.hpp"
+#include "redis/cluster.hpp"
 #include "resilience/redis_rate_limiter.hpp"
 #include "support/redis_topology.hpp"
 #include "util/clock.hpp"
@@ -125,6 +126,25 @@ TEST_SUITE("redis routing") {
         CHECK_FALSE(redis::routing_key({"PING"}));
     }
 
+    TEST_CASE("redirects parse, IPv6 without brackets and unknown addresses included") {
+        auto moved = redis::parse_redirect("MOVED 3999 127.0.0.1:6381", "seed");
+        REQUIRE(moved);
+        CHECK(moved->first == 3999);
+        CHECK(moved->second == redis::Endpoint{"127.0.0.1", 6381});
+        CHECK(redis::parse_redirect("ASK 1 ::1:7000", "x")->second == redis::Endpoint{"::1", 7000});
+        CHECK(redis::parse_redirect("ASK 1 [::1]:7000", "x")->second ==
+              redis::Endpoint{"::1", 7000});
+        CHECK(redis::parse_redirect("MOVED 5 ?:7001", "10.0.0.9")->second ==
+              redis::Endpoint{"10.0.0.9", 7001});
+        CHECK(redis::parse_redirect("MOVED 5 :7001", "10.0.0.9")->second ==
+              redis::Endpoint{"10.0.0.9", 7001});
+        CHECK_FALSE(redis::parse_redirect("MOVED 16384 a:1", "x"));
+        CHECK_FALSE(redis::parse_redirect("MOVED x a:1", "x"));
+        CHECK_FALSE(redis::parse_redirect("MOVED 1 a:0", "x"));
+        CHECK_FALSE(redis::parse_redirect("MOVED 1 a", "x"));
+        CHECK_FALSE(redis::parse_redirect("MOVED 1", "x"));
+    }
+
     TEST_CASE("endpoints parse with and without a port, IPv6 in brackets") {
         CHECK(redis::parse_endpoint("redis-0.redis:6380", 6379)->port == 6380);
         CHECK(redis::parse_endpoint("redis-0.redis", 26379)->port == 26379);
@@ -234,8 +254,10 @@ TEST_SUITE("redis cluster") {
         REQUIRE(from->command({"CLUSTER", "SETSLOT", slot, "MIGRATING", to_id}).str == "OK");
         // Mid-migration: an existing key is still served where it is; a new one is ASKed over.
         CHECK(client->command({"GET", key}).str == "1");
+        auto refreshes_mid = client->counters().refreshes;
         CHECK(client->command({"SET", absent, "2"}).str == "OK");
         CHECK(client->counters().ask >= 1);
+        CHECK(client->counters().refreshes == refreshes_mid); // a migration: no map read
         CHECK(to->pipeline({{"ASKING"}, {"GET", absent}}).back().str == "2");
         // Finish: move the key, give the slot to `to` everywhere.
         auto [host, port] = std::pair{to->settings().host, to->settings().port};
@@ -288,7 +310,12 @@ TEST_SUITE("redis cluster") {
         for (const auto& l : limiters) {
             CHECK_FALSE(l->degraded());
         }
-        // Different hosts' buckets land on different slots (spread over the shards).
+        // Different hosts' buckets land on different slots (spread over the shards): the
+        // script runs on nodes that have never seen it (NOSCRIPT, loaded there).
+        for (const auto* host : {"api.insee.fr", "sdmx.oecd.org", "data-api.ecb.europa.eu"}) {
+            CHECK(limiters[1]->reserve(host, 5s).granted);
+        }
+        CHECK_FALSE(limiters[1]->degraded());
         limiters[0]->back_off("esploradati.istat.it", 10ms);
         std::set<int> slots;
         for (const auto* host : {"esploradati.istat.it", "api.insee.fr", "sdmx.oecd.org"}) {
@@ -386,6 +413,30 @@ TEST_SUITE("redis sentinel") {
         auto after = c.stats();
         CHECK(after.redis_nodes[0].endpoint == "127.0.0.1:" + std::to_string(set.replica_port()));
         CHECK(logs.text().find(test::RedisSentinelSet::k_data_password) == std::string::npos);
+    }
+
+    TEST_CASE("a planned failover is followed through +switch-master, before any error") {
+        test::RedisSentinelSet set;
+        auto client = redis::make_client(sentinel_settings(set), util::SystemClock::instance());
+        REQUIRE(client->command({"SET", "k", "v"}).str == "OK"); // starts the subscription
+        auto old_master = "127.0.0.1:" + std::to_string(set.master_port());
+        auto new_master = "127.0.0.1:" + std::to_string(set.replica_port());
+        REQUIRE(client->nodes().front().endpoint == old_master);
+        std::this_thread::sleep_for(300ms); // the subscription is up (it polls every 200 ms)
+        auto sentinel =
+            node(set.sentinel_ports().front(), test::RedisSentinelSet::k_sentinel_password);
+        REQUIRE(sentinel->command({"SENTINEL", "FAILOVER", test::RedisSentinelSet::k_master_name})
+                    .str == "OK");
+        // No command is sent meanwhile: only the sentinels' message can tell the client.
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (client->nodes().front().endpoint != new_master &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(50ms);
+        }
+        CHECK(client->nodes().front().endpoint == new_master);
+        CHECK(client->counters().failovers == 1);
+        CHECK(client->command({"GET", "k"}).str == "v");
+        CHECK(client->command({"SET", "k", "w"}).str == "OK"); // a master: writes work
     }
 
     TEST_CASE("a wrong master name or unreachable sentinels: a clear error, no crash") {

@@ -561,6 +561,10 @@ TEST_SUITE("config") {
                  {"DATAFLOW_REDIS_MODE", "cluster"},
                  {"DATAFLOW_REDIS_NODES", "redis-0:7000,redis-1:7001"}};
         CHECK(config::load(o).ok());
+        o.env["DATAFLOW_REDIS_KEY_PREFIX"] = "{df}";
+        CHECK(has(all_findings(config::load(o)),
+                  "warning: redis.key_prefix: a { or } in the prefix puts every key on one hash "
+                  "slot"));
         // Sentinel settings in another mode have no effect: said so.
         o.env = {{"DATAFLOW_CACHE_BACKEND", "redis"}, {"DATAFLOW_REDIS_SENTINELS", "s:26379"}};
         text = all_findings(config::load(o));
