@@ -461,8 +461,12 @@ TEST_SUITE("cluster") {
             CHECK(body.find(Set::k_sentinel_password) == std::string::npos);
         }
         auto metrics = cluster.client(0).Get("/metrics");
-        if (metrics && metrics->status == 200) {
-            CHECK(metrics->body.find("dataflow_redis_failovers_total") != std::string::npos);
-        }
+        REQUIRE(metrics);
+        REQUIRE(metrics->status == 200);
+        CAPTURE(metrics->body);
+        CHECK(metrics->body.find("dataflow_redis_failovers_total 1\n") != std::string::npos);
+        CHECK(metrics->body.find("dataflow_redis_node_up{endpoint=\"" + promoted +
+                                 "\",role=\"master\"} 1\n") != std::string::npos);
+        CHECK(metrics->body.find("dataflow_redis_topology_refreshes_total ") != std::string::npos);
     }
 }
