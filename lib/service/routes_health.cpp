@@ -121,24 +121,25 @@ Reply live(ServiceState& s, const Request& req) {
 
 /// Probes need no token, but what a check says (the Redis endpoint, an upstream's error) is
 /// for those who may read the API: with auth on and no read token, "reason withheld", as the
-/// kube-apiserver does.
-void withhold_reasons(ServiceState& s, const Request& req, std::vector<CheckResult>& checks) {
+/// kube-apiserver does. Returns whether they were withheld.
+bool withhold_reasons(ServiceState& s, const Request& req, std::vector<CheckResult>& checks) {
     const auto& auth = req.config->settings().auth;
     if (auth.mode == config::AuthMode::none) {
-        return;
+        return false;
     }
     auto now =
         std::chrono::duration_cast<std::chrono::seconds>(s.parts.clock.system().time_since_epoch())
             .count();
     auto result = authenticate(auth, req.http.get_header_value("Authorization"), now);
     if (result.authenticated && result.scopes.count("read") > 0) {
-        return;
+        return false;
     }
     for (auto& c : checks) {
         if (!c.message.empty()) {
             c.message = "reason withheld";
         }
     }
+    return true;
 }
 
 Reply ready(ServiceState& s, const Request& req) {
@@ -158,7 +159,7 @@ Reply ready(ServiceState& s, const Request& req) {
 }
 
 void write_status(util::JsonWriter& w, ServiceState& s, const config::Config& config,
-                  const std::vector<CheckResult>& checks) {
+                  const std::vector<CheckResult>& checks, bool withheld) {
     w.field("status", overall(checks));
     w.field("service", config.settings().identity.service_name);
     w.field("version", DATAFLOW_VERSION);
@@ -182,21 +183,24 @@ void write_status(util::JsonWriter& w, ServiceState& s, const config::Config& co
     w.end_object();
     w.field("cache_backend", config::to_string(config.settings().cache.backend));
     if (const auto* redis = s.parts.cache.redis_client()) {
-        // As last seen: no network here. Reasons stay in the "redis" check.
+        // As last seen: no network here. Reasons stay in the "redis" check; the nodes (their
+        // endpoints) are withheld with the reasons.
         w.key("redis").begin_object();
         w.field("mode", redis::to_string(redis->mode()));
-        w.key("nodes").begin_array();
-        for (const auto& n : redis->nodes()) {
-            w.begin_object();
-            w.field("endpoint", n.endpoint);
-            w.field("role", n.role);
-            if (!n.slots.empty()) {
-                w.field("slots", n.slots);
+        if (!withheld) {
+            w.key("nodes").begin_array();
+            for (const auto& n : redis->nodes()) {
+                w.begin_object();
+                w.field("endpoint", n.endpoint);
+                w.field("role", n.role);
+                if (!n.slots.empty()) {
+                    w.field("slots", n.slots);
+                }
+                w.field("reachable", n.reachable);
+                w.end_object();
             }
-            w.field("reachable", n.reachable);
-            w.end_object();
+            w.end_array();
         }
-        w.end_array();
         auto t = redis->counters();
         w.field("redirects_moved", static_cast<std::int64_t>(t.moved));
         w.field("redirects_ask", static_cast<std::int64_t>(t.ask));
@@ -232,12 +236,13 @@ Reply status(ServiceState& s, const Request& req) {
     auto checks = s.ready_checks.run(excluded);
     auto more = s.status_checks.run(excluded);
     checks.insert(checks.end(), more.begin(), more.end());
-    withhold_reasons(s, req, checks);
+    bool withheld = withhold_reasons(s, req, checks);
     int code = passing(checks) ? 200 : 503;
     if (req.has_param("verbose")) {
         return Reply::text(verbose_text(checks, "status"), code);
     }
-    return Reply::json([&](util::JsonWriter& w) { write_status(w, s, *req.config, checks); }, code);
+    return Reply::json(
+        [&](util::JsonWriter& w) { write_status(w, s, *req.config, checks, withheld); }, code);
 }
 
 } // namespace
