@@ -321,21 +321,24 @@ struct Attempt {
 };
 
 Attempt parse(std::string_view text, json_sax::Parsed& parsed, std::size_t max_depth,
-              const std::vector<std::pair<std::size_t, std::string>>& numbers) {
+              const std::vector<std::pair<std::size_t, std::string>>& numbers,
+              const ReadOptions& options) {
     // Iterative: no recursion however deep (the handler bounds the depth). Numbers as text, so
-    // that they are converted as nlohmann-json did. UTF-8 is checked in strings (read_catalog()
-    // checked the whole input already; a direct caller may not have).
-    constexpr unsigned k_flags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag |
-                                 rapidjson::kParseNumbersAsStringsFlag;
-    json_sax::Handler handler(parsed, max_depth);
+    // that they are converted as nlohmann-json did. UTF-8 is checked in strings unless the
+    // caller checked the whole input (read_catalog() does; a direct caller may not have).
+    constexpr unsigned k_flags =
+        rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+    json_sax::Handler handler(parsed, max_depth, options.all_annotations);
     for (const auto& [index, original] : numbers) {
         handler.set_number_text(index, original);
     }
     rapidjson::MemoryStream stream(text.data(), text.size());
     rapidjson::Reader reader;
     Attempt out;
-    out.result = reader.Parse<k_flags>(stream, handler);
+    out.result =
+        options.utf8_checked
+            ? reader.Parse<k_flags>(stream, handler)
+            : reader.Parse<k_flags | rapidjson::kParseValidateEncodingFlag>(stream, handler);
     out.stopped = handler.stopped();
     out.number = handler.numbers();
     return out;
@@ -357,7 +360,7 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
     for (std::size_t limit = options.max_depth;;) {
         json_sax::Parsed parsed;
         std::string_view input = copy.empty() ? text : std::string_view(copy);
-        Attempt a = parse(input, parsed, limit, numbers);
+        Attempt a = parse(input, parsed, limit, numbers, options);
         using rapidjson::kParseErrorNumberTooBig;
         bool ok = !a.result.IsError();
         if (!ok) {

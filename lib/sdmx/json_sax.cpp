@@ -87,7 +87,8 @@ void JsonBuilder::open(Json::value_t type) {
     m_stack.push_back(&j);
 }
 
-Handler::Handler(Parsed& out, std::size_t max_depth) : m_out(out), m_max_depth(max_depth) {
+Handler::Handler(Parsed& out, std::size_t max_depth, bool all_annotations)
+    : m_out(out), m_max_depth(max_depth), m_all_annotations(all_annotations) {
     m_frames.reserve(64);
     push(Role::document);
 }

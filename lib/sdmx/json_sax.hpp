@@ -188,7 +188,9 @@ enum class Slot : std::uint8_t {
 class Handler {
 public:
     /// `max_depth`: the deepest nesting accepted; the parse stops at a container deeper.
-    Handler(Parsed& out, std::size_t max_depth);
+    /// `all_annotations` false: only the annotations is_fact_annotation() names are kept (all
+    /// are checked).
+    Handler(Parsed& out, std::size_t max_depth, bool all_annotations = true);
 
     bool Null() { return scalar(Kind::null, nullptr, nullptr); }
     bool Bool(bool b) {
@@ -363,6 +365,7 @@ private:
     std::size_t m_entry = 0;
     std::size_t m_depth = 0;
     std::size_t m_max_depth;
+    bool m_all_annotations;
     Stop m_stop = Stop::none;
     std::size_t m_numbers = 0;
     std::vector<std::pair<std::size_t, std::string>> m_number_texts; ///< see set_number_text()

@@ -229,6 +229,10 @@ void Handler::finish_annotation() {
         keep_first(m_flow.annotations_error, e);
         return;
     }
+    if (!m_all_annotations && !is_fact_annotation(b.id.value) &&
+        !is_fact_annotation(b.type.value)) {
+        return; // checked, not needed
+    }
     Annotation ann;
     ann.id = std::move(b.id.value);
     ann.title = std::move(b.title.value);

@@ -83,6 +83,12 @@ std::pair<std::string_view, std::string_view> binary_kind(std::string_view b) {
 } // namespace
 
 Catalog read_catalog(std::string& bytes, std::string_view source_name, const ReadOptions& options) {
+    return read_catalog(std::span<char>(bytes.data(), bytes.size()), source_name, options);
+}
+
+Catalog read_catalog(std::span<char> buffer, std::string_view source_name,
+                     const ReadOptions& options) {
+    const std::string_view bytes(buffer.data(), buffer.size());
     if (auto [kind, advice] = binary_kind(bytes); !kind.empty()) {
         throw InputError(fmt::format("{}: this is {}, not an SDMX dataflow list (XML or "
                                      "SDMX-JSON, UTF-8); {}",
@@ -114,7 +120,9 @@ Catalog read_catalog(std::string& bytes, std::string_view source_name, const Rea
             "{}: input holds only whitespace; expected an SDMX dataflow list", source_name));
     }
     if (body.front() == '{' || body.front() == '[') {
-        return read_catalog_json(bytes, source_name, options);
+        ReadOptions checked = options;
+        checked.utf8_checked = true; // just above
+        return read_catalog_json(bytes, source_name, checked);
     }
     if (body.front() != '<') {
         auto first = util::truncate_to_width(body.substr(0, body.find('\n')), 40);
@@ -126,7 +134,7 @@ Catalog read_catalog(std::string& bytes, std::string_view source_name, const Rea
     if (util::starts_with_ci(root, "<!doctype html") || util::starts_with_ci(root, "<html")) {
         html_page(source_name, body);
     }
-    return read_catalog_xml(bytes, source_name, options, LineIndex(text, std::move(line_starts)));
+    return read_catalog_xml(buffer, source_name, options, LineIndex(text, std::move(line_starts)));
 }
 
 } // namespace dataflow::sdmx

@@ -9,6 +9,7 @@
 #include "sdmx/line_index.hpp"
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -16,15 +17,25 @@ namespace dataflow::sdmx {
 
 struct ReadOptions {
     std::size_t max_depth = 256; ///< deepest element / JSON nesting accepted
-    /// false: the SDMX-ML reader keeps only the annotations derive_annotation_facts() reads
+    /// false: the readers keep only the annotations derive_annotation_facts() reads
     /// (is_fact_annotation()), for a caller that needs the derived facts but not the annotations
-    /// (one analysis: 5,000 ISTAT dataflows carry about 37,000). The SDMX-JSON reader keeps all.
+    /// (one analysis: 5,000 ISTAT dataflows carry about 37,000). Every annotation is still
+    /// checked: a malformed one is the same error either way.
     bool all_annotations = true;
+    /// The caller checked the whole input is UTF-8 (read_catalog() does): the SDMX-JSON reader
+    /// then does not check its strings again.
+    bool utf8_checked = false;
+    /// true: SDMX-ML is read by the streaming reader (sdmx/xml_stream.hpp) when it can, by
+    /// pugixml otherwise; false: by pugixml only (the tests' oracle for the streaming reader).
+    bool xml_stream = true;
 };
 
 /// Detects the format from the bytes and parses. `bytes` may be modified in place (the XML
 /// parser works in the buffer). Errors name `source_name` and, where it applies, LINE:COL.
 Catalog read_catalog(std::string& bytes, std::string_view source_name,
+                     const ReadOptions& options = {});
+/// The same on any writable buffer.
+Catalog read_catalog(std::span<char> bytes, std::string_view source_name,
                      const ReadOptions& options = {});
 
 /// The format-specific readers; read_catalog() chooses between them.
@@ -32,6 +43,8 @@ Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
                          const ReadOptions& options);
 /// read_catalog_xml() with the line starts of `bytes` (after a BOM) already taken.
 Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
+                         const ReadOptions& options, const LineIndex& lines);
+Catalog read_catalog_xml(std::span<char> bytes, std::string_view source_name,
                          const ReadOptions& options, const LineIndex& lines);
 Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
                           const ReadOptions& options);

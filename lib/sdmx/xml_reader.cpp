@@ -5,6 +5,7 @@
 #include "sdmx/line_index.hpp"
 #include "sdmx/reader.hpp"
 #include "sdmx/xml_names.hpp"
+#include "sdmx/xml_stream.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
 #include "util/utf8.hpp"
@@ -647,8 +648,20 @@ Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
 
 Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
                          const ReadOptions& options, const LineIndex& lines) {
-    std::size_t skip = bytes.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    return read_catalog_xml(std::span<char>(bytes.data(), bytes.size()), source_name, options,
+                            lines);
+}
+
+Catalog read_catalog_xml(std::span<char> bytes, std::string_view source_name,
+                         const ReadOptions& options, const LineIndex& lines) {
+    std::size_t skip =
+        std::string_view(bytes.data(), bytes.size()).starts_with("\xEF\xBB\xBF") ? 3 : 0;
     std::string_view buffer(bytes.data() + skip, bytes.size() - skip);
+    if (options.xml_stream) {
+        if (auto catalog = read_catalog_xml_stream(buffer, lines, options)) {
+            return std::move(*catalog);
+        }
+    }
     pugi::xml_document doc;
     auto result = doc.load_buffer_inplace(
         bytes.data() + skip, buffer.size(),

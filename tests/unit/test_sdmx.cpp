@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+
 #include <algorithm>
 
 using namespace dataflow;
@@ -546,6 +548,64 @@ TEST_SUITE("sdmx") {
         CHECK(l.file_only == a.file_only);
         CHECK(l.names.size() == 1);
         CHECK(all.warnings == lean.warnings);
+    }
+
+    TEST_CASE("all_annotations off in SDMX-JSON: the same facts, warnings and errors") {
+        std::size_t read = 0;
+        std::size_t refused = 0;
+        std::size_t dropped = 0;
+        for (const auto& e : std::filesystem::recursive_directory_iterator(
+                 std::filesystem::path(DATAFLOW_FIXTURES_DIR))) {
+            if (!e.is_regular_file() || e.path().extension() != ".json") {
+                continue;
+            }
+            CAPTURE(e.path().string());
+            auto doc = test::read_file(e.path().string());
+            ReadOptions lean_options;
+            lean_options.all_annotations = false;
+            auto all_bytes = doc;
+            auto lean_bytes = doc;
+            std::string all_error;
+            std::string lean_error;
+            Catalog all;
+            Catalog lean;
+            try {
+                all = read_catalog(all_bytes, "doc.json");
+            } catch (const InputError& x) {
+                all_error = x.what();
+            }
+            try {
+                lean = read_catalog(lean_bytes, "doc.json", lean_options);
+            } catch (const InputError& x) {
+                lean_error = x.what();
+            }
+            CHECK(all_error == lean_error);
+            if (!all_error.empty()) {
+                ++refused;
+                continue;
+            }
+            ++read;
+            REQUIRE(all.dataflows.size() == lean.dataflows.size());
+            for (std::size_t i = 0; i < all.dataflows.size(); ++i) {
+                const auto& a = all.dataflows[i];
+                const auto& l = lean.dataflows[i];
+                CHECK(a.id == l.id);
+                CHECK(a.last_update == l.last_update);
+                CHECK(a.non_production == l.non_production);
+                CHECK(a.file_only == l.file_only);
+                CHECK(a.hidden == l.hidden);
+                CHECK(a.names.size() == l.names.size());
+                for (const auto& ann : l.annotations) {
+                    CHECK((is_fact_annotation(ann.id) || is_fact_annotation(ann.type)));
+                }
+                dropped += a.annotations.size() - l.annotations.size();
+            }
+            CHECK(all.warnings == lean.warnings);
+        }
+        CHECK(read >= 3);
+        CHECK(dropped > 0); // some fixture has annotations the facts do not need
+        MESSAGE(read << " SDMX-JSON fixtures read, " << refused << " refused alike, " << dropped
+                     << " annotations not kept");
     }
 
     TEST_CASE("the bundled catalogue reads to the same facts with all_annotations off") {
