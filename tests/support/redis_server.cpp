@@ -1,5 +1,7 @@
 #include "support/redis_server.hpp"
 
+#include "support/redis_topology.hpp"
+
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
@@ -17,24 +19,8 @@ extern char** environ;
 
 namespace dataflow::test {
 
-namespace {
-
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
-} // namespace
-
 RedisServer::RedisServer(std::string password) : m_password(std::move(password)) {
-    m_port = free_port();
+    m_port = free_loopback_port();
     start();
 }
 
