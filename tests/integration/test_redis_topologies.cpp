@@ -439,6 +439,26 @@ TEST_SUITE("redis sentinel") {
         CHECK(client->command({"SET", "k", "w"}).str == "OK"); // a master: writes work
     }
 
+    TEST_CASE("the subscription moves to another sentinel when its own dies") {
+        test::RedisSentinelSet set;
+        auto client = redis::make_client(sentinel_settings(set), util::SystemClock::instance());
+        REQUIRE(client->command({"SET", "k", "v"}).str == "OK"); // subscribes to sentinel 0
+        std::this_thread::sleep_for(300ms);
+        set.sentinel(0).kill();
+        std::this_thread::sleep_for(1500ms); // the watcher finds it gone and takes the next
+        auto new_master = "127.0.0.1:" + std::to_string(set.replica_port());
+        auto sentinel = node(set.sentinel_ports()[1], test::RedisSentinelSet::k_sentinel_password);
+        REQUIRE(sentinel->command({"SENTINEL", "FAILOVER", test::RedisSentinelSet::k_master_name})
+                    .str == "OK");
+        auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (client->nodes().front().endpoint != new_master &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(50ms);
+        }
+        CHECK(client->nodes().front().endpoint == new_master);
+        CHECK(client->command({"SET", "k", "w"}).str == "OK");
+    }
+
     TEST_CASE("a wrong master name or unreachable sentinels: a clear error, no crash") {
         test::RedisSentinelSet set;
         auto s = sentinel_settings(set);

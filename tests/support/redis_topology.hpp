@@ -79,6 +79,7 @@ public:
     /// "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"
     std::string sentinel_list() const;
     RedisProcess& master() { return *m_master; }
+    RedisProcess& sentinel(std::size_t i) { return *m_sentinels.at(i); }
     /// The port the sentinels name as master now (0 when they do not answer).
     int current_master_port() const;
 
