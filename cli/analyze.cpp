@@ -182,8 +182,9 @@ public:
 
     upstream::Upstream& upstream() {
         if (!m_upstream) {
-            m_upstream = std::make_unique<upstream::Upstream>(
-                m_config, util::SystemClock::instance(), m_cache ? m_cache->redis_client() : nullptr);
+            m_upstream =
+                std::make_unique<upstream::Upstream>(m_config, util::SystemClock::instance(),
+                                                     m_cache ? m_cache->redis_client() : nullptr);
         }
         return *m_upstream;
     }

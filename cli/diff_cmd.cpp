@@ -146,8 +146,9 @@ public:
             url = *parsed.url;
         }
         if (!m_upstream) {
-            m_upstream = std::make_unique<upstream::Upstream>(
-                m_config, util::SystemClock::instance(), m_cache ? m_cache->redis_client() : nullptr);
+            m_upstream =
+                std::make_unique<upstream::Upstream>(m_config, util::SystemClock::instance(),
+                                                     m_cache ? m_cache->redis_client() : nullptr);
         }
         InterruptGuard guard(m_upstream->client());
         live::CatalogFetcher fetcher(m_upstream->client(), m_cache.get(),

@@ -3,6 +3,8 @@
 /// classes, SSE2 scans, and decoding of text and attribute values exactly as pugixml does with
 /// parse_escapes | parse_eol | parse_wconv_attribute. Anything else makes them give up.
 
+#include "util/utf8.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -167,24 +169,6 @@ inline const char* skip_space(const char* p, const char* end) {
     return p;
 }
 
-inline void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 /// Decodes the reference at `p` ('&') into `out`; returns what follows it. pugixml leaves any
 /// other '&' as written and turns &#0; into the end of the string: both give up here.
 inline const char* decode_reference(const char* p, const char* end, std::string& out) {
@@ -219,7 +203,7 @@ inline const char* decode_reference(const char* p, const char* end, std::string&
         cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
         give_up();
     }
-    append_utf8(out, cp);
+    util::append_utf8(out, static_cast<char32_t>(cp));
     return p + 1 + i + 1;
 }
 

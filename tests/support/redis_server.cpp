@@ -56,13 +56,7 @@ void RedisServer::start() {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
-        timeval tv{0, 200'000};
-        redisContext* c = redisConnectWithTimeout("127.0.0.1", m_port, tv);
-        bool up = c != nullptr && c->err == 0;
-        if (c != nullptr) {
-            redisFree(c);
-        }
-        if (up) {
+        if (accepts_connections(m_port)) {
             return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));

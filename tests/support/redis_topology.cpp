@@ -161,6 +161,16 @@ int free_loopback_port() {
     return ntohs(addr.sin_port);
 }
 
+bool accepts_connections(int port) {
+    timeval tv{0, 200'000};
+    auto* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    bool up = c != nullptr && c->err == 0;
+    if (c != nullptr) {
+        redisFree(c);
+    }
+    return up;
+}
+
 ScratchDir::ScratchDir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "dataflow-redis-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) {
@@ -197,17 +207,7 @@ void RedisProcess::start() {
     }
     argv.insert(argv.end(), m_args.begin(), m_args.end());
     m_pid = spawn(argv, m_dir / fmt::format("log-{}.txt", m_port));
-    wait_for(
-        [&] {
-            timeval tv{0, 200'000};
-            auto* c = redisConnectWithTimeout("127.0.0.1", m_port, tv);
-            bool up = c != nullptr && c->err == 0;
-            if (c != nullptr) {
-                redisFree(c);
-            }
-            return up;
-        },
-        10s, "a node did not start");
+    wait_for([&] { return accepts_connections(m_port); }, 10s, "a node did not start");
 }
 
 void RedisProcess::kill() {

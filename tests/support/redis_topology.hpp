@@ -40,6 +40,8 @@ private:
 };
 
 int free_loopback_port();
+/// Whether something accepts a connection on 127.0.0.1:`port` now (200 ms at most).
+bool accepts_connections(int port);
 
 /// A scratch directory, removed with everything in it.
 class ScratchDir {

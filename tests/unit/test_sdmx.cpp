@@ -5,9 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include <filesystem>
-
 #include <algorithm>
+#include <filesystem>
 
 using namespace dataflow;
 using namespace dataflow::sdmx;
