@@ -336,6 +336,8 @@ TEST_SUITE("redis cluster") {
         const std::string key = "analysis:failover";
         c.set(key, entry("before"));
         REQUIRE(c.get(key).hit());
+        // Replication is asynchronous: a write not yet on the replica is lost with its master.
+        REQUIRE(c.client().command_for("df:v1:g0:" + key, {"WAIT", "1", "5000"}).integer == 1);
         auto slot = redis::key_slot("df:v1:g0:" + key);
         cluster.kill_master_of(slot);
         auto killed = std::chrono::steady_clock::now();
@@ -390,6 +392,8 @@ TEST_SUITE("redis sentinel") {
         CHECK(shown.find(test::RedisSentinelSet::k_data_password) == std::string::npos);
         CHECK(shown.find(test::RedisSentinelSet::k_sentinel_password) == std::string::npos);
 
+        // Replication is asynchronous: a write not yet on the replica is lost with its master.
+        REQUIRE(c.client().command({"WAIT", "1", "5000"}).integer == 1);
         set.master().kill();
         auto killed = std::chrono::steady_clock::now();
         std::chrono::steady_clock::duration back{};
