@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <thread>
 
 namespace dataflow::cli {
 
@@ -156,6 +157,12 @@ void write_stdout(const std::string& text) {
     }
 }
 
+/// A batch run has the machine: a large input is read and categorised on two threads when
+/// there are two CPUs (the same report either way).
+unsigned batch_threads() {
+    return std::thread::hardware_concurrency() >= 2 ? 2 : 1;
+}
+
 analysis::AnalysisOptions analysis_options(const AnalyzeArgs& args, const config::Config& config) {
     analysis::AnalysisOptions options;
     for (const auto& c : args.categories) {
@@ -165,6 +172,7 @@ analysis::AnalysisOptions analysis_options(const AnalyzeArgs& args, const config
     options.limit = static_cast<std::size_t>(config.settings().analysis.limit);
     options.sort = analysis::parse_sort_key(args.sort).value_or(analysis::SortKey::score);
     options.only_ready = args.only_ready;
+    options.threads = batch_threads();
     return options;
 }
 
@@ -356,6 +364,7 @@ std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config&
     // used. Merging compares whole dataflows, annotations included.
     sdmx::ReadOptions read_options;
     read_options.all_annotations = sources.size() > 1 || args.agency_categories;
+    read_options.threads = batch_threads();
     for (const auto& source : sources) {
         check_source_scheme(source);
         auto input = source.empty() || is_url(source) ? fetch_input(source, config, live, max_bytes)

@@ -39,7 +39,12 @@ struct AnalysisOptions {
     /// the same catalogue), or nullptr: none given, and the report is exactly as without them.
     /// Must outlive the report.
     const sdmx::ResolvedCategories* agency_categories = nullptr;
+    /// Threads analyze() may use: with 2, a catalogue of k_parallel_flows or more is
+    /// categorised in two halves at once. The report is the same.
+    unsigned threads = 1;
 };
+
+inline constexpr std::size_t k_parallel_flows = 1000;
 
 struct AnalyzedFlow {
     const sdmx::Dataflow* flow = nullptr;

@@ -1,6 +1,7 @@
 #include "sdmx/reader.hpp"
 
 #include "util/error.hpp"
+#include "util/parallel.hpp"
 #include "util/strings.hpp"
 #include "util/utf8.hpp"
 
@@ -80,6 +81,62 @@ std::pair<std::string_view, std::string_view> binary_kind(std::string_view b) {
     return {};
 }
 
+/// Inputs from this size up are checked by two threads when ReadOptions::threads allows it.
+constexpr std::size_t k_parallel_utf8_bytes = std::size_t{1} << 20;
+
+std::optional<std::size_t> invalid_utf8(std::string_view text,
+                                        std::vector<std::size_t>* line_starts) {
+    return line_starts != nullptr ? util::find_invalid_utf8(text, *line_starts)
+                                  : util::find_invalid_utf8(text);
+}
+
+/// util::find_invalid_utf8() over `text` (with its line starts when `line_starts` is not null),
+/// on two threads for a large text: the halves are split before a byte that is not a
+/// continuation byte, which no well-formed sequence crosses, so the whole text is well-formed
+/// exactly when both halves are, its first bad byte is the first half's or else the second's,
+/// and the line starts are the first half's then the second's.
+std::optional<std::size_t> check_utf8(std::string_view text, std::vector<std::size_t>* line_starts,
+                                      unsigned threads) {
+    auto continuation = [&](std::size_t at) {
+        return (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80;
+    };
+    std::size_t mid = text.size() / 2;
+    if (threads >= 2 && text.size() >= k_parallel_utf8_bytes) {
+        while (mid < text.size() / 2 + 4 && continuation(mid)) {
+            ++mid; // a sequence is at most 4 bytes: more continuation bytes are ill-formed
+        }
+    }
+    if (threads < 2 || text.size() < k_parallel_utf8_bytes || continuation(mid)) {
+        return invalid_utf8(text, line_starts);
+    }
+    std::vector<std::size_t> second_starts;
+    if (line_starts != nullptr) {
+        second_starts.reserve(line_starts->capacity() / 2 + 16); // this thread's heap
+    }
+    std::optional<std::size_t> first_bad;
+    std::optional<std::size_t> second_bad;
+    util::run_in_parallel([&](bool) { first_bad = invalid_utf8(text.substr(0, mid), line_starts); },
+                          [&] {
+                              second_bad =
+                                  invalid_utf8(text.substr(mid),
+                                               line_starts != nullptr ? &second_starts : nullptr);
+                          });
+    if (first_bad) {
+        return first_bad;
+    }
+    if (second_bad) {
+        return mid + *second_bad;
+    }
+    if (line_starts != nullptr) {
+        const std::size_t from = line_starts->size();
+        line_starts->resize(from + second_starts.size());
+        for (std::size_t i = 0; i < second_starts.size(); ++i) {
+            (*line_starts)[from + i] = mid + second_starts[i];
+        }
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 Catalog read_catalog(std::string& bytes, std::string_view source_name, const ReadOptions& options) {
@@ -105,7 +162,7 @@ Catalog read_catalog(std::span<char> buffer, std::string_view source_name,
         line_starts.reserve(text.size() / 64 + 16); // SDMX-ML lines are short
         line_starts.push_back(0);
     }
-    auto bad = xml ? util::find_invalid_utf8(text, line_starts) : util::find_invalid_utf8(text);
+    auto bad = check_utf8(text, xml ? &line_starts : nullptr, options.threads);
     if (bad) {
         *bad += bom; // the BOM is well-formed
         auto pos = util::position_of(bytes, *bad);

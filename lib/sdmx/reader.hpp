@@ -28,6 +28,13 @@ struct ReadOptions {
     /// true: SDMX-ML is read by the streaming reader (sdmx/xml_stream.hpp) when it can, by
     /// pugixml otherwise; false: by pugixml only (the tests' oracle for the streaming reader).
     bool xml_stream = true;
+    /// Threads read_catalog() may use on a large input (1 MiB or more): with 2, the UTF-8 check
+    /// and the streaming SDMX-ML reader each split their work in two. The result, warnings and
+    /// errors are the same as with 1.
+    unsigned threads = 1;
+    /// With threads >= 2, the smallest SDMX-ML document the streaming reader splits between
+    /// two threads (the tests lower it to split small documents).
+    std::size_t split_min_bytes = std::size_t{1} << 20;
 };
 
 /// Detects the format from the bytes and parses. `bytes` may be modified in place (the XML

@@ -10,183 +10,18 @@
 
 #include "sdmx/xml_stream.hpp"
 
-#include "sdmx/xml_names.hpp"
-#include "sdmx/xml_scan.hpp"
+#include "sdmx/xml_stream_reader.hpp"
 #include "util/strings.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
-#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace dataflow::sdmx {
-
-namespace {
-
-using xml::Ns;
-using xml::NsKind;
-using namespace xml_scan;
-
-std::atomic<std::size_t> g_reads{0};
-
-enum class Role : std::uint8_t {
-    walk,      // an element of the structure walk: its children are matched by the walk's rules
-    skip,      // read nothing below
-    flow,      // a Dataflow
-    flow_name, // character data collected (this role and all below)
-    flow_description,
-    ann_title,
-    ann_type,
-    ann_value,
-    ann_url,
-    ann_text,
-    structure,     // Structure: a Ref or URN child, or the URN as text (3.0)
-    structure_urn, // URN under Structure
-    kf_id,
-    kf_agency,
-    kf_version,
-    prepared,
-    annotations,    // the Annotations of a flow (no text)
-    annotation,     // one Annotation
-    key_family_ref, // KeyFamilyRef (2.0)
-};
-
-bool collects_text(Role r) {
-    return r >= Role::flow_name && r <= Role::prepared;
-}
-
-struct Frame {
-    std::string_view name; ///< qualified, as written: the end tag must repeat it
-    std::string_view local;
-    std::size_t bindings_mark = 0;
-    Role role = Role::skip;
-    Text text;
-    std::string lang;
-};
-
-/// An AnnotationText of an annotation that may yet be dropped (all_annotations false): decoded
-/// only if its AnnotationType makes it one of the facts.
-struct PendingText {
-    std::string lang;
-    Text text;
-};
-
-struct Attr {
-    std::string_view name;
-    std::string_view raw;
-};
-
-class StreamReader {
-public:
-    StreamReader(std::string_view buffer, const LineIndex& lines, const ReadOptions& options)
-        : m_begin(buffer.data()), m_end(buffer.data() + buffer.size()), m_lines(lines),
-          m_options(options) {}
-
-    Catalog read();
-
-private:
-    struct Binding {
-        std::string_view prefix;
-        Ns ns;
-    };
-
-    const char* start_tag(const char* p);
-    const char* end_tag(const char* p);
-    const char* skip_pi(const char* p) const;
-    const char* skip_comment(const char* p) const;
-    const char* cdata(const char* p);
-    const char* misc(const char* p);
-    void open(std::string_view name, bool empty);
-    Role open_root(std::string_view local, Ns ns);
-    Role walk_child(const Frame& parent, std::string_view local, Ns ns);
-    Role flow_child(std::string_view local, Ns ns);
-    Role annotation_child(std::string_view local);
-    void close();
-    void close_annotation();
-
-    Frame& top() { return m_frames[m_depth - 1]; }
-    const Attr* attr(std::string_view name) const {
-        for (const auto& a : m_attrs) {
-            if (a.name == name) {
-                return &a;
-            }
-        }
-        return nullptr;
-    }
-    /// The first attribute `name`'s value into `out` ("" when there is none).
-    void attr_into(std::string_view name, std::string& out) const {
-        const Attr* a = attr(name);
-        if (a != nullptr) {
-            attribute_value(a->raw, out);
-        } else {
-            out.clear();
-        }
-    }
-    /// xml:lang, else lang, as xml::lang_of() reads it.
-    void lang_into(std::string& out) const {
-        const Attr* a = attr("xml:lang");
-        a = a != nullptr ? a : attr("lang");
-        if (a != nullptr) {
-            attribute_value(a->raw, out);
-        } else {
-            out.clear();
-        }
-    }
-    Ns uri_ns(std::string_view raw) {
-        for (const auto& [uri, ns] : m_uri_cache) {
-            if (uri == raw) {
-                return ns;
-            }
-        }
-        std::string uri = attribute_value(raw);
-        Ns ns = uri.empty() ? Ns{} : xml::classify_uri(uri);
-        m_uri_cache.emplace_back(std::string(raw), ns);
-        return ns;
-    }
-    Ns resolve(std::string_view prefix) const {
-        for (auto it = m_bindings.rbegin(); it != m_bindings.rend(); ++it) {
-            if (it->prefix == prefix) {
-                return it->ns;
-            }
-        }
-        return {};
-    }
-
-    const char* m_begin;
-    const char* m_end;
-    const LineIndex& m_lines;
-    const ReadOptions& m_options;
-    std::size_t m_last_line = 1;
-    const char* m_name_at = nullptr; ///< the name of the start tag being opened
-    const char* m_flow_at = nullptr; ///< the name of the Dataflow being read
-    const char* m_at = nullptr;      ///< the end tag being closed
-
-    std::vector<Frame> m_frames;
-    std::size_t m_depth = 0;
-    std::vector<Attr> m_attrs;
-    std::vector<Binding> m_bindings;
-    std::vector<std::pair<std::string, Ns>> m_uri_cache;
-
-    Catalog m_catalog;
-    Dataflow* m_flow = nullptr; ///< the one being read: the catalogue's last
-    Annotation m_annotation;
-    Text m_pending_title; ///< title, value and URL: decoded when the annotation is kept
-    Text m_pending_value;
-    Text m_pending_url;
-    bool m_maybe = false; ///< the annotation is kept only if its type is a fact's
-    std::vector<PendingText> m_pending;
-    std::size_t m_pending_size = 0;
-    int m_structure_children = 0;
-    bool m_structure_decided = false;
-    bool m_saw_dataflows = false;
-    bool m_saw_categories = false;
-};
+namespace dataflow::sdmx::xml_stream_detail {
 
 Catalog StreamReader::read() {
     // A NUL byte ends the document for pugixml: every scan below gives up at one (find_byte(),
@@ -198,6 +33,20 @@ Catalog StreamReader::read() {
         give_up(); // no root element
     }
     p = start_tag(p); // the root
+    p = body(p);
+    if (p != nullptr && misc(p) != m_end) {
+        give_up(); // a second root
+    }
+    if (m_catalog.dataflows.empty() && !m_saw_dataflows && !m_saw_categories) {
+        give_up(); // the pugixml reader says what the message holds instead
+    }
+    derive_annotation_facts(m_catalog);
+    return std::move(m_catalog);
+}
+
+/// The elements from `p` until the root closes; returns the position after it, or nullptr when
+/// the second reader read the rest.
+const char* StreamReader::body(const char* p) {
     while (m_depth > 0) {
         const char* q = skip_space(p, m_end); // most runs are indentation: no memchr for them
         const char* lt = q < m_end && *q == '<' ? q : find_byte(q, m_end, '<');
@@ -218,17 +67,16 @@ Catalog StreamReader::read() {
                     ? skip_comment(p)
                     : cdata(p);
         } else {
+            if (p == m_split_at && take_rest()) {
+                return nullptr;
+            }
+            if (m_second && m_split->cancelled()) {
+                give_up();
+            }
             p = start_tag(p);
         }
     }
-    if (misc(p) != m_end) {
-        give_up(); // a second root
-    }
-    if (m_catalog.dataflows.empty() && !m_saw_dataflows && !m_saw_categories) {
-        give_up(); // the pugixml reader says what the message holds instead
-    }
-    derive_annotation_facts(m_catalog);
-    return std::move(m_catalog);
+    return p;
 }
 
 /// Skips whitespace, comments and processing instructions; returns the first other byte (a '<'
@@ -453,6 +301,9 @@ void StreamReader::open(std::string_view name, bool empty) {
             break;
         }
     }
+    if (role == Role::flow && m_split != nullptr && !m_second && m_catalog.dataflows.size() == 1) {
+        publish(mark); // the first Dataflow: the second reader can start
+    }
     if (m_depth == m_frames.size()) {
         m_frames.emplace_back();
     }
@@ -665,22 +516,4 @@ void StreamReader::close() {
     --m_depth;
 }
 
-} // namespace
-
-std::optional<Catalog> read_catalog_xml_stream(std::string_view buffer, const LineIndex& lines,
-                                               const ReadOptions& options) {
-    try {
-        StreamReader reader(buffer, lines, options);
-        Catalog catalog = reader.read();
-        g_reads.fetch_add(1, std::memory_order_relaxed);
-        return catalog;
-    } catch (const GiveUp&) {
-        return std::nullopt;
-    }
-}
-
-std::size_t xml_stream_reads() {
-    return g_reads.load(std::memory_order_relaxed);
-}
-
-} // namespace dataflow::sdmx
+} // namespace dataflow::sdmx::xml_stream_detail

@@ -17,12 +17,17 @@ namespace dataflow::sdmx {
 
 /// Reads `buffer` (the document after any byte order mark; `lines` are its line starts) without
 /// modifying it; std::nullopt when the pugixml reader must read it instead. Never throws an
-/// InputError.
+/// InputError. With options.threads >= 2 a document of options.split_min_bytes or more is read
+/// by two readers at once, the second from a Dataflow about halfway through; the result is the
+/// one-reader result (xml_stream.cpp, "Context").
 std::optional<Catalog> read_catalog_xml_stream(std::string_view buffer, const LineIndex& lines,
                                                const ReadOptions& options);
 
 /// How many documents read_catalog_xml_stream() has read to the end in this process: the tests'
 /// proof that the fast path runs.
 std::size_t xml_stream_reads();
+/// How many of them were read by two readers, each taking a part (ReadOptions::threads): the
+/// tests' proof that the split is taken.
+std::size_t xml_stream_splits();
 
 } // namespace dataflow::sdmx

@@ -1,7 +1,8 @@
 // libFuzzer target: the SDMX-ML catalogue reader. Bad documents must end in a dataflow::Error
 // (an InputError naming LINE:COL), never a crash, a hang or another exception. Differential too:
-// the streaming fast path (sdmx/xml_stream.hpp, tried first) and the pugixml-only reader must
-// give the same dataflows or the same error; a difference aborts.
+// the streaming fast path (sdmx/xml_stream.hpp, tried first), the same split between two
+// threads (ReadOptions::threads) and the pugixml-only reader must give the same dataflows or
+// the same error; a difference aborts.
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 
@@ -14,10 +15,12 @@
 namespace {
 
 /// The catalogue's fields that the readers fill, as one string, or the error message.
-std::string outcome(const std::uint8_t* data, std::size_t size, bool stream) {
+std::string outcome(const std::uint8_t* data, std::size_t size, bool stream, unsigned threads) {
     std::string bytes(reinterpret_cast<const char*>(data), size);
     dataflow::sdmx::ReadOptions options;
     options.xml_stream = stream;
+    options.threads = threads;
+    options.split_min_bytes = 0;
     options.all_annotations = size % 2 == 0;
     try {
         auto c = dataflow::sdmx::read_catalog_xml(bytes, "fuzz.xml", options);
@@ -51,7 +54,8 @@ std::string outcome(const std::uint8_t* data, std::size_t size, bool stream) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (outcome(data, size, true) != outcome(data, size, false)) {
+    const auto dom = outcome(data, size, false, 1);
+    if (outcome(data, size, true, 1) != dom || outcome(data, size, true, 2) != dom) {
         std::abort(); // the streaming reader read the document differently
     }
     return 0;

@@ -1,5 +1,6 @@
 #include "analysis/categorizer.hpp"
 #include "analysis/readiness.hpp"
+#include "analysis/render.hpp"
 #include "analysis/report.hpp"
 #include "analysis/rules.hpp"
 #include "sdmx/reader.hpp"
@@ -7,6 +8,7 @@
 #include "util/error.hpp"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 
@@ -52,6 +54,29 @@ sdmx::Dataflow flow(std::string id, std::string name_it, int updated_ms = 0) {
 } // namespace
 
 TEST_SUITE("analysis") {
+    TEST_CASE("analyze on two threads gives the same report as on one") {
+        // Over k_parallel_flows flows: the bundled catalogue's 456, copied with new ids.
+        auto bytes = test::read_file(test::bundled_catalog());
+        auto catalog = sdmx::read_catalog(bytes, "istat.xml");
+        const auto base = catalog.dataflows;
+        for (int copy = 1; catalog.dataflows.size() < 2 * k_parallel_flows; ++copy) {
+            for (auto f : base) {
+                f.id = fmt::format("{}_{}", f.id, copy);
+                catalog.dataflows.push_back(std::move(f));
+            }
+        }
+        Categorizer cat = substring_categorizer();
+        AnalysisOptions one;
+        one.limit = 0;
+        AnalysisOptions two = one;
+        two.threads = 2;
+        auto a = analyze(catalog, cat, one);
+        auto b = analyze(catalog, cat, two);
+        CHECK(render_json(b) == render_json(a));
+        CHECK(a.total_analyzed == catalog.dataflows.size());
+        CHECK(a.returned == catalog.dataflows.size());
+    }
+
     TEST_CASE("golden values of the reference algorithm") {
         auto c = substring_categorizer();
 

@@ -2,6 +2,7 @@
 #include "util/error.hpp"
 #include "util/hash.hpp"
 #include "util/json_writer.hpp"
+#include "util/parallel.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 #include "util/url.hpp"
@@ -14,6 +15,8 @@
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <sched.h>
+#include <stdexcept>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -22,7 +25,83 @@
 using namespace dataflow;
 using namespace dataflow::util;
 
+namespace {
+
+cpu_set_t affinity() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    REQUIRE(sched_getaffinity(0, sizeof set, &set) == 0);
+    return set;
+}
+
+} // namespace
+
 TEST_SUITE("util") {
+    TEST_CASE("run_in_parallel runs both at once on two CPUs and rethrows their exceptions") {
+        const cpu_set_t before = affinity();
+        const bool several = CPU_COUNT(&before) >= 2;
+        std::atomic<int> second_ran{0};
+        std::thread::id first_on;
+        std::thread::id second_on;
+        bool told = false;
+        util::run_in_parallel(
+            [&](bool together) {
+                told = together;
+                first_on = std::this_thread::get_id();
+                if (together) { // the second runs meanwhile: wait for it, then return
+                    while (second_ran.load() == 0) {
+                        std::this_thread::yield();
+                    }
+                }
+            },
+            [&] {
+                second_on = std::this_thread::get_id();
+                second_ran = 1;
+            });
+        CHECK(second_ran == 1);
+        CHECK(told == several);
+        CHECK(first_on == std::this_thread::get_id());
+        CHECK((second_on != first_on) == several);
+
+        auto fail = [](const char* what) { throw std::runtime_error(what); };
+        CHECK_THROWS_WITH(util::run_in_parallel([&](bool) { fail("first"); }, [] {}), "first");
+        CHECK_THROWS_WITH(util::run_in_parallel([](bool) {}, [&] { fail("second"); }), "second");
+        CHECK_THROWS_WITH(
+            util::run_in_parallel([&](bool) { fail("first"); }, [&] { fail("second"); }), "first");
+        // The helper is kept off the caller's CPU from its creation: setting that afterwards
+        // (pthread_setaffinity_np) lands on the caller when the helper has already ended, and
+        // once pinned the caller ran every later helper on itself.
+        for (int i = 0; i < 3000; ++i) {
+            util::run_in_parallel([](bool) {}, [] {});
+        }
+        const cpu_set_t after = affinity();
+        CHECK(CPU_EQUAL(&before, &after));
+    }
+
+    TEST_CASE("run_in_parallel on one CPU runs the second after the first, on the caller") {
+        const cpu_set_t all = affinity();
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(sched_getcpu(), &one);
+        REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);
+        std::vector<std::string> order;
+        bool told = true;
+        std::thread::id second_on;
+        util::run_in_parallel(
+            [&](bool together) {
+                told = together;
+                order.emplace_back("first");
+            },
+            [&] {
+                second_on = std::this_thread::get_id();
+                order.emplace_back("second");
+            });
+        REQUIRE(sched_setaffinity(0, sizeof all, &all) == 0);
+        CHECK_FALSE(told);
+        CHECK(order == std::vector<std::string>{"first", "second"});
+        CHECK(second_on == std::this_thread::get_id());
+    }
+
     TEST_CASE("percent_encode keeps RFC 3986 unreserved characters and encodes every other byte") {
         CHECK(percent_encode("") == "");
         CHECK(percent_encode("AZaz09-._~") == "AZaz09-._~");

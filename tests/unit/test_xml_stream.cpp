@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <sched.h>
 #include <string>
 #include <typeinfo>
 #include <vector>
@@ -129,11 +130,19 @@ std::string outcome(std::string bytes, ReadOptions options, bool stream) {
     }
 }
 
+/// Whether this thread may run on more than one CPU: else the split readers run one after the
+/// other and the first reads the whole (ReadOptions::threads).
+bool several_cpus() {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 2;
+}
+
 struct Tally {
-    std::size_t ok = 0, errors = 0, streamed = 0;
+    std::size_t ok = 0, errors = 0, streamed = 0, split = 0;
 };
 
-/// Both readers agree on `bytes`, with all annotations and with the facts' only.
+/// Both readers agree on `bytes`, with all annotations and with the facts' only; and so does
+/// the streaming reader split in two (ReadOptions::threads), however small the document.
 void agree(std::string_view bytes, const std::string& label, Tally* tally = nullptr,
            ReadOptions options = {}) {
     for (bool all : {true, false}) {
@@ -142,6 +151,21 @@ void agree(std::string_view bytes, const std::string& label, Tally* tally = null
         auto fast = outcome(std::string(bytes), options, true);
         const bool streamed = xml_stream_reads() != before;
         auto dom = outcome(std::string(bytes), options, false);
+        ReadOptions two = options;
+        two.threads = 2;
+        two.split_min_bytes = 0;
+        const std::size_t splits = xml_stream_splits();
+        auto halves = outcome(std::string(bytes), two, true);
+        const bool split = xml_stream_splits() != splits;
+        if (halves != dom) {
+            FAIL_CHECK(fmt::format("the streaming reader split in two and pugixml disagree on {} "
+                                   "(all_annotations={})\ninput: {}\nsplit: {}\npugixml: {}",
+                                   label, all, quote(bytes.substr(0, 400)), halves.substr(0, 300),
+                                   dom.substr(0, 300)));
+        }
+        if (tally != nullptr && all) {
+            tally->split += split ? 1 : 0;
+        }
         if (fast != dom) {
             std::size_t at = 0;
             while (at < fast.size() && at < dom.size() && fast[at] == dom[at]) {
@@ -405,6 +429,9 @@ TEST_SUITE("sdmx xml stream") {
         CHECK(tally.ok >= 15);
         CHECK(tally.errors >= 10);
         CHECK(tally.streamed >= 10); // the fast path reads the real dataflow lists
+        if (several_cpus()) {
+            CHECK(tally.split >= 5); // and splits those of two flows or more
+        }
     }
 
     TEST_CASE("XML stream reads the bundled catalogue through read_catalog") {
@@ -420,6 +447,123 @@ TEST_SUITE("sdmx xml stream") {
         dom.xml_stream = false;
         CHECK(describe(catalog) == describe(read_catalog(dom_bytes, "istat.xml", dom)));
         CHECK(xml_stream_reads() == before + 1);
+    }
+
+    TEST_CASE("XML stream split in two reads the bundled catalogue, and alone on one CPU") {
+        auto bytes = test::read_file(test::bundled_catalog());
+        auto read = [&](const ReadOptions& options) {
+            std::string copy = bytes;
+            return describe(read_catalog(copy, "istat.xml", options));
+        };
+        const auto expected = read({});
+        ReadOptions two;
+        two.threads = 2;
+        two.split_min_bytes = 0;
+        const std::size_t splits = xml_stream_splits();
+        CHECK(read(two) == expected);
+        CHECK(xml_stream_splits() == splits + (several_cpus() ? 1 : 0));
+        // Only the calling thread's CPU: util::run_in_parallel() runs the second reader after
+        // the first, which must not wait for it at the split and reads the whole alone.
+        cpu_set_t all;
+        REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
+        cpu_set_t here;
+        CPU_ZERO(&here);
+        CPU_SET(sched_getcpu(), &here);
+        REQUIRE(sched_setaffinity(0, sizeof here, &here) == 0);
+        const auto alone = read(two);
+        REQUIRE(sched_setaffinity(0, sizeof all, &all) == 0);
+        CHECK(alone == expected);
+        CHECK(xml_stream_splits() == splits + (several_cpus() ? 1 : 0));
+    }
+
+    TEST_CASE("XML stream split in two: the same catalogue whatever lies at the split") {
+        // 40 flows; what is put among them where the second reader looks for its start tag
+        // (about halfway) must not change the result: start tags inside comments, CDATA,
+        // processing instructions or attribute values, flows under another element or in a
+        // second Dataflows, prefixes bound on the flow or bound again to another namespace.
+        auto flows = [](std::size_t from, std::size_t to) {
+            std::string out;
+            for (std::size_t i = from; i < to; ++i) {
+                out += flow(i % 3 == 0 ? k_body : "<common:Name>N</common:Name>",
+                            fmt::format("id=\"F{}\" agencyID=\"IT1\" version=\"1.0\"", i));
+            }
+            return out;
+        };
+        const std::string d = "<structure:Dataflow id=\"X\" agencyID=\"IT9\"><common:Name>X"
+                              "</common:Name></structure:Dataflow>";
+        std::vector<std::string> middles = {
+            "",
+            "<!-- " + d + " -->",
+            "<![CDATA[" + d + "]]>",
+            "<?pi " + d + "?>",
+            "<structure:Other note='" + d + "'/>",
+            "<structure:Other>" + d + d + "</structure:Other>",
+            "<other:Wrap xmlns:other=\"urn:other\">" + d + "</other:Wrap>",
+            "</structure:Dataflows><structure:Dataflows>" + d,
+            "</structure:Dataflows><structure:Codelists/><structure:Dataflows>" + d,
+            "<structure:Dataflow xmlns:structure=\"urn:not-sdmx\" id=\"Y\"/>" + d,
+            "<structure:Dataflow id=\"Z\" xmlns:common=\"urn:not-sdmx\"><common:Name>Z"
+            "</common:Name></structure:Dataflow>",
+            "text between flows " + d,
+            "<structure:Dataflow id=\"bad\"><common:Name>unclosed</structure:Dataflow>",
+            "</structure:Dataflows></message:Structures><message:Structures>"
+            "<structure:Dataflows>" +
+                d,
+            "</structure:Dataflows></message:Structures></message:Structure>",
+            "<structure:Dataflow id=\"deep\">" + std::string(300, ' ') + "</structure:Dataflow>",
+            // The state differs at the split yet the second reader would read on without error:
+            // only the comparison of states keeps its flows out.
+            "</structure:Dataflows><structure:Dataflows xmlns:common=\"urn:not-sdmx\">" + d,
+            "<message:Header><message:Prepared>2021-01-01</message:Prepared></message:Header>",
+        };
+        const std::string prepared = "<message:Prepared> 2020-05-03T14:30:56 </message:Prepared>";
+        Tally tally;
+        for (std::size_t i = 0; i < middles.size(); ++i) {
+            // The second reader starts about halfway through what follows the first flow.
+            for (std::size_t at : {18, 20, 22, 39}) {
+                auto doc = message(flows(0, at) + middles[i] + flows(at, 40));
+                if (middles[i].find("Prepared") != std::string::npos) {
+                    doc.erase(doc.find(prepared), prepared.size()); // the one in the middle
+                }
+                agree(doc, fmt::format("middle {} after flow {}", i, at), &tally);
+            }
+        }
+        CHECK(tally.ok > 30);
+        CHECK(tally.errors >= 4);
+        if (several_cpus()) {
+            CHECK(tally.split > 20);
+        }
+    }
+
+    TEST_CASE("read_catalog on two threads: the same UTF-8 verdict around the halfway split") {
+        // Over 1 MiB, so that the UTF-8 check is split in two (ReadOptions::threads); long
+        // ASCII names, so that the bytes around the middle are a name's text.
+        std::string flows;
+        for (int i = 0; flows.size() < (std::size_t{3} << 19); ++i) {
+            flows += flow("<common:Name>" + std::string(200, 'N') + "</common:Name>",
+                          fmt::format("id=\"F{}\" agencyID=\"IT1\" version=\"1.0\"", i));
+        }
+        const std::string base = message(flows);
+        const std::size_t mid = base.size() / 2;
+        ReadOptions two;
+        two.threads = 2;
+        Tally tally;
+        for (std::string_view bytes :
+             {"\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xC3", "\x80", "\xE2\x82",
+              "\xF0\x9F\x98", "\xED\xA0\x80", "\xC3\xA9\x80", "\n", "\n\n"}) {
+            for (std::size_t at = mid - 5; at <= mid + 5; ++at) {
+                std::string doc = base;
+                REQUIRE(doc.compare(at, bytes.size(), std::string(bytes.size(), 'N')) == 0);
+                doc.replace(at, bytes.size(), bytes);
+                const auto label = fmt::format("{} at {} (middle {})", quote(bytes), at, mid);
+                const auto one = outcome(doc, {}, true);
+                CHECK_MESSAGE(outcome(doc, two, true) == one, label);
+                CHECK_MESSAGE(outcome(doc, {}, false) == one, label);
+                (one.starts_with("ok") ? tally.ok : tally.errors)++;
+            }
+        }
+        CHECK(tally.ok == 5 * 11);
+        CHECK(tally.errors == 6 * 11);
     }
 
     TEST_CASE("XML stream and pugixml agree on constructed messages") {

@@ -1,0 +1,177 @@
+// Two streaming readers at once on one document (ReadOptions::threads): the second starts at
+// a Dataflow about halfway through, in the state the first published (Context and Split in
+// xml_stream_reader.hpp say how and why the result is the one-reader result).
+
+#include "sdmx/xml_stream.hpp"
+#include "sdmx/xml_stream_reader.hpp"
+#include "util/parallel.hpp"
+
+#include <atomic>
+#include <iterator>
+#include <string>
+#include <utility>
+
+namespace dataflow::sdmx {
+
+namespace {
+
+std::atomic<std::size_t> g_reads{0};
+std::atomic<std::size_t> g_splits{0};
+
+} // namespace
+
+namespace xml_stream_detail {
+
+void count_split() {
+    g_splits.fetch_add(1, std::memory_order_relaxed);
+}
+
+Catalog StreamReader::read_rest() {
+    const Context& c = m_split->context();
+    m_second = true;
+    m_frames = c.frames;
+    m_depth = m_frames.size();
+    m_bindings = c.bindings;
+    m_catalog.prepared = c.prepared;
+    m_catalog.format = c.format;
+    const char* p = body(m_split->at());
+    if (misc(p) != m_end) {
+        give_up();
+    }
+    return std::move(m_catalog);
+}
+
+/// The first reader at the second's starting point: takes its flows when the state is the one
+/// the second reader started in.
+bool StreamReader::take_rest() {
+    m_split_at = nullptr;
+    if (!same_context(m_split->context())) {
+        m_split->cancel();
+        return false;
+    }
+    bool saw_dataflows = false;
+    bool saw_categories = false;
+    auto rest = m_split->take(saw_dataflows, saw_categories);
+    if (!rest) {
+        return false; // the second reader gave up: this one reads on (and likely gives up too)
+    }
+    m_catalog.prepared = std::move(rest->prepared);
+    m_catalog.dataflows.reserve(m_catalog.dataflows.size() + rest->dataflows.size());
+    std::move(rest->dataflows.begin(), rest->dataflows.end(),
+              std::back_inserter(m_catalog.dataflows));
+    m_saw_dataflows = m_saw_dataflows || saw_dataflows;
+    m_saw_categories = m_saw_categories || saw_categories;
+    count_split();
+    return true;
+}
+
+bool StreamReader::same_context(const Context& c) const {
+    if (m_depth != c.frames.size() || m_bindings.size() != c.bindings.size() ||
+        m_catalog.prepared != c.prepared) {
+        return false;
+    }
+    for (std::size_t i = 0; i < m_depth; ++i) {
+        const Frame& a = m_frames[i];
+        const Frame& b = c.frames[i];
+        if (a.name != b.name || a.role != b.role || a.bindings_mark != b.bindings_mark) {
+            return false;
+        }
+    }
+    for (std::size_t i = 0; i < m_bindings.size(); ++i) {
+        const Binding& a = m_bindings[i];
+        const Binding& b = c.bindings[i];
+        if (a.prefix != b.prefix || a.ns.kind != b.ns.kind || a.ns.version != b.ns.version) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// The first reader, opening the first Dataflow (its own bindings from `bindings_mark` on):
+/// hands the second reader its state and a start tag of the same name about halfway through
+/// the rest of the document.
+void StreamReader::publish(std::size_t bindings_mark) {
+    Context c;
+    c.frames.assign(m_frames.begin(), m_frames.begin() + static_cast<std::ptrdiff_t>(m_depth));
+    for (const Frame& f : c.frames) {
+        if (f.role != Role::walk) {
+            m_split->publish({}, nullptr); // not the plain structure walk: one reader
+            return;
+        }
+    }
+    c.bindings.assign(m_bindings.begin(),
+                      m_bindings.begin() + static_cast<std::ptrdiff_t>(bindings_mark));
+    c.prepared = m_catalog.prepared;
+    c.format = m_catalog.format;
+    const char* name_end = skip_name(m_name_at, m_end);
+    std::string needle = "<";
+    needle.append(m_name_at, name_end);
+    std::string_view rest(m_name_at, static_cast<std::size_t>(m_end - m_name_at));
+    std::size_t at = rest.find(needle, rest.size() / 2);
+    while (at != std::string_view::npos) {
+        std::size_t after = at + needle.size();
+        if (after < rest.size() &&
+            (is(rest[after], k_space) || rest[after] == '>' || rest[after] == '/')) {
+            break;
+        }
+        at = rest.find(needle, at + 1);
+    }
+    const char* start = at == std::string_view::npos ? nullptr : rest.data() + at;
+    m_split_at = start;
+    m_split->publish(std::move(c), start);
+}
+
+} // namespace xml_stream_detail
+
+using xml_stream_detail::GiveUp;
+using xml_stream_detail::Split;
+using xml_stream_detail::StreamReader;
+
+std::optional<Catalog> read_catalog_xml_stream(std::string_view buffer, const LineIndex& lines,
+                                               const ReadOptions& options) {
+    try {
+        std::optional<Catalog> catalog;
+        if (options.threads >= 2 && buffer.size() >= options.split_min_bytes) {
+            Split split;
+            util::run_in_parallel(
+                [&](bool together) {
+                    split.set_together(together);
+                    struct Done { // the second reader must not wait for what never comes
+                        Split& split;
+                        ~Done() { split.cancel(); }
+                    } done{split};
+                    StreamReader reader(buffer, lines, options, &split);
+                    catalog = reader.read();
+                },
+                [&] {
+                    if (!split.claim()) {
+                        return;
+                    }
+                    StreamReader reader(buffer, lines, options, &split);
+                    std::optional<Catalog> rest;
+                    try {
+                        rest = reader.read_rest();
+                    } catch (...) { // GiveUp, or out of memory: the first reader reads on
+                    }
+                    split.finish(std::move(rest), reader.saw_dataflows(), reader.saw_categories());
+                });
+        } else {
+            StreamReader reader(buffer, lines, options);
+            catalog = reader.read();
+        }
+        g_reads.fetch_add(1, std::memory_order_relaxed);
+        return catalog;
+    } catch (const GiveUp&) {
+        return std::nullopt;
+    }
+}
+
+std::size_t xml_stream_reads() {
+    return g_reads.load(std::memory_order_relaxed);
+}
+
+std::size_t xml_stream_splits() {
+    return g_splits.load(std::memory_order_relaxed);
+}
+
+} // namespace dataflow::sdmx
