@@ -245,6 +245,8 @@ private:
 /// The catalogue's bytes and where they came from.
 struct Input {
     sdmx::Payload payload;
+    /// A large file, mapped rather than read (payload.bytes is then empty).
+    std::optional<util::MappedFile> mapped;
     std::optional<util::Url> data_root; ///< the service root to probe, when known
     bool cache_hit = false;
     bool cache_stale = false;
@@ -293,8 +295,14 @@ Input read_local_input(const std::string& source, std::uint64_t max_bytes) {
     // large catalogue.
     auto hint = local->size_hint();
     prepare_heap(std::max<std::size_t>(64 * mib, hint <= max_bytes ? hint * 4 : 0));
-    input.payload = local->fetch(
-        sdmx::ReadLimits{static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))});
+    const sdmx::ReadLimits limits{
+        static_cast<std::size_t>(std::min<std::uint64_t>(max_bytes, SIZE_MAX))};
+    input.mapped = local->map(limits);
+    if (input.mapped) {
+        input.payload.name = local->name();
+    } else {
+        input.payload = local->fetch(limits);
+    }
     return input;
 }
 
@@ -379,8 +387,19 @@ std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config&
             out.cache_stale = input->cache_stale;
             out.cache_age = input->cache_age;
         }
-        parts.push_back(
-            sdmx::read_catalog(input->payload.bytes, input->payload.name, read_options));
+        if (input->mapped) {
+            parts.push_back(sdmx::read_catalog_readonly(input->mapped->bytes(), input->payload.name,
+                                                        read_options));
+            if (input->mapped->changed()) {
+                throw InputError(fmt::format(
+                    "{}: the file changed while it was being read (written to, truncated or "
+                    "replaced in place); run again once it is complete",
+                    input->payload.name));
+            }
+        } else {
+            parts.push_back(
+                sdmx::read_catalog(input->payload.bytes, input->payload.name, read_options));
+        }
         names.push_back(input->payload.name);
         lap("parse");
     }

@@ -28,6 +28,9 @@ public:
     /// buffer as it is now, so it differs only after a decoded entity earlier on the same line.
     util::TextPosition position(std::size_t offset) const;
 
+    /// 0, then the offset after every '\n'.
+    const std::vector<std::size_t>& starts() const { return m_starts; }
+
 private:
     std::string_view m_text;
     std::vector<std::size_t> m_starts;

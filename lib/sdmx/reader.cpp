@@ -1,5 +1,6 @@
 #include "sdmx/reader.hpp"
 
+#include "sdmx/xml_stream.hpp"
 #include "util/error.hpp"
 #include "util/parallel.hpp"
 #include "util/strings.hpp"
@@ -137,6 +138,9 @@ std::optional<std::size_t> check_utf8(std::string_view text, std::vector<std::si
     return std::nullopt;
 }
 
+Catalog read_any(std::string_view bytes, std::span<char> buffer, std::string_view source_name,
+                 const ReadOptions& options);
+
 } // namespace
 
 Catalog read_catalog(std::string& bytes, std::string_view source_name, const ReadOptions& options) {
@@ -145,7 +149,20 @@ Catalog read_catalog(std::string& bytes, std::string_view source_name, const Rea
 
 Catalog read_catalog(std::span<char> buffer, std::string_view source_name,
                      const ReadOptions& options) {
-    const std::string_view bytes(buffer.data(), buffer.size());
+    return read_any(std::string_view(buffer.data(), buffer.size()), buffer, source_name, options);
+}
+
+Catalog read_catalog_readonly(std::string_view bytes, std::string_view source_name,
+                              const ReadOptions& options) {
+    return read_any(bytes, {}, source_name, options);
+}
+
+namespace {
+
+/// read_catalog() of `bytes`; `buffer` is the same bytes, writable, or empty when they are
+/// read-only: SDMX-ML that the streaming reader leaves to pugixml is then copied first.
+Catalog read_any(std::string_view bytes, std::span<char> buffer, std::string_view source_name,
+                 const ReadOptions& options) {
     if (auto [kind, advice] = binary_kind(bytes); !kind.empty()) {
         throw InputError(fmt::format("{}: this is {}, not an SDMX dataflow list (XML or "
                                      "SDMX-JSON, UTF-8); {}",
@@ -191,7 +208,22 @@ Catalog read_catalog(std::span<char> buffer, std::string_view source_name,
     if (util::starts_with_ci(root, "<!doctype html") || util::starts_with_ci(root, "<html")) {
         html_page(source_name, body);
     }
-    return read_catalog_xml(buffer, source_name, options, LineIndex(text, std::move(line_starts)));
+    LineIndex lines(text, std::move(line_starts));
+    if (buffer.empty()) {
+        if (options.xml_stream) {
+            if (auto catalog = read_catalog_xml_stream(text, lines, options)) {
+                return std::move(*catalog);
+            }
+        }
+        std::string copy(bytes);
+        ReadOptions dom = options;
+        dom.xml_stream = false; // just tried
+        return read_catalog_xml(copy, source_name, dom,
+                                LineIndex(std::string_view(copy).substr(bom), lines.starts()));
+    }
+    return read_catalog_xml(buffer, source_name, options, lines);
 }
+
+} // namespace
 
 } // namespace dataflow::sdmx

@@ -45,6 +45,12 @@ Catalog read_catalog(std::string& bytes, std::string_view source_name,
 Catalog read_catalog(std::span<char> bytes, std::string_view source_name,
                      const ReadOptions& options = {});
 
+/// read_catalog() on bytes it must not modify (a mapped file, util::MappedFile): the same
+/// catalogue, warnings and errors. SDMX-ML that only pugixml reads (category schemes, a DTD,
+/// ...) is copied for it first.
+Catalog read_catalog_readonly(std::string_view bytes, std::string_view source_name,
+                              const ReadOptions& options = {});
+
 /// The format-specific readers; read_catalog() chooses between them.
 Catalog read_catalog_xml(std::string& bytes, std::string_view source_name,
                          const ReadOptions& options);

@@ -22,8 +22,10 @@ public:
             ::close(m_fd);
         }
     }
+    Fd(Fd&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
     Fd(const Fd&) = delete;
     Fd& operator=(const Fd&) = delete;
+    Fd& operator=(Fd&&) = delete;
     int get() const { return m_fd; }
 
 private:
@@ -87,36 +89,53 @@ void check_not_empty(const std::string& data, const std::string& name) {
 
 } // namespace
 
-Payload FileSource::fetch(const ReadLimits& limits) {
-    Fd fd(::open(m_path.c_str(), O_RDONLY | O_CLOEXEC));
+namespace {
+
+/// Opens `path` and checks it can be read as a catalogue of at most `limits.max_bytes`; `st` is
+/// its status. Throws InputError naming what to fix.
+Fd open_checked(const std::string& path, const ReadLimits& limits, struct stat& st) {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) {
         int err = errno;
         if (err == ENOENT) {
-            throw InputError(fmt::format("{}: no such file; check the path", m_path));
+            throw InputError(fmt::format("{}: no such file; check the path", path));
         }
         if (err == EACCES) {
             throw InputError(
-                fmt::format("{}: permission denied; check the file's permissions", m_path));
+                fmt::format("{}: permission denied; check the file's permissions", path));
         }
-        throw InputError(fmt::format("{}: cannot open: {}", m_path, std::strerror(err)));
+        throw InputError(fmt::format("{}: cannot open: {}", path, std::strerror(err)));
     }
-    struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {
-        throw InputError(fmt::format("{}: cannot stat: {}", m_path, std::strerror(errno)));
+        throw InputError(fmt::format("{}: cannot stat: {}", path, std::strerror(errno)));
     }
     if (S_ISDIR(st.st_mode)) {
-        throw InputError(fmt::format("{}: is a directory; give an SDMX file", m_path));
+        throw InputError(fmt::format("{}: is a directory; give an SDMX file", path));
     }
-    std::size_t hint = 0;
-    if (S_ISREG(st.st_mode)) {
-        if (static_cast<std::size_t>(st.st_size) > limits.max_bytes) {
-            too_large(m_path, limits.max_bytes);
-        }
-        hint = static_cast<std::size_t>(st.st_size);
+    if (S_ISREG(st.st_mode) && static_cast<std::size_t>(st.st_size) > limits.max_bytes) {
+        too_large(path, limits.max_bytes);
     }
+    return fd;
+}
+
+} // namespace
+
+Payload FileSource::fetch(const ReadLimits& limits) {
+    struct stat st {};
+    Fd fd = open_checked(m_path, limits, st);
+    std::size_t hint = S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) : 0;
     Payload p{read_all(fd.get(), m_path, limits.max_bytes, hint), m_path};
     check_not_empty(p.bytes, m_path);
     return p;
+}
+
+std::optional<util::MappedFile> FileSource::map(const ReadLimits& limits) {
+    struct stat st {};
+    Fd fd = open_checked(m_path, limits, st);
+    if (!S_ISREG(st.st_mode) || static_cast<std::size_t>(st.st_size) < k_map_min_bytes) {
+        return std::nullopt;
+    }
+    return util::MappedFile::map(fd.get(), st);
 }
 
 std::size_t FileSource::size_hint() const {

@@ -507,6 +507,26 @@ TEST_SUITE("sdmx") {
         CHECK(FileSource(big).fetch(ReadLimits{5000}).bytes.size() == 5000);
     }
 
+    TEST_CASE("sources: a large regular file is mapped, with fetch()'s errors") {
+        test::TempDir dir;
+        auto missing = (dir.path() / "nope.xml").string();
+        CHECK_THROWS_WITH_AS(FileSource(missing).map({}), doctest::Contains("no such file"),
+                             InputError);
+        CHECK_THROWS_WITH_AS(FileSource(dir.path().string()).map({}),
+                             doctest::Contains("is a directory"), InputError);
+        auto small = dir.file("small.xml", std::string(k_map_min_bytes - 1, ' '));
+        CHECK_FALSE(FileSource(small).map({}).has_value()); // read instead
+        CHECK_FALSE(FileSource(dir.file("empty.xml", "")).map({}).has_value());
+        auto big = dir.file("big.xml", std::string(k_map_min_bytes, 'x'));
+        CHECK_THROWS_WITH_AS(FileSource(big).map(ReadLimits{k_map_min_bytes - 1}),
+                             doctest::Contains("larger than the limit of"), InputError);
+        auto mapped = FileSource(big).map(ReadLimits{k_map_min_bytes});
+        REQUIRE(mapped.has_value());
+        CHECK(mapped->bytes() == std::string(k_map_min_bytes, 'x'));
+        CHECK_FALSE(mapped->changed());
+        CHECK_FALSE(make_local_source("-")->map({}).has_value()); // standard input is read
+    }
+
     TEST_CASE("all_annotations off keeps only the annotations the derived facts come from") {
         const std::string doc =
             k_head21 +

@@ -1,7 +1,9 @@
+#include "support/support.hpp"
 #include "util/background.hpp"
 #include "util/error.hpp"
 #include "util/hash.hpp"
 #include "util/json_writer.hpp"
+#include "util/mapped_file.hpp"
 #include "util/parallel.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
@@ -13,19 +15,58 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <deque>
+#include <fcntl.h>
 #include <mutex>
+#include <optional>
 #include <sched.h>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 using namespace dataflow;
 using namespace dataflow::util;
 
 namespace {
+
+/// A file of `size` bytes of 'x', opened for reading, and mapped.
+struct Mapped {
+    std::string path;
+    int fd = -1;
+    std::optional<util::MappedFile> file;
+    Mapped(const test::TempDir& dir, std::size_t size)
+        : path(dir.file("catalog.xml", std::string(size, 'x'))) {
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        struct stat st {};
+        REQUIRE(::fstat(fd, &st) == 0);
+        file = util::MappedFile::map(fd, st);
+        REQUIRE(file.has_value());
+    }
+    ~Mapped() { ::close(fd); }
+    Mapped(const Mapped&) = delete;
+    Mapped& operator=(const Mapped&) = delete;
+};
+
+/// Runs `body` in a child process; its wait status.
+template <typename Body>
+int in_child(Body body) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        body();
+        ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    return status;
+}
 
 cpu_set_t affinity() {
     cpu_set_t set;
@@ -76,6 +117,62 @@ TEST_SUITE("util") {
         }
         const cpu_set_t after = affinity();
         CHECK(CPU_EQUAL(&before, &after));
+    }
+
+    TEST_CASE("MappedFile: the bytes of the file, and changed() once it is written to") {
+        test::TempDir dir;
+        Mapped m(dir, 100'000);
+        CHECK(m.file->bytes() == std::string(100'000, 'x'));
+        CHECK_FALSE(m.file->changed());
+        std::this_thread::sleep_for(std::chrono::milliseconds(20)); // a later timestamp
+        {
+            int w = ::open(m.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+            REQUIRE(w >= 0);
+            REQUIRE(::write(w, "y", 1) == 1);
+            ::close(w);
+        }
+        CHECK(m.file->changed());
+        CHECK(m.file->bytes().size() == 100'000); // what was mapped
+    }
+
+    TEST_CASE("MappedFile: a file truncated while mapped reads as zeros past its end, no SIGBUS") {
+        test::TempDir dir;
+        Mapped m(dir, 64 * 1024);
+        REQUIRE(::truncate(m.path.c_str(), 100) == 0);
+        // Pages past the new end would raise SIGBUS; the handler maps zeros there instead.
+        auto bytes = m.file->bytes();
+        std::size_t zeros = 0;
+        for (std::size_t i = 0; i < bytes.size(); i += 512) {
+            zeros += bytes[i] == '\0' ? 1 : 0;
+        }
+        CHECK(bytes[0] == 'x');
+        CHECK(bytes[bytes.size() - 1] == '\0');
+        CHECK(zeros >= 64 * 2 - 1 - 8); // all but the first page's
+        CHECK(m.file->changed());
+        // Another mapping of the same file, made afterwards, is repaired on its own.
+        Mapped again(dir, 64 * 1024);
+        CHECK_FALSE(again.file->changed());
+    }
+
+    TEST_CASE("MappedFile: a SIGBUS that is not a mapped file's still ends the process") {
+        test::TempDir dir;
+        Mapped m(dir, 8192); // installs the handler
+        // Sent by a process.
+        int status = in_child([] { ::raise(SIGBUS); });
+        CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+        // A fault in a mapping of its own (not a MappedFile), of a file truncated meanwhile.
+        auto other = dir.file("other.bin", std::string(64 * 1024, 'o'));
+        status = in_child([&] {
+            int fd = ::open(other.c_str(), O_RDONLY);
+            void* p = ::mmap(nullptr, 64 * 1024, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (p == MAP_FAILED || ::truncate(other.c_str(), 10) != 0) {
+                ::_exit(0);
+            }
+            volatile char c = static_cast<const char*>(p)[32 * 1024];
+            (void)c;
+        });
+        CHECK_FALSE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+        CHECK((!WIFSIGNALED(status) || WTERMSIG(status) == SIGBUS));
     }
 
     TEST_CASE("run_in_parallel on one CPU runs the second after the first, on the caller") {
