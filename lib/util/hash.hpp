@@ -1,5 +1,5 @@
 #pragma once
-/// Content hashes that are stable across processes, hosts and versions (OpenSSL).
+/// Content hashes that are stable across processes, hosts and versions.
 
 #include <string>
 #include <string_view>

@@ -175,6 +175,36 @@ TEST_SUITE("util") {
         CHECK((!WIFSIGNALED(status) || WTERMSIG(status) == SIGBUS));
     }
 
+    TEST_CASE("sha256_hex: FIPS 180-4 vectors, and every length around the block size") {
+        CHECK(sha256_hex("") ==
+              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        CHECK(sha256_hex("abc") ==
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+              "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+        CHECK(sha256_hex(std::string(1'000'000, 'a')) ==
+              "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+        // The in-house digest (under 64 KiB) and OpenSSL's (from there) on both sides of every
+        // padding boundary; the digest of all their digests comes from Python's hashlib.
+        std::vector<std::size_t> sizes;
+        for (std::size_t n = 0; n < 300; ++n) {
+            sizes.push_back(n);
+        }
+        for (std::size_t n : {1000, 4095, 4096, 65535, 65536, 65537, 200000}) {
+            sizes.push_back(n);
+        }
+        std::string all;
+        for (std::size_t n : sizes) {
+            std::string msg(n, '\0');
+            for (std::size_t i = 0; i < n; ++i) {
+                msg[i] = static_cast<char>((i * 7 + n) % 256);
+            }
+            all += sha256_hex(msg);
+        }
+        CHECK(sha256_hex(all) ==
+              "87459940b725aee7b0b867060f6663553166e9ca570292f5e7e908e206912e2b");
+    }
+
     TEST_CASE("run_in_parallel on one CPU runs the second after the first, on the caller") {
         const cpu_set_t all = affinity();
         cpu_set_t one;
