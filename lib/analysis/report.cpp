@@ -35,7 +35,19 @@ std::vector<std::size_t> share_limit(const std::vector<std::size_t>& sizes, std:
 
 namespace {
 
-void sort_flows(std::vector<AnalyzedFlow>& flows, SortKey key) {
+/// A dataflow that passed the filters, before its AnalyzedFlow is made: only the few the limit
+/// keeps are made (a display name, agency names), after the sort.
+struct Candidate {
+    std::size_t index = 0; ///< in the catalogue
+    Categorization categorization;
+    bool from_agency = false;
+};
+
+void sort_candidates(std::vector<Candidate>& flows, SortKey key, const sdmx::Catalog& catalog,
+                     const Categorizer& categorizer) {
+    auto flow = [&catalog](const Candidate& c) -> const sdmx::Dataflow& {
+        return catalog.dataflows[c.index];
+    };
     switch (key) {
     case SortKey::score:
         std::stable_sort(flows.begin(), flows.end(), [](const auto& a, const auto& b) {
@@ -44,13 +56,15 @@ void sort_flows(std::vector<AnalyzedFlow>& flows, SortKey key) {
         break;
     case SortKey::id:
         std::stable_sort(flows.begin(), flows.end(),
-                         [](const auto& a, const auto& b) { return a.flow->id < b.flow->id; });
+                         [&flow](const auto& a, const auto& b) { return flow(a).id < flow(b).id; });
         break;
     case SortKey::name: {
-        std::vector<std::pair<std::string, AnalyzedFlow>> keyed;
+        std::vector<std::pair<std::string, Candidate>> keyed;
         keyed.reserve(flows.size());
         for (auto& f : flows) {
-            keyed.emplace_back(util::to_lower(f.display_name), std::move(f));
+            keyed.emplace_back(
+                util::to_lower(std::string(sdmx::display_name(flow(f), categorizer.languages()))),
+                std::move(f));
         }
         std::stable_sort(keyed.begin(), keyed.end(),
                          [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -61,9 +75,9 @@ void sort_flows(std::vector<AnalyzedFlow>& flows, SortKey key) {
     }
     case SortKey::updated:
         // Newest first; dataflows without LAST_UPDATE last, in document order.
-        std::stable_sort(flows.begin(), flows.end(), [](const auto& a, const auto& b) {
-            const auto& x = a.flow->last_update_ms;
-            const auto& y = b.flow->last_update_ms;
+        std::stable_sort(flows.begin(), flows.end(), [&flow](const auto& a, const auto& b) {
+            const auto& x = flow(a).last_update_ms;
+            const auto& y = flow(b).last_update_ms;
             if (x && y) {
                 return *x > *y;
             }
@@ -103,7 +117,7 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
     report.limit = options.limit;
     report.warnings = catalog.warnings;
     std::vector<std::size_t> counts(cats.size(), 0);
-    std::vector<std::vector<AnalyzedFlow>> per(cats.size());
+    std::vector<std::vector<Candidate>> per(cats.size());
     std::string query = util::to_lower(options.query);
     std::set<std::string_view> ids(options.ids.begin(), options.ids.end());
     AgencyClassification agency(catalog, rules, options, categorizer.languages());
@@ -143,14 +157,7 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
             }
         }
         auto idx = cat.category;
-        AnalyzedFlow analyzed;
-        analyzed.flow = &flow;
-        analyzed.display_name = std::string(sdmx::display_name(flow, categorizer.languages()));
-        analyzed.categorization = std::move(cat);
-        analyzed.document_index = i;
-        analyzed.category_from_agency = from_agency;
-        agency.describe(analyzed);
-        per[idx].push_back(std::move(analyzed));
+        per[idx].push_back(Candidate{i, std::move(cat), from_agency});
     }
     agency.finish(report);
     if (options.classify == ClassifySource::agency && !agency.active()) {
@@ -166,7 +173,7 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
     std::vector<std::size_t> which;
     for (std::size_t c = 0; c < cats.size(); ++c) {
         if (selected[c]) {
-            sort_flows(per[c], options.sort);
+            sort_candidates(per[c], options.sort, catalog, categorizer);
             sizes.push_back(per[c].size());
             which.push_back(c);
         }
@@ -175,8 +182,18 @@ Report analyze(const sdmx::Catalog& catalog, const Categorizer& categorizer,
     for (std::size_t k = 0; k < which.size(); ++k) {
         auto& flows = per[which[k]];
         CategoryGroup group{cats[which[k]], flows.size(), {}};
-        flows.resize(take[k]);
-        group.flows = std::move(flows);
+        group.flows.reserve(take[k]);
+        for (std::size_t j = 0; j < take[k]; ++j) {
+            Candidate& c = flows[j];
+            AnalyzedFlow& analyzed = group.flows.emplace_back();
+            analyzed.flow = &catalog.dataflows[c.index];
+            analyzed.display_name =
+                std::string(sdmx::display_name(*analyzed.flow, categorizer.languages()));
+            analyzed.categorization = std::move(c.categorization);
+            analyzed.document_index = c.index;
+            analyzed.category_from_agency = c.from_agency;
+            agency.describe(analyzed);
+        }
         report.returned += group.flows.size();
         report.categories_found += group.flows.empty() ? 0 : 1;
         report.groups.push_back(std::move(group));
