@@ -106,20 +106,37 @@ bool is_fact_annotation(std::string_view id_or_type) {
            id_or_type == "DATAFLOW_CATALOG_TYPE" || id_or_type == "DATAFLOW_HIDDEN";
 }
 
-void derive_annotation_facts(Catalog& catalog) {
+DateEvidence date_evidence(std::span<const Dataflow> flows) {
     std::vector<std::string_view> dates;
-    for (const auto& flow : catalog.dataflows) {
+    for (const auto& flow : flows) {
         for (const auto& a : flow.annotations) {
             if (is(a, "LAST_UPDATE")) {
                 dates.push_back(value_of(a));
             }
         }
     }
-    auto order = util::detect_date_order(dates);
-    for (auto& flow : catalog.dataflows) {
+    return util::date_evidence(dates);
+}
+
+std::vector<std::string> derive_facts(std::span<Dataflow> flows, util::DateOrder order) {
+    std::vector<std::string> warnings;
+    for (auto& flow : flows) {
+        flow.last_update.reset();
+        flow.last_update_ms.reset();
+        flow.non_production = false;
+        flow.file_only = false;
+        flow.hidden = false;
         if (auto w = derive_flow_facts(flow, order)) {
-            catalog.warnings.push_back(std::move(*w));
+            warnings.push_back(std::move(*w));
         }
+    }
+    return warnings;
+}
+
+void derive_annotation_facts(Catalog& catalog) {
+    auto order = date_evidence(catalog.dataflows).order();
+    for (auto& w : derive_facts(catalog.dataflows, order)) {
+        catalog.warnings.push_back(std::move(w));
     }
 }
 

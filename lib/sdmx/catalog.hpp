@@ -2,6 +2,8 @@
 /// The catalogue model: what an agency's `/dataflow` answer says about each dataflow, kept as
 /// given (every language, text verbatim), plus the few facts derived from annotations.
 
+#include "util/time.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -119,6 +121,14 @@ std::string_view first_description(const Dataflow& flow);
 /// annotations (slash dates read in the order the whole catalogue uses); unparsable LAST_UPDATE
 /// values become catalog warnings.
 void derive_annotation_facts(Catalog& catalog);
+
+/// derive_annotation_facts() in parts, for readers that each read part of a catalogue: what the
+/// LAST_UPDATE values of `flows` say of the date order (DateEvidence::merge() the parts' for the
+/// catalogue's), and the facts of `flows` in `order` (set afresh: a part derived in another
+/// order is derived again), with their warnings in flow order.
+using DateEvidence = util::DateEvidence;
+DateEvidence date_evidence(std::span<const Dataflow> flows);
+std::vector<std::string> derive_facts(std::span<Dataflow> flows, util::DateOrder order);
 
 /// Whether an annotation with this id or type is one derive_annotation_facts() reads
 /// (LAST_UPDATE, NonProductionDataflow, DATAFLOW_CATALOG_TYPE, DATAFLOW_HIDDEN).

@@ -40,7 +40,9 @@ Catalog StreamReader::read() {
     if (m_catalog.dataflows.empty() && !m_saw_dataflows && !m_saw_categories) {
         give_up(); // the pugixml reader says what the message holds instead
     }
-    derive_annotation_facts(m_catalog);
+    if (!m_facts_derived) {
+        derive_annotation_facts(m_catalog);
+    }
     return std::move(m_catalog);
 }
 

@@ -97,6 +97,16 @@ struct Context {
     std::string format;
 };
 
+/// What the second reader read: its flows (with their facts derived in the date order its own
+/// LAST_UPDATE values say; the first reader derives them again if the catalogue's differs).
+struct Rest {
+    Catalog catalog;
+    bool saw_dataflows = false;
+    bool saw_categories = false;
+    DateEvidence dates;
+    std::vector<std::string> warnings;
+};
+
 /// What the two readers share. The second reader claims the work when it starts. The first,
 /// at the split, waits for it only when the two run at the same time: util::run_in_parallel()
 /// runs them one after the other when it has one CPU, and then nothing waits for the second.
@@ -134,20 +144,18 @@ public:
         m_state = State::claimed;
         return true;
     }
-    /// Second reader: its catalogue (nullopt: it gave up).
-    void finish(std::optional<Catalog> result, bool saw_dataflows, bool saw_categories) {
+    /// Second reader: what it read (nullopt: it gave up).
+    void finish(std::optional<Rest> result) {
         std::lock_guard lock(m_mutex);
         if (m_state == State::claimed) {
             m_result = std::move(result);
-            m_saw_dataflows = saw_dataflows;
-            m_saw_categories = saw_categories;
             m_state = State::finished;
         }
         m_changed.notify_all();
     }
     /// First reader, at the split: the second's catalogue once it has finished; nullopt when
     /// it gave up or never started (then it will not).
-    std::optional<Catalog> take(bool& saw_dataflows, bool& saw_categories) {
+    std::optional<Rest> take() {
         std::unique_lock lock(m_mutex);
         if (!m_together) {
             m_state = State::cancelled;
@@ -159,8 +167,6 @@ public:
         if (m_state != State::finished) {
             return std::nullopt;
         }
-        saw_dataflows = m_saw_dataflows;
-        saw_categories = m_saw_categories;
         return std::move(m_result);
     }
     bool cancelled() const { return m_cancel.load(std::memory_order_relaxed); }
@@ -176,9 +182,7 @@ private:
     std::atomic<bool> m_cancel{false};
     Context m_context;
     const char* m_at = nullptr;
-    std::optional<Catalog> m_result;
-    bool m_saw_dataflows = false;
-    bool m_saw_categories = false;
+    std::optional<Rest> m_result;
 };
 
 class StreamReader {
@@ -270,6 +274,7 @@ private:
     Split* m_split;                   ///< two readers: what they share
     const char* m_split_at = nullptr; ///< the first reader: where the second started
     bool m_second = false;            ///< this is the second reader
+    bool m_facts_derived = false;     ///< the first reader took the second's flows, facts derived
     std::size_t m_last_line = 1;
     const char* m_name_at = nullptr; ///< the name of the start tag being opened
     const char* m_flow_at = nullptr; ///< the name of the Dataflow being read

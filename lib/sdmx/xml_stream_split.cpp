@@ -49,18 +49,30 @@ bool StreamReader::take_rest() {
         m_split->cancel();
         return false;
     }
-    bool saw_dataflows = false;
-    bool saw_categories = false;
-    auto rest = m_split->take(saw_dataflows, saw_categories);
+    // The facts of this reader's flows meanwhile (derive_annotation_facts() in parts): the
+    // second reader is likely still reading.
+    const DateEvidence dates = date_evidence(m_catalog.dataflows);
+    auto warnings = derive_facts(m_catalog.dataflows, dates.order());
+    auto rest = m_split->take();
     if (!rest) {
         return false; // the second reader gave up: this one reads on (and likely gives up too)
     }
-    m_catalog.prepared = std::move(rest->prepared);
-    m_catalog.dataflows.reserve(m_catalog.dataflows.size() + rest->dataflows.size());
-    std::move(rest->dataflows.begin(), rest->dataflows.end(),
-              std::back_inserter(m_catalog.dataflows));
-    m_saw_dataflows = m_saw_dataflows || saw_dataflows;
-    m_saw_categories = m_saw_categories || saw_categories;
+    const auto order = dates.merge(rest->dates).order();
+    if (order != dates.order()) {
+        warnings = derive_facts(m_catalog.dataflows, order);
+    }
+    if (order != rest->dates.order()) {
+        rest->warnings = derive_facts(rest->catalog.dataflows, order);
+    }
+    std::move(rest->warnings.begin(), rest->warnings.end(), std::back_inserter(warnings));
+    auto& flows = rest->catalog.dataflows;
+    m_catalog.prepared = std::move(rest->catalog.prepared);
+    m_catalog.dataflows.reserve(m_catalog.dataflows.size() + flows.size());
+    std::move(flows.begin(), flows.end(), std::back_inserter(m_catalog.dataflows));
+    std::move(warnings.begin(), warnings.end(), std::back_inserter(m_catalog.warnings));
+    m_saw_dataflows = m_saw_dataflows || rest->saw_dataflows;
+    m_saw_categories = m_saw_categories || rest->saw_categories;
+    m_facts_derived = true;
     count_split();
     return true;
 }
@@ -107,7 +119,10 @@ void StreamReader::publish(std::size_t bindings_mark) {
     std::string needle = "<";
     needle.append(m_name_at, name_end);
     std::string_view rest(m_name_at, static_cast<std::size_t>(m_end - m_name_at));
-    std::size_t at = rest.find(needle, rest.size() / 2);
+    // A little past halfway: the second reader starts later (a new thread) and allocates in a
+    // fresh heap arena, whose every page is new; 54% ran fastest on the 5,000-flow catalogue
+    // (50%: 13.0 ms, 53-55%: 12.4-12.9 ms, 58%: 13.0 ms).
+    std::size_t at = rest.find(needle, rest.size() * 54 / 100);
     while (at != std::string_view::npos) {
         std::size_t after = at + needle.size();
         if (after < rest.size() &&
@@ -148,12 +163,18 @@ std::optional<Catalog> read_catalog_xml_stream(std::string_view buffer, const Li
                         return;
                     }
                     StreamReader reader(buffer, lines, options, &split);
-                    std::optional<Catalog> rest;
+                    std::optional<xml_stream_detail::Rest> rest;
                     try {
-                        rest = reader.read_rest();
+                        rest.emplace();
+                        rest->catalog = reader.read_rest();
+                        rest->saw_dataflows = reader.saw_dataflows();
+                        rest->saw_categories = reader.saw_categories();
+                        rest->dates = date_evidence(rest->catalog.dataflows);
+                        rest->warnings = derive_facts(rest->catalog.dataflows, rest->dates.order());
                     } catch (...) { // GiveUp, or out of memory: the first reader reads on
+                        rest.reset();
                     }
-                    split.finish(std::move(rest), reader.saw_dataflows(), reader.saw_categories());
+                    split.finish(std::move(rest));
                 });
         } else {
             StreamReader reader(buffer, lines, options);

@@ -84,9 +84,8 @@ bool parse_time(Cursor& c, int& h, int& mi, int& sec, int& ms) {
 
 } // namespace
 
-DateOrder detect_date_order(const std::vector<std::string_view>& samples) {
-    bool day_first_seen = false;
-    bool month_first_seen = false;
+DateEvidence date_evidence(const std::vector<std::string_view>& samples) {
+    DateEvidence e;
     for (auto s : samples) {
         s = trim_left(s, k_space_tab_crlf);
         if (s.size() < 10 || s[2] != '/' || s[5] != '/') {
@@ -94,10 +93,14 @@ DateOrder detect_date_order(const std::vector<std::string_view>& samples) {
         }
         int a = (s[0] - '0') * 10 + (s[1] - '0');
         int b = (s[3] - '0') * 10 + (s[4] - '0');
-        day_first_seen = day_first_seen || a > 12;
-        month_first_seen = month_first_seen || b > 12;
+        e.day_first = e.day_first || a > 12;
+        e.month_first = e.month_first || b > 12;
     }
-    return month_first_seen && !day_first_seen ? DateOrder::month_first : DateOrder::day_first;
+    return e;
+}
+
+DateOrder detect_date_order(const std::vector<std::string_view>& samples) {
+    return date_evidence(samples).order();
 }
 
 std::optional<SysMillis> parse_timestamp(std::string_view text, DateOrder order) {

@@ -26,6 +26,20 @@ std::optional<SysMillis> parse_timestamp(std::string_view text,
 /// first (`03/18/2024`).
 DateOrder detect_date_order(const std::vector<std::string_view>& samples);
 
+/// What some slash dates say of the order, so that the parts of a set can be looked at apart:
+/// detect_date_order(a + b) is date_evidence(a).merge(date_evidence(b)).order().
+struct DateEvidence {
+    bool day_first = false;   ///< a date only makes sense day first (`18/03/2024`)
+    bool month_first = false; ///< a date only makes sense month first (`03/18/2024`)
+    DateOrder order() const {
+        return month_first && !day_first ? DateOrder::month_first : DateOrder::day_first;
+    }
+    DateEvidence merge(const DateEvidence& other) const {
+        return {day_first || other.day_first, month_first || other.month_first};
+    }
+};
+DateEvidence date_evidence(const std::vector<std::string_view>& samples);
+
 /// UTC RFC 3339: `2025-11-14T16:15:51Z`, with `.mmm` only when the milliseconds are not zero.
 std::string format_rfc3339(SysMillis t);
 

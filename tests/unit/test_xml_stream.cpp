@@ -576,6 +576,44 @@ TEST_SUITE("sdmx xml stream") {
         CHECK(tally.errors == 6 * 11);
     }
 
+    TEST_CASE("XML stream split in two: LAST_UPDATE dates read in the whole catalogue's order") {
+        // Each reader derives its flows' facts in the order its own dates say; when the
+        // catalogue's order differs (the other half holds the only telling date), the facts
+        // and their warnings must come out as if read in one piece.
+        auto dated = [](std::size_t i, const std::string& date) {
+            return flow("<common:Annotations><common:Annotation><common:AnnotationTitle>" + date +
+                            "</common:AnnotationTitle><common:AnnotationType>LAST_UPDATE"
+                            "</common:AnnotationType></common:Annotation></common:Annotations>"
+                            "<common:Name>N</common:Name>",
+                        fmt::format("id=\"F{}\" agencyID=\"IT1\" version=\"1.0\"", i));
+        };
+        struct Halves {
+            std::string first, second; ///< the one telling date of each half ("" none)
+        };
+        Tally tally;
+        for (const auto& [first, second] : std::vector<Halves>{
+                 {"", "03/18/2024"},           // month first, said by the second half only
+                 {"03/18/2024", ""},           // by the first half only
+                 {"18/03/2024", "03/18/2024"}, // both: day first, the second's is not a date
+                 {"03/18/2024", "18/03/2024"},
+                 {"", ""},
+                 {"not a date", "2024-03-18"}}) {
+            std::string flows;
+            for (std::size_t i = 0; i < 40; ++i) {
+                std::string date = i == 5 && !first.empty()     ? first
+                                   : i == 35 && !second.empty() ? second
+                                                                : "04/03/2020";
+                flows += dated(i, date);
+            }
+            agree(message(flows), fmt::format("dates {} and {}", quote(first), quote(second)),
+                  &tally);
+        }
+        CHECK(tally.ok == 6);
+        if (several_cpus()) {
+            CHECK(tally.split == 6);
+        }
+    }
+
     TEST_CASE("XML stream and pugixml agree on constructed messages") {
         Tally tally;
         auto docs = constructed_messages();
