@@ -388,8 +388,10 @@ std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config&
             out.cache_age = input->cache_age;
         }
         if (input->mapped) {
-            parts.push_back(sdmx::read_catalog_readonly(input->mapped->bytes(), input->payload.name,
-                                                        read_options));
+            auto options = read_options;
+            options.nul_terminated = input->mapped->nul_terminated();
+            parts.push_back(
+                sdmx::read_catalog_readonly(input->mapped->bytes(), input->payload.name, options));
             if (input->mapped->changed()) {
                 throw InputError(fmt::format(
                     "{}: the file changed while it was being read (written to, truncated or "

@@ -1,5 +1,6 @@
 #include "sdmx/catalog.hpp"
 
+#include "util/parallel.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -133,11 +134,20 @@ std::vector<std::string> derive_facts(std::span<Dataflow> flows, util::DateOrder
     return warnings;
 }
 
-void derive_annotation_facts(Catalog& catalog) {
+void derive_annotation_facts(Catalog& catalog, unsigned threads) {
     auto order = date_evidence(catalog.dataflows).order();
-    for (auto& w : derive_facts(catalog.dataflows, order)) {
-        catalog.warnings.push_back(std::move(w));
+    std::span<Dataflow> flows(catalog.dataflows);
+    std::vector<std::string> warnings;
+    if (threads >= 2 && flows.size() >= k_parallel_facts) {
+        const std::size_t half = flows.size() / 2;
+        std::vector<std::string> second;
+        util::run_in_parallel([&](bool) { warnings = derive_facts(flows.first(half), order); },
+                              [&] { second = derive_facts(flows.subspan(half), order); });
+        std::move(second.begin(), second.end(), std::back_inserter(warnings));
+    } else {
+        warnings = derive_facts(flows, order);
     }
+    std::move(warnings.begin(), warnings.end(), std::back_inserter(catalog.warnings));
 }
 
 bool parse_structure_urn(std::string_view urn, StructureRef& out) {

@@ -119,8 +119,10 @@ std::string_view first_description(const Dataflow& flow);
 
 /// Fills last_update / non_production / file_only / hidden of every dataflow from its
 /// annotations (slash dates read in the order the whole catalogue uses); unparsable LAST_UPDATE
-/// values become catalog warnings.
-void derive_annotation_facts(Catalog& catalog);
+/// values become catalog warnings. With `threads` >= 2, a catalogue of k_parallel_facts flows or
+/// more is done in two halves at once (the same facts and warnings).
+void derive_annotation_facts(Catalog& catalog, unsigned threads = 1);
+inline constexpr std::size_t k_parallel_facts = 1000;
 
 /// derive_annotation_facts() in parts, for readers that each read part of a catalogue: what the
 /// LAST_UPDATE values of `flows` say of the date order (DateEvidence::merge() the parts' for the

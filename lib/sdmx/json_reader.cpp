@@ -18,9 +18,23 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+// RapidJSON's SSE2 scanning of strings and whitespace, on a NUL-terminated text only (a
+// rapidjson::StringStream, below). It reads whole aligned 16-byte blocks, which may run past the
+// terminating NUL within its block: harmless (never across a page), but AddressSanitizer would
+// report it, so those builds go without.
+#if defined(__SSE2__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if !__has_feature(address_sanitizer)
+#define RAPIDJSON_SSE2
+#endif
+#else
+#define RAPIDJSON_SSE2
+#endif
+#endif
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
+#include <rapidjson/stream.h>
 #include <utility>
 #include <vector>
 
@@ -262,7 +276,7 @@ void set_default_language(Catalog& catalog, const std::string& lang) {
 }
 
 /// The message-level checks, in order, then the catalogue.
-Catalog finish(json_sax::Parsed& p, std::string_view name) {
+Catalog finish(json_sax::Parsed& p, std::string_view name, unsigned threads) {
     if (p.root != Kind::object) {
         throw InputError(fmt::format(
             "{}: JSON that is not SDMX: the top level is {}, not an object with data.dataflows",
@@ -306,7 +320,7 @@ Catalog finish(json_sax::Parsed& p, std::string_view name) {
     if (p.stand_ins > 0) {
         set_default_language(catalog, meta_object && p.first_language ? *p.first_language : "");
     }
-    derive_annotation_facts(catalog);
+    derive_annotation_facts(catalog, threads);
     return catalog;
 }
 
@@ -320,7 +334,20 @@ struct Attempt {
     std::size_t number = 0; ///< the numbers met before it stopped
 };
 
-Attempt parse(std::string_view text, json_sax::Parsed& parsed, std::size_t max_depth,
+/// Whether `text` may hold a \uDC00-\uDFFF escape: a backslash, 'u', then D and C-F (either
+/// case). When it cannot, no decoded string needs the check for a lone surrogate.
+bool escapes_low_surrogate(std::string_view text) {
+    for (auto at = text.find('\\'); at != std::string_view::npos; at = text.find('\\', at + 1)) {
+        if (at + 3 < text.size() && text[at + 1] == 'u' && (text[at + 2] | 0x20) == 'd' &&
+            (text[at + 3] | 0x20) >= 'c' && (text[at + 3] | 0x20) <= 'f') {
+            return true;
+        }
+    }
+    return false;
+}
+
+Attempt parse(std::string_view text, bool terminated, json_sax::Parsed& parsed,
+              std::size_t max_depth,
               const std::vector<std::pair<std::size_t, std::string>>& numbers,
               const ReadOptions& options) {
     // Iterative: no recursion however deep (the handler bounds the depth). Numbers as text, so
@@ -332,13 +359,23 @@ Attempt parse(std::string_view text, json_sax::Parsed& parsed, std::size_t max_d
     for (const auto& [index, original] : numbers) {
         handler.set_number_text(index, original);
     }
-    rapidjson::MemoryStream stream(text.data(), text.size());
+    handler.check_surrogates(escapes_low_surrogate(text));
     rapidjson::Reader reader;
     Attempt out;
-    out.result =
-        options.utf8_checked
-            ? reader.Parse<k_flags>(stream, handler)
-            : reader.Parse<k_flags | rapidjson::kParseValidateEncodingFlag>(stream, handler);
+    // A NUL byte ends the text for both streams (a MemoryStream reads one at its end).
+    if (terminated) {
+        rapidjson::StringStream stream(text.data());
+        out.result =
+            options.utf8_checked
+                ? reader.Parse<k_flags>(stream, handler)
+                : reader.Parse<k_flags | rapidjson::kParseValidateEncodingFlag>(stream, handler);
+    } else {
+        rapidjson::MemoryStream stream(text.data(), text.size());
+        out.result =
+            options.utf8_checked
+                ? reader.Parse<k_flags>(stream, handler)
+                : reader.Parse<k_flags | rapidjson::kParseValidateEncodingFlag>(stream, handler);
+    }
     out.stopped = handler.stopped();
     out.number = handler.numbers();
     return out;
@@ -360,7 +397,8 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
     for (std::size_t limit = options.max_depth;;) {
         json_sax::Parsed parsed;
         std::string_view input = copy.empty() ? text : std::string_view(copy);
-        Attempt a = parse(input, parsed, limit, numbers, options);
+        Attempt a =
+            parse(input, !copy.empty() || options.nul_terminated, parsed, limit, numbers, options);
         using rapidjson::kParseErrorNumberTooBig;
         bool ok = !a.result.IsError();
         if (!ok) {
@@ -424,7 +462,7 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
             malformed(shown, offset, source_name, what);
         }
         try {
-            return finish(parsed, source_name);
+            return finish(parsed, source_name, options.threads);
         } catch (const Json::exception& e) {
             // Dumping an error code that the parser accepted cannot fail; kept as a last resort.
             throw InputError(fmt::format("{}: not valid SDMX-JSON: {}", source_name, e.what()));

@@ -198,9 +198,12 @@ public:
         return scalar(Kind::boolean, nullptr, b);
     }
     bool RawNumber(const char* text, unsigned length, bool /*copy*/);
+    /// false: the text holds no \uDC00-\uDFFF escape (escapes_low_surrogate()), so no string
+    /// needs the check for one.
+    void check_surrogates(bool check) { m_check_surrogates = check; }
     bool String(const char* text, unsigned length, bool /*copy*/) {
         std::string_view s(text, length);
-        if (has_lone_surrogate(s)) {
+        if (m_check_surrogates && has_lone_surrogate(s)) {
             return stop(Stop::lone_surrogate);
         }
         return scalar(Kind::string, &s, s);
@@ -211,7 +214,7 @@ public:
     bool EndArray(unsigned /*elements*/) { return close(); }
     bool Key(const char* text, unsigned length, bool /*copy*/) {
         std::string_view k(text, length);
-        if (has_lone_surrogate(k)) {
+        if (m_check_surrogates && has_lone_surrogate(k)) {
             return stop(Stop::lone_surrogate);
         }
         return key_text(k);
@@ -328,6 +331,7 @@ private:
     }
     /// An escaped lone low surrogate decodes to ED B0..BF, which no valid UTF-8 input holds.
     static bool has_lone_surrogate(std::string_view s);
+    bool m_check_surrogates = true;
     bool open(Kind kind);
     bool close();
     void push(Role role, std::size_t key = 0) { m_frames.push_back({role, 0, key}); }

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <exception>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -144,7 +146,9 @@ Catalog read_any(std::string_view bytes, std::span<char> buffer, std::string_vie
 } // namespace
 
 Catalog read_catalog(std::string& bytes, std::string_view source_name, const ReadOptions& options) {
-    return read_catalog(std::span<char>(bytes.data(), bytes.size()), source_name, options);
+    ReadOptions terminated = options;
+    terminated.nul_terminated = true; // a std::string's buffer
+    return read_catalog(std::span<char>(bytes.data(), bytes.size()), source_name, terminated);
 }
 
 Catalog read_catalog(std::span<char> buffer, std::string_view source_name,
@@ -179,14 +183,42 @@ Catalog read_any(std::string_view bytes, std::span<char> buffer, std::string_vie
         line_starts.reserve(text.size() / 64 + 16); // SDMX-ML lines are short
         line_starts.push_back(0);
     }
-    auto bad = check_utf8(text, xml ? &line_starts : nullptr, options.threads);
-    if (bad) {
-        *bad += bom; // the BOM is well-formed
-        auto pos = util::position_of(bytes, *bad);
-        throw InputError(fmt::format(
+    auto invalid = [&](std::size_t at) {
+        at += bom; // the BOM is well-formed
+        auto pos = util::position_of(bytes, at);
+        return InputError(fmt::format(
             "{}:{}:{}: invalid UTF-8 at byte offset {} (byte 0x{:02X}); SDMX messages must be "
             "UTF-8: re-encode the file (e.g. iconv -f latin1 -t utf-8)",
-            source_name, pos.line, pos.column, *bad, static_cast<unsigned char>(bytes[*bad])));
+            source_name, pos.line, pos.column, at, static_cast<unsigned char>(bytes[at])));
+    };
+    const bool json = !trimmed.empty() && (trimmed.front() == '{' || trimmed.front() == '[');
+    if (json && options.threads >= 2 && text.size() >= k_parallel_utf8_bytes) {
+        // SDMX-JSON needs no line starts: the UTF-8 check runs beside the parse, and its error
+        // comes first as when it runs before.
+        ReadOptions checked = options;
+        checked.utf8_checked = true;
+        std::optional<Catalog> catalog;
+        std::exception_ptr error;
+        std::optional<std::size_t> bad;
+        util::run_in_parallel(
+            [&](bool) {
+                try {
+                    catalog = read_catalog_json(bytes, source_name, checked);
+                } catch (...) {
+                    error = std::current_exception();
+                }
+            },
+            [&] { bad = util::find_invalid_utf8(text); });
+        if (bad) {
+            throw invalid(*bad);
+        }
+        if (error) {
+            std::rethrow_exception(error);
+        }
+        return std::move(*catalog);
+    }
+    if (auto bad = check_utf8(text, xml ? &line_starts : nullptr, options.threads)) {
+        throw invalid(*bad);
     }
     auto body = util::trim(text);
     if (body.empty()) {

@@ -32,6 +32,9 @@ struct ReadOptions {
     /// and the streaming SDMX-ML reader each split their work in two. The result, warnings and
     /// errors are the same as with 1.
     unsigned threads = 1;
+    /// The byte after the input is readable and NUL (a std::string's, a mapped file's that
+    /// does not end on a page boundary): SDMX-JSON is then scanned 16 bytes at a time.
+    bool nul_terminated = false;
     /// With threads >= 2, the smallest SDMX-ML document the streaming reader splits between
     /// two threads (the tests lower it to split small documents).
     std::size_t split_min_bytes = std::size_t{1} << 20;

@@ -174,6 +174,10 @@ void MappedFile::release() noexcept {
     }
 }
 
+bool MappedFile::nul_terminated() const {
+    return m_data != nullptr && m_size % g_page != 0;
+}
+
 bool MappedFile::changed() const {
     if (m_slot >= 0 &&
         g_slots[static_cast<std::size_t>(m_slot)].truncated.load(std::memory_order_relaxed)) {

@@ -28,6 +28,10 @@ public:
 
     std::string_view bytes() const { return {m_data, m_size}; }
 
+    /// Whether the byte after bytes() is readable and NUL: the file does not end on a page
+    /// boundary, and the kernel fills the rest of its last page with zeros.
+    bool nul_terminated() const;
+
     /// Whether the file was truncated, written to or replaced in place since it was mapped
     /// (its size, modification or change time differ): what was read from it may mix old and
     /// new bytes, or hold zeros where it was cut, and must not be used.

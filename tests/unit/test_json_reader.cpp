@@ -221,6 +221,19 @@ void agree(std::string_view bytes, const std::string& label, Tally* tally = null
             "the SAX and DOM readers disagree on {}\ninput: {}\nSAX: {}\nDOM: {}", label,
             quote(bytes.substr(0, 300)), sax.substr(from, 300), dom.substr(from, 300)));
     }
+    // The same parse from a NUL-terminated copy (a RapidJSON StringStream, SSE2 scanning),
+    // facts derived on two threads: the same outcome, error offsets included.
+    const std::string terminated(bytes);
+    ReadOptions fast = options;
+    fast.nul_terminated = true;
+    fast.threads = 2;
+    auto sax_fast = outcome(read_catalog_json, terminated, fast);
+    if (sax_fast != sax) {
+        FAIL_CHECK(fmt::format("the SAX reader reads {} differently from a NUL-terminated "
+                               "copy\ninput: {}\nMemoryStream: {}\nStringStream: {}",
+                               label, quote(bytes.substr(0, 300)), sax.substr(0, 300),
+                               sax_fast.substr(0, 300)));
+    }
     if (tally != nullptr) {
         (sax.starts_with("ok") ? tally->ok : tally->errors)++;
     }
@@ -741,6 +754,49 @@ TEST_SUITE("sdmx json") {
             }
             CHECK(msg == expected);
         }
+    }
+
+    TEST_CASE("read_catalog on two threads: a large SDMX-JSON message, its UTF-8 and its dates") {
+        // Over 1 MiB and 1,000 flows: the UTF-8 check runs beside the parse and the facts are
+        // derived in halves. Month-first dates only in the second half, an unreadable one in
+        // the first; then invalid UTF-8 and a syntax error, alone and together.
+        std::string flows;
+        for (int i = 0; i < 3000; ++i) {
+            std::string date = i == 2500 ? "03/18/2024" : i == 7 ? "not a date" : "04/03/2020";
+            flows += fmt::format(
+                R"({}{{"id":"F{}","agencyID":"IT1","version":"1.0","names":{{"it":"Nome {}"}},)"
+                R"("annotations":[{{"title":"{}","type":"LAST_UPDATE"}}],"description":"{}"}})",
+                i == 0 ? "" : ",", i, std::string(200, 'n'), date, std::string(150, 'd'));
+        }
+        const std::string doc = R"({"meta":{"prepared":"2024-01-01T00:00:00Z"},)"
+                                R"("data":{"dataflows":[)" +
+                                flows + "]}}";
+        REQUIRE(doc.size() > (std::size_t{1} << 20));
+        auto read = [](std::string bytes, unsigned threads) {
+            ReadOptions options;
+            options.threads = threads;
+            try {
+                return "ok\n" + describe(read_catalog(bytes, "doc.json", options));
+            } catch (const std::exception& e) {
+                return fmt::format("error {}: {}", typeid(e).name(), e.what());
+            }
+        };
+        const auto one = read(doc, 1);
+        CHECK(one.starts_with("ok"));
+        CHECK(one.find("03/18/2024") != std::string::npos);
+        CHECK(read(doc, 2) == one);
+        std::string bad_utf8 = doc;
+        bad_utf8[doc.size() / 2] = '\xC3';
+        std::string bad_syntax = doc;
+        bad_syntax.insert(doc.find("},{", doc.size() / 3) + 1, ",");
+        std::string both = bad_syntax;
+        both[doc.size() * 2 / 3] = '\xFF';
+        for (const auto& d : {bad_utf8, bad_syntax, both}) {
+            const auto expected = read(d, 1);
+            CHECK(expected.starts_with("error"));
+            CHECK(read(d, 2) == expected);
+        }
+        CHECK(read(both, 2).find("invalid UTF-8") != std::string::npos); // its error first
     }
 
     TEST_CASE("a single name takes the first content language even when meta comes last") {
