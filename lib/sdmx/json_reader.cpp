@@ -9,12 +9,14 @@
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 #include "util/json_depth.hpp"
+#include "util/parallel.hpp"
 #include "util/strings.hpp"
 #include "util/utf8.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -346,35 +348,211 @@ bool escapes_low_surrogate(std::string_view text) {
     return false;
 }
 
+// Iterative: no recursion however deep (the handler bounds the depth). Numbers as text, so that
+// they are converted as nlohmann-json did.
+constexpr unsigned k_flags = rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
+
+/// One RapidJSON parse; UTF-8 is checked in strings unless the caller checked the whole input
+/// (read_catalog() does; a direct caller may not have).
+template <unsigned Extra, class Stream>
+rapidjson::ParseResult run(rapidjson::Reader& reader, Stream& stream, json_sax::Handler& handler,
+                           const ReadOptions& options) {
+    return options.utf8_checked
+               ? reader.Parse<k_flags | Extra>(stream, handler)
+               : reader.Parse<k_flags | Extra | rapidjson::kParseValidateEncodingFlag>(stream,
+                                                                                       handler);
+}
+
+bool json_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// ---- two readers of one document ---------------------------------------------------------------
+//
+// A large SDMX-JSON message on two threads (ReadOptions::threads), as the SDMX-ML reader does
+// (xml_stream_split.cpp): the second reader reads the elements of `data.dataflows` from one past
+// halfway to the end of the array, one RapidJSON parse per element; the first reads the whole
+// document, and when the element just before that one ends, with the stream at its `}` and no
+// type error among the flows so far, it takes the second's flows and moves its stream to the
+// `]` that ends the array. Elements are read the same wherever the reading starts
+// (each is one object; only error paths hold its index, and the second reader's result is used
+// only when it met no error, no number RapidJSON refuses and no lone surrogate), so the result
+// is the one-reader result. Anywhere else, or when the second reader gave up, the first reads on.
+
+/// Where the second reader starts: `start` at the `{` of an element, `after` just after the
+/// `}` that ends the element before it.
+struct JsonSplit {
+    std::size_t after = 0;
+    std::size_t start = 0;
+};
+
+/// Whether the object at `text[at]` has a top-level key that only a dataflow has (agencyID,
+/// isFinal, structure): an annotation, a link or a name object has none. A guess that the first
+/// reader checks; false when unsure (a string or object too long to look at).
+bool looks_like_flow(std::string_view text, std::size_t at) {
+    const std::size_t end = std::min(text.size(), at + (std::size_t{256} << 10));
+    int depth = 0;
+    for (std::size_t i = at; i < end; ++i) {
+        const char c = text[i];
+        if (c == '"') {
+            const std::size_t from = ++i;
+            while (i < end && text[i] != '"') {
+                i += text[i] == '\\' ? 2 : 1;
+            }
+            if (i >= end) {
+                return false;
+            }
+            std::size_t j = i + 1;
+            while (j < end && json_space(text[j])) {
+                ++j;
+            }
+            const auto key = text.substr(from, i - from);
+            if (depth == 1 && j < end && text[j] == ':' &&
+                (key == "agencyID" || key == "isFinal" || key == "structure")) {
+                return true;
+            }
+        } else if (c == '{' || c == '[') {
+            ++depth;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            return false;
+        }
+    }
+    return false;
+}
+
+/// A `}`, `,` and `{` (whitespace between) a little past halfway, where the object looks like a
+/// dataflow; nullopt when none is found among the first candidates.
+std::optional<JsonSplit> find_split(std::string_view text) {
+    std::size_t from = text.size() * 54 / 100; // see xml_stream_split.cpp
+    for (int candidate = 0; candidate < 256; ++candidate) {
+        const std::size_t close = text.find('}', from);
+        if (close == std::string_view::npos) {
+            return std::nullopt;
+        }
+        from = close + 1;
+        std::size_t i = close + 1;
+        while (i < text.size() && json_space(text[i])) {
+            ++i;
+        }
+        if (i >= text.size() || text[i] != ',') {
+            continue;
+        }
+        ++i;
+        while (i < text.size() && json_space(text[i])) {
+            ++i;
+        }
+        if (i < text.size() && text[i] == '{' && looks_like_flow(text, i)) {
+            return JsonSplit{close + 1, i};
+        }
+    }
+    return std::nullopt;
+}
+
+/// What the second reader read: its flows, how many elements and numbers, where the array ends.
+struct Rest {
+    json_sax::Parsed parsed;
+    std::size_t elements = 0;
+    std::size_t numbers = 0;
+    std::size_t end = 0; ///< the offset of the `]`
+};
+
+/// The second reader: the elements of `data.dataflows` from `start` (NUL-terminated text) to the
+/// end of the array; nullopt at anything the first reader would not read the same.
+std::optional<Rest> read_rest(std::string_view text, std::size_t start, std::size_t max_depth,
+                              bool surrogates, const ReadOptions& options,
+                              const util::Handoff<Rest>& handoff) {
+    std::optional<Rest> out(std::in_place);
+    json_sax::Handler handler(out->parsed, max_depth, options.all_annotations);
+    handler.check_surrogates(surrogates);
+    handler.begin_flows_fragment();
+    rapidjson::StringStream stream(text.data() + start);
+    rapidjson::Reader reader;
+    const char* end = text.data() + text.size();
+    for (;;) {
+        if (handoff.cancelled()) {
+            return std::nullopt;
+        }
+        auto result = run<rapidjson::kParseStopWhenDoneFlag>(reader, stream, handler, options);
+        if (result.IsError() || handler.stopped() != json_sax::Stop::none ||
+            out->parsed.flows_error) {
+            return std::nullopt;
+        }
+        const char* p = stream.src_;
+        while (p < end && json_space(*p)) {
+            ++p;
+        }
+        if (p < end && *p == ',') {
+            stream.src_ = p + 1;
+            continue;
+        }
+        if (p < end && *p == ']') {
+            out->end = static_cast<std::size_t>(p - text.data());
+            break;
+        }
+        return std::nullopt;
+    }
+    out->elements = handler.fragment_elements();
+    out->numbers = handler.numbers();
+    return out;
+}
+
+std::atomic<std::size_t> g_json_splits{0};
+
 Attempt parse(std::string_view text, bool terminated, json_sax::Parsed& parsed,
               std::size_t max_depth,
               const std::vector<std::pair<std::size_t, std::string>>& numbers,
               const ReadOptions& options) {
-    // Iterative: no recursion however deep (the handler bounds the depth). Numbers as text, so
-    // that they are converted as nlohmann-json did. UTF-8 is checked in strings unless the
-    // caller checked the whole input (read_catalog() does; a direct caller may not have).
-    constexpr unsigned k_flags =
-        rapidjson::kParseIterativeFlag | rapidjson::kParseNumbersAsStringsFlag;
     json_sax::Handler handler(parsed, max_depth, options.all_annotations);
     for (const auto& [index, original] : numbers) {
         handler.set_number_text(index, original);
     }
-    handler.check_surrogates(escapes_low_surrogate(text));
+    const bool surrogates = escapes_low_surrogate(text);
+    handler.check_surrogates(surrogates);
     rapidjson::Reader reader;
     Attempt out;
     // A NUL byte ends the text for both streams (a MemoryStream reads one at its end).
-    if (terminated) {
-        rapidjson::StringStream stream(text.data());
-        out.result =
-            options.utf8_checked
-                ? reader.Parse<k_flags>(stream, handler)
-                : reader.Parse<k_flags | rapidjson::kParseValidateEncodingFlag>(stream, handler);
-    } else {
+    if (!terminated) {
         rapidjson::MemoryStream stream(text.data(), text.size());
-        out.result =
-            options.utf8_checked
-                ? reader.Parse<k_flags>(stream, handler)
-                : reader.Parse<k_flags | rapidjson::kParseValidateEncodingFlag>(stream, handler);
+        out.result = run<0>(reader, stream, handler, options);
+    } else {
+        rapidjson::StringStream stream(text.data());
+        std::optional<JsonSplit> split;
+        if (options.threads >= 2 && numbers.empty() && text.size() >= options.split_min_bytes) {
+            split = find_split(text);
+        }
+        if (!split) {
+            out.result = run<0>(reader, stream, handler, options);
+        } else {
+            util::Handoff<Rest> handoff;
+            util::run_in_parallel(
+                [&](bool together) {
+                    handoff.set_together(together);
+                    struct Done { // the second reader must not read for nobody
+                        util::Handoff<Rest>& handoff;
+                        ~Done() { handoff.cancel(); }
+                    } done{handoff};
+                    handler.on_flow_end([&](json_sax::Handler& h) {
+                        // RapidJSON calls EndObject with the stream at the `}`, then takes it.
+                        if (stream.src_ + 1 != text.data() + split->after) {
+                            return;
+                        }
+                        auto rest = handoff.take();
+                        if (!rest) {
+                            return; // it gave up: this reader reads on
+                        }
+                        h.absorb(rest->parsed, rest->elements, rest->numbers);
+                        stream.src_ = text.data() + rest->end - 1; // taken as the `}`
+                        g_json_splits.fetch_add(1, std::memory_order_relaxed);
+                    });
+                    out.result = run<0>(reader, stream, handler, options);
+                },
+                [&] {
+                    if (handoff.claim()) {
+                        handoff.finish(
+                            read_rest(text, split->start, max_depth, surrogates, options, handoff));
+                    }
+                });
+        }
     }
     out.stopped = handler.stopped();
     out.number = handler.numbers();
@@ -468,6 +646,10 @@ Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
             throw InputError(fmt::format("{}: not valid SDMX-JSON: {}", source_name, e.what()));
         }
     }
+}
+
+std::size_t json_splits() {
+    return g_json_splits.load(std::memory_order_relaxed);
 }
 
 } // namespace dataflow::sdmx

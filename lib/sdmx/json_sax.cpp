@@ -134,6 +134,9 @@ bool Handler::close() {
     Frame ended = top;
     m_frames.pop_back();
     on_close(ended);
+    if (ended.role == Role::flow && m_on_flow_end && !m_out.flows_error) {
+        m_on_flow_end(*this);
+    }
     return true;
 }
 

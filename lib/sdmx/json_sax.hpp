@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -236,6 +238,32 @@ public:
         m_number_texts.emplace_back(index, std::move(text));
     }
 
+    // ---- two readers of one document (json_reader.cpp)
+
+    /// The second reader: the values it is given are elements of `data.dataflows`, read as the
+    /// first reader reads them there (element indices, in error paths only, count from 0).
+    void begin_flows_fragment() {
+        m_frames.clear();
+        push(Role::document);
+        push(Role::root);
+        push(Role::data);
+        push(Role::flows);
+        m_depth = 3;
+    }
+    /// How many elements of `data.dataflows` the second reader has read.
+    std::size_t fragment_elements() const { return m_frames.back().count; }
+    /// The first reader: `hook` runs each time an element of `data.dataflows` ends, with no
+    /// type error among the elements so far (after it, the second reader's could not count).
+    void on_flow_end(std::function<void(Handler&)> hook) { m_on_flow_end = std::move(hook); }
+    /// The first reader, in that hook: what the second read (`flows` moved out), as if read
+    /// here: the flows after this one's, the stand-in count, the element and number counts.
+    void absorb(Parsed& rest, std::size_t elements, std::size_t numbers) {
+        std::move(rest.flows.begin(), rest.flows.end(), std::back_inserter(m_out.flows));
+        m_out.stand_ins += rest.stand_ins;
+        m_frames.back().count += elements;
+        m_numbers += numbers;
+    }
+
 private:
     struct Frame {
         Role role;
@@ -373,6 +401,7 @@ private:
     Stop m_stop = Stop::none;
     std::size_t m_numbers = 0;
     std::vector<std::pair<std::size_t, std::string>> m_number_texts; ///< see set_number_text()
+    std::function<void(Handler&)> m_on_flow_end;                     ///< see on_flow_end()
     std::size_t m_data_key = 0;
     bool m_bool = false;
     KeyPlaces m_data_places, m_text_places;

@@ -36,7 +36,8 @@ struct ReadOptions {
     /// does not end on a page boundary): SDMX-JSON is then scanned 16 bytes at a time.
     bool nul_terminated = false;
     /// With threads >= 2, the smallest SDMX-ML document the streaming reader splits between
-    /// two threads (the tests lower it to split small documents).
+    /// two threads, and the smallest NUL-terminated SDMX-JSON document the SDMX-JSON reader
+    /// splits (the tests lower it to split small documents).
     std::size_t split_min_bytes = std::size_t{1} << 20;
 };
 
@@ -64,5 +65,8 @@ Catalog read_catalog_xml(std::span<char> bytes, std::string_view source_name,
                          const ReadOptions& options, const LineIndex& lines);
 Catalog read_catalog_json(std::string_view bytes, std::string_view source_name,
                           const ReadOptions& options);
+/// How many SDMX-JSON documents were read by two readers, each taking a part
+/// (ReadOptions::threads, nul_terminated): the tests' proof that the split is taken.
+std::size_t json_splits();
 
 } // namespace dataflow::sdmx

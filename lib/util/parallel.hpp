@@ -1,7 +1,12 @@
 #pragma once
 /// Two pieces of work at once, for a short batch job on a machine with more than one CPU.
 
+#include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <optional>
+#include <utility>
 
 namespace dataflow::util {
 
@@ -16,5 +21,72 @@ namespace dataflow::util {
 /// caller.
 void run_in_parallel(const std::function<void(bool together)>& first,
                      const std::function<void()>& second);
+
+/// Work handed from the helper of run_in_parallel() to the caller at a point of the caller's
+/// choosing: the helper claims it when it starts and finishes it with a result (nullopt: none);
+/// the caller, at that point, takes the result, waiting for it only when the two run at the
+/// same time (`together`: run_in_parallel() runs the helper after the caller on one CPU), and
+/// cancels it when it no longer wants it (also when it ends, however). A cancelled helper sees
+/// cancelled() and stops early.
+template <class T>
+class Handoff {
+public:
+    /// The caller, before anything else: whether the helper runs at the same time.
+    void set_together(bool together) { m_together = together; }
+    /// The helper: false when the work was cancelled before it started.
+    bool claim() {
+        std::lock_guard lock(m_mutex);
+        if (m_state != State::offered) {
+            return false;
+        }
+        m_state = State::claimed;
+        return true;
+    }
+    void finish(std::optional<T> result) {
+        std::lock_guard lock(m_mutex);
+        if (m_state == State::claimed) {
+            m_result = std::move(result);
+            m_state = State::finished;
+        }
+        m_changed.notify_all();
+    }
+    /// The caller: the helper's result once it has finished; nullopt when it has none or when
+    /// the two do not run at the same time (then the helper does nothing).
+    std::optional<T> take() {
+        std::unique_lock lock(m_mutex);
+        if (!m_together) {
+            cancel_locked();
+            return std::nullopt;
+        }
+        m_changed.wait(
+            lock, [this] { return m_state == State::finished || m_state == State::cancelled; });
+        if (m_state != State::finished) {
+            return std::nullopt;
+        }
+        m_state = State::cancelled; // taken once
+        return std::move(m_result);
+    }
+    void cancel() {
+        std::lock_guard lock(m_mutex);
+        cancel_locked();
+    }
+    bool cancelled() const { return m_cancel.load(std::memory_order_relaxed); }
+
+private:
+    enum class State { offered, claimed, finished, cancelled };
+    void cancel_locked() {
+        m_cancel.store(true, std::memory_order_relaxed);
+        if (m_state != State::finished) {
+            m_state = State::cancelled;
+        }
+        m_changed.notify_all();
+    }
+    bool m_together = false; ///< the caller's alone
+    std::mutex m_mutex;
+    std::condition_variable m_changed;
+    State m_state = State::offered;
+    std::atomic<bool> m_cancel{false};
+    std::optional<T> m_result;
+};
 
 } // namespace dataflow::util

@@ -1,5 +1,6 @@
-// libFuzzer target: the SDMX-JSON catalogue reader (differential: a MemoryStream and a
-// NUL-terminated StringStream read the same), and format detection in read_catalog().
+// libFuzzer target: the SDMX-JSON catalogue reader (differential: a MemoryStream, and a
+// NUL-terminated StringStream split between two readers, read the same), and format detection
+// in read_catalog().
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
 
@@ -15,6 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto outcome = [](std::string_view text, bool terminated) {
         dataflow::sdmx::ReadOptions options;
         options.nul_terminated = terminated;
+        options.threads = terminated ? 2 : 1; // and split between two readers
+        options.split_min_bytes = 0;
         try {
             auto c = dataflow::sdmx::read_catalog_json(text, "fuzz.json", options);
             std::string out = c.prepared + '|' + std::to_string(c.warnings.size());

@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 #include <random>
+#include <sched.h>
 #include <string>
 #include <typeinfo>
 #include <vector>
@@ -137,8 +138,15 @@ std::string outcome(const Reader& read, std::string_view bytes, const ReadOption
     }
 }
 
+/// Whether this thread may run on more than one CPU: else the two readers run one after the
+/// other and the first reads the whole (ReadOptions::threads).
+bool several_cpus() {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 2;
+}
+
 struct Tally {
-    std::size_t ok = 0, errors = 0;
+    std::size_t ok = 0, errors = 0, split = 0;
 };
 
 /// A malformed-JSON error: its exception class and the byte offset its LINE:COL names (in the
@@ -227,7 +235,12 @@ void agree(std::string_view bytes, const std::string& label, Tally* tally = null
     ReadOptions fast = options;
     fast.nul_terminated = true;
     fast.threads = 2;
+    fast.split_min_bytes = 0; // and split between two readers, however small
+    const std::size_t splits = json_splits();
     auto sax_fast = outcome(read_catalog_json, terminated, fast);
+    if (tally != nullptr) {
+        tally->split += json_splits() != splits ? 1 : 0;
+    }
     if (sax_fast != sax) {
         FAIL_CHECK(fmt::format("the SAX reader reads {} differently from a NUL-terminated "
                                "copy\ninput: {}\nMemoryStream: {}\nStringStream: {}",
@@ -753,6 +766,73 @@ TEST_SUITE("sdmx json") {
                 msg = e.what();
             }
             CHECK(msg == expected);
+        }
+    }
+
+    TEST_CASE("two readers: the same catalogue or error whatever lies where the second starts") {
+        // 40 dataflows with annotations, links and names; around the 54% mark where the second
+        // reader looks for its first element, things that make its guess wrong or its part
+        // differ: an element boundary inside a string or between annotations, a type error, a
+        // non-object element, a number RapidJSON refuses, a lone surrogate, nesting beyond the
+        // bound, a second `dataflows` key, the array ending early.
+        auto flow = [](int i, const std::string& extra) {
+            return fmt::format(
+                R"({{"id":"F{}","agencyID":"IT1","version":"1.0","isFinal":true,)"
+                R"("names":{{"it":"Nome {}","en":"Name"}},"description":"d {}",)"
+                R"("links":[{{"rel":"self","urn":"urn:x"}}],"annotations":[{{"id":"a","title":"t"}},)"
+                R"({{"type":"LAST_UPDATE","title":"04/03/2020"}},{{"id":"b","texts":{{"it":"x"}}}}]{}}})",
+                i, i, i, extra);
+        };
+        std::vector<std::string> extras = {
+            "",
+            R"(,"note":"},{\"agencyID\":1")",
+            R"(,"version":7)",
+            R"(,"names":{"it":5})",
+            R"(,"x":0e999)",
+            R"(,"x":"\udc00")",
+            fmt::format(",\"x\":{}1{}", std::string(300, '['), std::string(300, ']')),
+            R"(,"annotations":7)",
+            R"(,"annotations":[{"id":5}])",
+        };
+        Tally tally;
+        for (std::size_t e = 0; e < extras.size(); ++e) {
+            for (int at : {19, 21, 23, 36}) {
+                std::string flows;
+                for (int i = 0; i < 40; ++i) {
+                    flows +=
+                        fmt::format("{}{}", i == 0 ? "" : ",", flow(i, i == at ? extras[e] : ""));
+                }
+                for (const std::string& tail :
+                     {std::string("]}}"), std::string(R"(],"dataflows":[]}})"),
+                      std::string(R"(]},"meta":{"contentLanguages":["en"]}})")}) {
+                    agree(fmt::format(R"({{"data":{{"dataflows":[{}{})", flows, tail),
+                          fmt::format("extra {} in flow {}, tail {}", e, at, tail), &tally);
+                }
+            }
+        }
+        // Elements that are not all objects, and an array that ends early.
+        std::string mixed;
+        for (int i = 0; i < 40; ++i) {
+            mixed +=
+                fmt::format("{}{}", i == 0 ? "" : ",", i == 25 ? std::string("7") : flow(i, ""));
+        }
+        agree(fmt::format(R"({{"data":{{"dataflows":[{}]}}}})", mixed), "a number among the flows",
+              &tally);
+        // Single-string descriptions (they take the first content language at the end) only
+        // in the second reader's part.
+        std::string late;
+        for (int i = 0; i < 40; ++i) {
+            late += fmt::format(R"({}{{"id":"L{}","agencyID":"IT1"{}}})", i == 0 ? "" : ",", i,
+                                i >= 30 ? R"(,"description":"only here")" : "");
+        }
+        agree(fmt::format(R"({{"data":{{"dataflows":[{}]}},"meta":{{"contentLanguages":["fr"]}}}})",
+                          late),
+              "single descriptions in the second part only", &tally);
+        CHECK(tally.ok > 30);
+        CHECK(tally.errors > 30);
+        if (several_cpus()) {
+            // The documents without a type error before or in the second reader's part.
+            CHECK(tally.split >= 25);
         }
     }
 
