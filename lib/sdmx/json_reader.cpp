@@ -22,16 +22,18 @@
 #include <limits>
 // RapidJSON's SSE2 scanning of strings and whitespace, on a NUL-terminated text only (a
 // rapidjson::StringStream, below). It reads whole aligned 16-byte blocks, which may run past the
-// terminating NUL within its block: harmless (never across a page), but AddressSanitizer would
-// report it, so those builds go without.
-#if defined(__SSE2__) && !defined(__SANITIZE_ADDRESS__)
+// terminating NUL within its block: harmless (never across a page, nor past malloc's 16-byte
+// chunk), but AddressSanitizer and ThreadSanitizer report it, so those builds go without.
 #if defined(__has_feature)
-#if !__has_feature(address_sanitizer)
-#define RAPIDJSON_SSE2
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DATAFLOW_SANITIZED 1
 #endif
-#else
-#define RAPIDJSON_SSE2
 #endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DATAFLOW_SANITIZED 1
+#endif
+#if defined(__SSE2__) && !defined(DATAFLOW_SANITIZED)
+#define RAPIDJSON_SSE2
 #endif
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>

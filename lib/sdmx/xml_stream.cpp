@@ -445,7 +445,15 @@ void StreamReader::close() {
                 m_flow->agency_id = own.agency_id;
             }
         }
-        if (m_catalog.dataflows.size() == 1) {
+        if (m_second) {
+            // In chunks, which the first reader frees as it takes them: one vector of them all
+            // beside its own would add their size to the peak (12 MB on 50,000 flows).
+            if (m_catalog.dataflows.size() == k_chunk_flows) {
+                m_chunks.push_back(std::move(m_catalog.dataflows));
+                m_catalog.dataflows = {};
+                m_catalog.dataflows.reserve(k_chunk_flows);
+            }
+        } else if (m_catalog.dataflows.size() == 1) {
             // Room for as many more flows as the rest of the document holds at this one's size
             // (the pugixml reader counts them first), so the vector does not grow flow by flow.
             // At most as many bytes as the document's, whatever its first flow's size.

@@ -100,7 +100,8 @@ struct Context {
 /// What the second reader read: its flows (with their facts derived in the date order its own
 /// LAST_UPDATE values say; the first reader derives them again if the catalogue's differs).
 struct Rest {
-    Catalog catalog;
+    Catalog catalog;                           ///< its Prepared date (flows in `chunks`)
+    std::vector<std::vector<Dataflow>> chunks; ///< its flows, in order
     bool saw_dataflows = false;
     bool saw_categories = false;
     DateEvidence dates;
@@ -198,6 +199,9 @@ public:
     /// flows from there on; derive_annotation_facts() is left to the first reader.
     Catalog read_rest();
     bool saw_dataflows() const { return m_saw_dataflows; }
+    /// The second reader's full chunks of k_chunk_flows flows, after read_rest() (whose
+    /// catalogue holds the last, partial one).
+    std::vector<std::vector<Dataflow>> take_chunks() { return std::move(m_chunks); }
     bool saw_categories() const { return m_saw_categories; }
 
 private:
@@ -274,7 +278,10 @@ private:
     Split* m_split;                   ///< two readers: what they share
     const char* m_split_at = nullptr; ///< the first reader: where the second started
     bool m_second = false;            ///< this is the second reader
-    bool m_facts_derived = false;     ///< the first reader took the second's flows, facts derived
+    bool m_facts_derived = false;
+    std::vector<std::vector<Dataflow>>
+        m_chunks; ///< the second reader's full chunks     ///< the first reader took the second's
+                  ///< flows, facts derived
     std::size_t m_last_line = 1;
     const char* m_name_at = nullptr; ///< the name of the start tag being opened
     const char* m_flow_at = nullptr; ///< the name of the Dataflow being read
@@ -301,7 +308,13 @@ private:
     bool m_saw_categories = false;
 };
 
+/// The second reader keeps its flows in vectors of this many.
+inline constexpr std::size_t k_chunk_flows = 512;
+
 /// Counts a document read by two readers (xml_stream_splits()).
 void count_split();
+
+/// The facts of the second reader's flows in `order`, chunk by chunk; their warnings in order.
+std::vector<std::string> derive_rest(Rest& rest, util::DateOrder order);
 
 } // namespace dataflow::sdmx::xml_stream_detail

@@ -22,6 +22,15 @@ std::atomic<std::size_t> g_splits{0};
 
 namespace xml_stream_detail {
 
+std::vector<std::string> derive_rest(Rest& rest, util::DateOrder order) {
+    std::vector<std::string> warnings;
+    for (auto& chunk : rest.chunks) {
+        auto w = derive_facts(chunk, order);
+        std::move(w.begin(), w.end(), std::back_inserter(warnings));
+    }
+    return warnings;
+}
+
 void count_split() {
     g_splits.fetch_add(1, std::memory_order_relaxed);
 }
@@ -34,6 +43,7 @@ Catalog StreamReader::read_rest() {
     m_bindings = c.bindings;
     m_catalog.prepared = c.prepared;
     m_catalog.format = c.format;
+    m_catalog.dataflows.reserve(k_chunk_flows);
     const char* p = body(m_split->at());
     if (misc(p) != m_end) {
         give_up();
@@ -62,13 +72,19 @@ bool StreamReader::take_rest() {
         warnings = derive_facts(m_catalog.dataflows, order);
     }
     if (order != rest->dates.order()) {
-        rest->warnings = derive_facts(rest->catalog.dataflows, order);
+        rest->warnings = derive_rest(*rest, order);
     }
     std::move(rest->warnings.begin(), rest->warnings.end(), std::back_inserter(warnings));
-    auto& flows = rest->catalog.dataflows;
     m_catalog.prepared = std::move(rest->catalog.prepared);
-    m_catalog.dataflows.reserve(m_catalog.dataflows.size() + flows.size());
-    std::move(flows.begin(), flows.end(), std::back_inserter(m_catalog.dataflows));
+    std::size_t total = m_catalog.dataflows.size();
+    for (const auto& chunk : rest->chunks) {
+        total += chunk.size();
+    }
+    m_catalog.dataflows.reserve(total);
+    for (auto& chunk : rest->chunks) {
+        std::move(chunk.begin(), chunk.end(), std::back_inserter(m_catalog.dataflows));
+        std::vector<Dataflow>().swap(chunk); // freed as taken
+    }
     std::move(warnings.begin(), warnings.end(), std::back_inserter(m_catalog.warnings));
     m_saw_dataflows = m_saw_dataflows || rest->saw_dataflows;
     m_saw_categories = m_saw_categories || rest->saw_categories;
@@ -167,10 +183,14 @@ std::optional<Catalog> read_catalog_xml_stream(std::string_view buffer, const Li
                     try {
                         rest.emplace();
                         rest->catalog = reader.read_rest();
+                        rest->chunks = reader.take_chunks();
+                        rest->chunks.push_back(std::move(rest->catalog.dataflows));
                         rest->saw_dataflows = reader.saw_dataflows();
                         rest->saw_categories = reader.saw_categories();
-                        rest->dates = date_evidence(rest->catalog.dataflows);
-                        rest->warnings = derive_facts(rest->catalog.dataflows, rest->dates.order());
+                        for (const auto& chunk : rest->chunks) {
+                            rest->dates = rest->dates.merge(date_evidence(chunk));
+                        }
+                        rest->warnings = derive_rest(*rest, rest->dates.order());
                     } catch (...) { // GiveUp, or out of memory: the first reader reads on
                         rest.reset();
                     }
