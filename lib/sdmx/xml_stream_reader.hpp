@@ -7,6 +7,7 @@
 #include "sdmx/reader.hpp"
 #include "sdmx/xml_names.hpp"
 #include "sdmx/xml_scan.hpp"
+#include "util/parallel.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -111,79 +112,25 @@ struct Rest {
 /// What the two readers share. The second reader claims the work when it starts. The first,
 /// at the split, waits for it only when the two run at the same time: util::run_in_parallel()
 /// runs them one after the other when it has one CPU, and then nothing waits for the second.
-class Split {
+class Split : public util::Handoff<Rest> {
 public:
-    /// First reader, before publish(): whether the second runs at the same time.
-    void set_together(bool together) { m_together = together; }
-
+    Split() : Handoff(false) {}
     /// First reader: the state and the position the second starts from (nullptr: none).
     void publish(Context context, const char* at) {
-        std::lock_guard lock(m_mutex);
-        if (m_state == State::waiting) {
-            m_context = std::move(context);
-            m_at = at;
-            m_state = at != nullptr ? State::offered : State::cancelled;
+        m_context = std::move(context);
+        m_at = at;
+        if (at != nullptr) {
+            offer();
+        } else {
+            cancel();
         }
-        m_changed.notify_all();
     }
-    /// First reader: the second's work is not wanted (also when the first ends, however).
-    void cancel() {
-        m_cancel.store(true, std::memory_order_relaxed);
-        std::lock_guard lock(m_mutex);
-        if (m_state != State::finished) {
-            m_state = State::cancelled;
-        }
-        m_changed.notify_all();
-    }
-    /// Second reader: waits for the state and claims the work; false when there is none.
-    bool claim() {
-        std::unique_lock lock(m_mutex);
-        m_changed.wait(lock, [this] { return m_state != State::waiting; });
-        if (m_state != State::offered) {
-            return false;
-        }
-        m_state = State::claimed;
-        return true;
-    }
-    /// Second reader: what it read (nullopt: it gave up).
-    void finish(std::optional<Rest> result) {
-        std::lock_guard lock(m_mutex);
-        if (m_state == State::claimed) {
-            m_result = std::move(result);
-            m_state = State::finished;
-        }
-        m_changed.notify_all();
-    }
-    /// First reader, at the split: the second's catalogue once it has finished; nullopt when
-    /// it gave up or never started (then it will not).
-    std::optional<Rest> take() {
-        std::unique_lock lock(m_mutex);
-        if (!m_together) {
-            m_state = State::cancelled;
-            m_cancel.store(true, std::memory_order_relaxed);
-            return std::nullopt;
-        }
-        m_changed.wait(
-            lock, [this] { return m_state == State::finished || m_state == State::cancelled; });
-        if (m_state != State::finished) {
-            return std::nullopt;
-        }
-        return std::move(m_result);
-    }
-    bool cancelled() const { return m_cancel.load(std::memory_order_relaxed); }
-    const Context& context() const { return m_context; } ///< after publish()
-    const char* at() const { return m_at; }              ///< after publish()
+    const Context& context() const { return m_context; } ///< after publish() / claim()
+    const char* at() const { return m_at; }              ///< after publish() / claim()
 
 private:
-    enum class State { waiting, offered, claimed, finished, cancelled };
-    bool m_together = false; ///< the first reader's alone
-    std::mutex m_mutex;
-    std::condition_variable m_changed;
-    State m_state = State::waiting;
-    std::atomic<bool> m_cancel{false};
     Context m_context;
     const char* m_at = nullptr;
-    std::optional<Rest> m_result;
 };
 
 class StreamReader {

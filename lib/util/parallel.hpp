@@ -23,19 +23,30 @@ void run_in_parallel(const std::function<void(bool together)>& first,
                      const std::function<void()>& second);
 
 /// Work handed from the helper of run_in_parallel() to the caller at a point of the caller's
-/// choosing: the helper claims it when it starts and finishes it with a result (nullopt: none);
-/// the caller, at that point, takes the result, waiting for it only when the two run at the
-/// same time (`together`: run_in_parallel() runs the helper after the caller on one CPU), and
-/// cancels it when it no longer wants it (also when it ends, however). A cancelled helper sees
-/// cancelled() and stops early.
+/// choosing: the helper claims it when it starts (waiting until the caller offers it, when it
+/// was made not offered yet) and finishes it with a result (nullopt: none); the caller, at that
+/// point, takes the result, waiting for it only when the two run at the same time (`together`:
+/// run_in_parallel() runs the helper after the caller on one CPU), and cancels it when it no
+/// longer wants it (also when it ends, however). A cancelled helper sees cancelled() and stops
+/// early.
 template <class T>
 class Handoff {
 public:
+    explicit Handoff(bool offered = true) : m_state(offered ? State::offered : State::waiting) {}
+    /// The caller: the work can start (what the helper needs is written before this).
+    void offer() {
+        std::lock_guard lock(m_mutex);
+        if (m_state == State::waiting) {
+            m_state = State::offered;
+        }
+        m_changed.notify_all();
+    }
     /// The caller, before anything else: whether the helper runs at the same time.
     void set_together(bool together) { m_together = together; }
     /// The helper: false when the work was cancelled before it started.
     bool claim() {
-        std::lock_guard lock(m_mutex);
+        std::unique_lock lock(m_mutex);
+        m_changed.wait(lock, [this] { return m_state != State::waiting; });
         if (m_state != State::offered) {
             return false;
         }
@@ -73,7 +84,7 @@ public:
     bool cancelled() const { return m_cancel.load(std::memory_order_relaxed); }
 
 private:
-    enum class State { offered, claimed, finished, cancelled };
+    enum class State { waiting, offered, claimed, finished, cancelled };
     void cancel_locked() {
         m_cancel.store(true, std::memory_order_relaxed);
         if (m_state != State::finished) {
@@ -84,7 +95,7 @@ private:
     bool m_together = false; ///< the caller's alone
     std::mutex m_mutex;
     std::condition_variable m_changed;
-    State m_state = State::offered;
+    State m_state;
     std::atomic<bool> m_cancel{false};
     std::optional<T> m_result;
 };
