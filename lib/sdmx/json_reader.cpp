@@ -512,8 +512,11 @@ Attempt parse(std::string_view text, bool terminated, json_sax::Parsed& parsed,
     handler.check_surrogates(surrogates);
     rapidjson::Reader reader;
     Attempt out;
-    // A NUL byte ends the text for both streams (a MemoryStream reads one at its end).
-    if (!terminated) {
+    // A NUL byte ends the text for both streams (a MemoryStream reads one at its end). A
+    // StringStream only without kParseValidateEncodingFlag: RapidJSON's UTF-8 validation takes
+    // a sequence's continuation bytes without looking, past the NUL of a text that ends inside
+    // one (fuzz_catalog_json found it), where a MemoryStream gives NULs at its end.
+    if (!terminated || !options.utf8_checked) {
         rapidjson::MemoryStream stream(text.data(), text.size());
         out.result = run<0>(reader, stream, handler, options);
     } else {

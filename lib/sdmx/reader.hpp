@@ -33,7 +33,8 @@ struct ReadOptions {
     /// errors are the same as with 1.
     unsigned threads = 1;
     /// The byte after the input is readable and NUL (a std::string's, a mapped file's that
-    /// does not end on a page boundary): SDMX-JSON is then scanned 16 bytes at a time.
+    /// does not end on a page boundary): SDMX-JSON whose UTF-8 was checked (utf8_checked) is
+    /// then scanned 16 bytes at a time, and split between two readers (threads).
     bool nul_terminated = false;
     /// With threads >= 2, the smallest SDMX-ML document the streaming reader splits between
     /// two threads, and the smallest NUL-terminated SDMX-JSON document the SDMX-JSON reader

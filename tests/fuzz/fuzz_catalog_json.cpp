@@ -3,6 +3,7 @@
 // in read_catalog().
 #include "sdmx/reader.hpp"
 #include "util/error.hpp"
+#include "util/utf8.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         options.nul_terminated = terminated;
         options.threads = terminated ? 2 : 1; // and split between two readers
         options.split_min_bytes = 0;
+        // The StringStream is for text whose UTF-8 was checked (read_catalog() checks it).
+        options.utf8_checked = terminated && !dataflow::util::find_invalid_utf8(text);
         try {
             auto c = dataflow::sdmx::read_catalog_json(text, "fuzz.json", options);
             std::string out = c.prepared + '|' + std::to_string(c.warnings.size());

@@ -8,6 +8,7 @@
 #include "support/support.hpp"
 #include "unit/json_dom_oracle.hpp"
 #include "util/error.hpp"
+#include "util/utf8.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -234,6 +235,8 @@ void agree(std::string_view bytes, const std::string& label, Tally* tally = null
     const std::string terminated(bytes);
     ReadOptions fast = options;
     fast.nul_terminated = true;
+    // The StringStream is for text whose UTF-8 was checked (read_catalog() checks it).
+    fast.utf8_checked = !util::find_invalid_utf8(bytes);
     fast.threads = 2;
     fast.split_min_bytes = 0; // and split between two readers, however small
     const std::size_t splits = json_splits();
@@ -766,6 +769,21 @@ TEST_SUITE("sdmx json") {
                 msg = e.what();
             }
             CHECK(msg == expected);
+        }
+    }
+
+    TEST_CASE("a NUL-terminated text ending inside a UTF-8 sequence is read within its bounds") {
+        // Unchecked UTF-8 is validated by RapidJSON, which takes continuation bytes without
+        // looking: from a StringStream it would read past the NUL (AddressSanitizer: a
+        // heap-buffer-overflow). Such text is read from a MemoryStream.
+        for (std::string tail : {"\xC3", "\xE2", "\xE2\x82", "\xF0", "\xF0\x9F\x98"}) {
+            for (std::string doc : {"[\"" + tail, R"({"data":{"dataflows":[{"id":")" + tail}) {
+                ReadOptions options;
+                options.nul_terminated = true;
+                options.threads = 2;
+                options.split_min_bytes = 0;
+                CHECK_THROWS_AS(read_catalog_json(doc, "tail.json", options), InputError);
+            }
         }
     }
 
