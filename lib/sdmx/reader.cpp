@@ -100,17 +100,18 @@ std::optional<std::size_t> invalid_utf8(std::string_view text,
 /// and the line starts are the first half's then the second's.
 std::optional<std::size_t> check_utf8(std::string_view text, std::vector<std::size_t>* line_starts,
                                       unsigned threads) {
+    if (threads < 2 || text.size() < k_parallel_utf8_bytes) {
+        return invalid_utf8(text, line_starts);
+    }
     auto continuation = [&](std::size_t at) {
         return (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80;
     };
     std::size_t mid = text.size() / 2;
-    if (threads >= 2 && text.size() >= k_parallel_utf8_bytes) {
-        while (mid < text.size() / 2 + 4 && continuation(mid)) {
-            ++mid; // a sequence is at most 4 bytes: more continuation bytes are ill-formed
-        }
+    while (mid < text.size() / 2 + 4 && continuation(mid)) {
+        ++mid; // a sequence is at most 4 bytes: more continuation bytes are ill-formed
     }
-    if (threads < 2 || text.size() < k_parallel_utf8_bytes || continuation(mid)) {
-        return invalid_utf8(text, line_starts);
+    if (continuation(mid)) {
+        return invalid_utf8(text, line_starts); // ill-formed there: one pass finds where
     }
     std::vector<std::size_t> second_starts;
     if (line_starts != nullptr) {
