@@ -45,7 +45,8 @@ RUN --mount=type=cache,target=/var/cache/ccache \
 # ---- runtime: the binary, its shared libraries, man pages and shell completions
 FROM debian:bookworm-slim AS runtime
 
-# The shared libraries of `ldd dataflow`, by Debian package (tests/deploy checks the list).
+# The shared libraries of `ldd dataflow` and of its HTTP module (lib/dataflow/dataflow-http.so),
+# by Debian package (tests/deploy checks the list).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
          ca-certificates \

@@ -17,6 +17,7 @@
 #include "upstream/sdmx_rest.hpp"
 #include "upstream/setup.hpp"
 #include "util/error.hpp"
+#include "util/parallel.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -427,6 +428,10 @@ std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config&
 int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
                 bool quiet) {
     auto started = std::chrono::steady_clock::now();
+    if (batch_threads() >= 2) {
+        // Awake on the other CPU by the time the input is read (and for 10 ms after each part).
+        util::keep_helper_ready(std::chrono::milliseconds(10));
+    }
     auto max_bytes = config.settings().analysis.max_input_size;
     auto categorizer = live::categorizer_for(
         config, args.rules_file.empty() ? nullptr : analysis::load_rules_file(args.rules_file));

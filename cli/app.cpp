@@ -5,6 +5,7 @@
 #include "config/loader.hpp"
 #include "config/schema.hpp"
 #include "util/error.hpp"
+#include "util/http_module.hpp"
 #include "util/log.hpp"
 
 #include <CLI/CLI.hpp>
@@ -333,11 +334,13 @@ int run_command(const CLI::App& app, const GlobalArgs& global, Commands& cmds,
     if (cmds.cache->parsed()) {
         return run_cache(*cmds.cache, cmds.cache_args, config, terminal);
     }
+    // Both are in the HTTP module (util/http_module.hpp), loaded here.
     if (cmds.serve->parsed()) {
-        return run_serve(options, loaded);
+        return util::http_function_as<decltype(&run_serve)>("cli.serve")(options, loaded);
     }
     if (cmds.health->parsed()) {
-        return run_health(cmds.health_args, config);
+        return util::http_function_as<decltype(&run_health)>("cli.health")(cmds.health_args,
+                                                                           config);
     }
     if (cmds.config->got_subcommand("show")) {
         return run_config_show(cmds.config_args, config);

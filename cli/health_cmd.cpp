@@ -1,36 +1,18 @@
 // `dataflow health`: an exec probe and a diagnostic. Exits 0 when healthy, 1 otherwise —
-// nothing else (Docker's HEALTHCHECK reserves 2).
+// nothing else (Docker's HEALTHCHECK reserves 2). Built into the HTTP module
+// (util/http_module.hpp); its options are http_args.cpp's.
 
 #include "commands.hpp"
+#include "util/http_module.hpp"
 #include "util/json_writer.hpp"
 #include "util/units.hpp"
 #include "util/url.hpp"
-
-#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <functional>
 #include <httplib.h>
 
 namespace dataflow::cli {
-
-CLI::App* add_health_command(CLI::App& app, HealthArgs& args) {
-    auto* cmd = app.add_subcommand(
-        "health", "Ask a running 'dataflow serve' whether it is healthy: exit 0 healthy, 1 "
-                  "not (for exec probes, HEALTHCHECK and kubectl exec)");
-    cmd->add_option(
-        "--url", args.url,
-        "Service URL (default: http://127.0.0.1:<server.metrics_port>, the probe port, or "
-        "<server.port> when it is 0)");
-    cmd->add_option("--probe", args.probe, "startup, live, ready or status (the detailed view)")
-        ->check(CLI::IsMember({"startup", "live", "ready", "status"}))
-        ->default_str("ready");
-    cmd->add_option("--timeout", args.timeout, "Time allowed for the answer")->default_str("2s");
-    cmd->add_option("-o,--output", args.output, "text or json")
-        ->check(CLI::IsMember({"text", "json"}))
-        ->default_str("text");
-    return cmd;
-}
 
 namespace {
 
@@ -101,5 +83,12 @@ int run_health(const HealthArgs& args, const config::Config& config) {
     std::fflush(stdout);
     return healthy ? 0 : 1;
 }
+
+namespace {
+
+[[maybe_unused]] const bool g_registered =
+    util::register_http_function("cli.health", reinterpret_cast<util::AnyFunction>(&run_health));
+
+} // namespace
 
 } // namespace dataflow::cli

@@ -1,12 +1,13 @@
-// `dataflow serve`: the composition root of the HTTP service, signals and lifecycle.
+// `dataflow serve`: the composition root of the HTTP service, signals and lifecycle. Built into
+// the HTTP module (util/http_module.hpp); its options are http_args.cpp's.
 
 #include "cache/setup.hpp"
 #include "commands.hpp"
 #include "service/service.hpp"
 #include "util/error.hpp"
+#include "util/http_module.hpp"
 #include "util/log.hpp"
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -16,41 +17,6 @@
 #include <malloc.h>
 
 namespace dataflow::cli {
-
-CLI::App* add_serve_command(CLI::App& app, ServeArgs& args) {
-    auto* cmd = app.add_subcommand(
-        "serve", "Run the analysis as an HTTP service (health probes, metrics, JSON logs, "
-                 "graceful shutdown); see docs/API.md");
-    cmd->add_option("--host", args.host, "Listen address (default: server.host, 0.0.0.0)");
-    cmd->add_option("--port", args.port,
-                    "API port; 0 picks a free one (default: server.port, 8000)");
-    cmd->add_option("--metrics-port", args.metrics_port,
-                    "Metrics port; 0 serves /metrics on the API port (default: "
-                    "server.metrics_port, 8001)");
-    cmd->add_option("--catalog", args.catalog,
-                    "Serve this local catalogue at /api/v1/dataflows instead of the upstream's "
-                    "(catalog.mode = file)")
-        ->type_name("FILE");
-    return cmd;
-}
-
-std::vector<config::FlagValue> serve_flags(const CLI::App& cmd, const ServeArgs& args) {
-    std::vector<config::FlagValue> flags;
-    if (cmd.count("--host") > 0) {
-        flags.push_back({"server.host", args.host, "--host"});
-    }
-    if (cmd.count("--port") > 0) {
-        flags.push_back({"server.port", args.port, "--port"});
-    }
-    if (cmd.count("--metrics-port") > 0) {
-        flags.push_back({"server.metrics_port", args.metrics_port, "--metrics-port"});
-    }
-    if (cmd.count("--catalog") > 0) {
-        flags.push_back({"catalog.mode", "file", "--catalog"});
-        flags.push_back({"catalog.file", args.catalog, "--catalog"});
-    }
-    return flags;
-}
 
 namespace {
 
@@ -194,5 +160,12 @@ int run_serve(const config::LoadOptions& options, const config::LoadResult& load
     spdlog::default_logger()->flush();
     return 0;
 }
+
+namespace {
+
+[[maybe_unused]] const bool g_registered =
+    util::register_http_function("cli.serve", reinterpret_cast<util::AnyFunction>(&run_serve));
+
+} // namespace
 
 } // namespace dataflow::cli

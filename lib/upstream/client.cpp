@@ -4,6 +4,7 @@
 #include "upstream/client.hpp"
 
 #include "upstream/client_internal.hpp"
+#include "util/http_module.hpp"
 #include "util/strings.hpp"
 #include "util/units.hpp"
 
@@ -380,6 +381,13 @@ Response Client::attempt(const Request& request, BodySink& sink) {
         spdlog::debug("GET {}: redirected ({}) to {}", current.str(), r.status, next.url->str());
         current = *next.url;
     }
+}
+
+Response Client::exchange(const util::Url& url, const Request& request, BodySink& sink,
+                          std::string& location) {
+    using OnWire = Response (*)(Client&, const util::Url&, const Request&, BodySink&, std::string&);
+    static const auto on_wire = util::http_function_as<OnWire>("upstream.exchange");
+    return on_wire(*this, url, request, sink, location);
 }
 
 } // namespace dataflow::upstream

@@ -199,8 +199,13 @@ private:
     /// Whether to try again, after the backoff delay; false leaves the last answer final.
     bool pause_before_retry(Call& call);
     Response attempt(const Request& request, BodySink& sink);
+    /// One hop on the wire: exchange_on_wire(), through the HTTP module (util/http_module.hpp).
     Response exchange(const util::Url& url, const Request& request, BodySink& sink,
                       std::string& location);
+    /// upstream/exchange.cpp, built into the HTTP module, which registers it (s_on_wire).
+    static Response exchange_on_wire(Client& self, const util::Url& url, const Request& request,
+                                     BodySink& sink, std::string& location);
+    static const bool s_on_wire;
     std::chrono::milliseconds backoff_for(const ClientSettings& s, int attempt);
 
     mutable std::mutex m_mutex;

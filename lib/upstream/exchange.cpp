@@ -6,6 +6,7 @@
 #include "upstream/client.hpp"
 #include "upstream/client_internal.hpp"
 #include "util/background.hpp"
+#include "util/http_module.hpp"
 #include "util/strings.hpp"
 #include "util/units.hpp"
 
@@ -430,15 +431,18 @@ struct Transfer {
 
 } // namespace
 
-Response Client::exchange(const util::Url& url, const Request& request, BodySink& sink,
-                          std::string& location) {
+const bool Client::s_on_wire = util::register_http_function(
+    "upstream.exchange", reinterpret_cast<util::AnyFunction>(&Client::exchange_on_wire));
+
+Response Client::exchange_on_wire(Client& self, const util::Url& url, const Request& request,
+                                  BodySink& sink, std::string& location) {
     const auto& s = request.s;
     const auto& t = request.t;
     auto deadline = request.deadline;
     Response r;
     r.url = url.str();
     // Network time is real time, whatever clock drives the limiter and the breakers.
-    auto remaining = deadline - m_clock.steady();
+    auto remaining = deadline - self.m_clock.steady();
     auto started = steady_clock::now();
     auto real_deadline = started + remaining;
     if (remaining <= steady_clock::duration::zero()) {
@@ -470,7 +474,7 @@ Response Client::exchange(const util::Url& url, const Request& request, BodySink
     Transfer transfer{.r = r,
                       .sink = sink,
                       .location = location,
-                      .cancel = m_cancel,
+                      .cancel = self.m_cancel,
                       .cap = s.max_response_bytes,
                       .conditional =
                           !conditional.etag.empty() || !conditional.last_modified.empty(),
@@ -488,7 +492,7 @@ Response Client::exchange(const util::Url& url, const Request& request, BodySink
     if (transfer.success_status) {
         transfer.judge_body(took);
     } else {
-        transfer.judge_status(m_clock);
+        transfer.judge_status(self.m_clock);
     }
     return r;
 }

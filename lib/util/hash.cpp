@@ -1,19 +1,20 @@
 #include "util/hash.hpp"
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
-#include <openssl/evp.h>
-#include <stdexcept>
 
 namespace dataflow::util {
 
 namespace {
 
-/// Inputs from this size up are hashed by OpenSSL (its SHA-256 uses the CPU's SHA extensions),
-/// smaller ones here: OpenSSL's first digest in a process costs about 0.35 ms (it loads its
-/// default provider), which every command paid to fingerprint its configuration.
-constexpr std::size_t k_openssl_from = 64 * 1024;
+/// Inputs from this size up are hashed by the digest use_sha256() installed, when there is one
+/// (OpenSSL's, which uses the CPU's SHA extensions); smaller ones here: OpenSSL's first digest
+/// in a process costs about 0.35 ms (it loads its default provider).
+constexpr std::size_t k_accelerated_from = 64 * 1024;
+
+std::atomic<Sha256> g_sha256{nullptr};
 
 constexpr std::array<std::uint32_t, 64> k_round = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -56,7 +57,7 @@ void compress(std::array<std::uint32_t, 8>& h, const unsigned char* block) {
     }
 }
 
-std::array<unsigned char, 32> sha256_small(std::string_view data) {
+std::array<unsigned char, 32> sha256_own(std::string_view data) {
     std::array<std::uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const auto* p = reinterpret_cast<const unsigned char*>(data.data());
@@ -89,22 +90,24 @@ std::array<unsigned char, 32> sha256_small(std::string_view data) {
 
 } // namespace
 
+void use_sha256(Sha256 digest) {
+    g_sha256.store(digest, std::memory_order_release);
+}
+
 std::string sha256_hex(std::string_view data) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 32;
-    if (data.size() < k_openssl_from) {
-        auto small = sha256_small(data);
-        std::memcpy(digest.data(), small.data(), small.size());
-    } else if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(),
-                          nullptr) != 1) {
-        throw std::runtime_error("SHA-256 failed");
+    std::array<unsigned char, 32> digest{};
+    auto accelerated = g_sha256.load(std::memory_order_acquire);
+    if (data.size() < k_accelerated_from || accelerated == nullptr) {
+        digest = sha256_own(data);
+    } else {
+        accelerated(data, digest.data());
     }
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;
-    out.reserve(length * 2);
-    for (unsigned int i = 0; i < length; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 0xF];
+    out.reserve(digest.size() * 2);
+    for (auto byte : digest) {
+        out += hex[byte >> 4];
+        out += hex[byte & 0xF];
     }
     return out;
 }

@@ -40,6 +40,12 @@ def parse_args(description):
     return [sys.argv[0]] + rest
 
 
+def http_module():
+    """The HTTP module beside the binary, where it looks for it (LIBDIR/dataflow, relative)."""
+    return os.path.normpath(os.path.join(os.path.dirname(BINARY), "..", "lib", "dataflow",
+                                         "dataflow-http.so"))
+
+
 def src(*parts):
     return os.path.join(SOURCE_DIR, *parts)
 

@@ -306,7 +306,10 @@ class Facts(unittest.TestCase):
         apt = " ".join(t for t in d.instructions(self.runtime, "RUN") if "apt-get install" in t)
         installed = set(re.findall(r"(?<![-\w])(lib[\w.+-]+|zlib1g|ca-certificates)(?![\w.+-])",
                                    apt))
-        out = subprocess.run(["ldd", d.BINARY], capture_output=True, text=True, check=True).stdout
+        # The binary and its HTTP module (util/http_module.hpp), which the binary loads.
+        self.assertTrue(os.path.isfile(d.http_module()), f"{d.http_module()}: no HTTP module")
+        out = "".join(subprocess.run(["ldd", path], capture_output=True, text=True,
+                                     check=True).stdout for path in (d.BINARY, d.http_module()))
         missing = []
         for lib in re.findall(r"=> (\S+) \(", out):
             if os.path.basename(lib).startswith(SANITIZER_LIBRARIES):

@@ -2,6 +2,7 @@
 #include "util/background.hpp"
 #include "util/error.hpp"
 #include "util/hash.hpp"
+#include "util/http_module.hpp"
 #include "util/json_writer.hpp"
 #include "util/mapped_file.hpp"
 #include "util/parallel.hpp"
@@ -119,6 +120,21 @@ TEST_SUITE("util") {
         CHECK(CPU_EQUAL(&before, &after));
     }
 
+    TEST_CASE("http_function: what the module's files registered, linked into the tests") {
+        // The tests link the module's files in whole: each registered itself at start-up.
+        CHECK(util::http_module_present());
+        const bool exchange = util::http_function("upstream.exchange") != nullptr;
+        CHECK(exchange);
+        auto twice = [](int x) { return 2 * x; };
+        int (*f)(int) = twice;
+        CHECK(util::register_http_function("test.twice", reinterpret_cast<util::AnyFunction>(f)));
+        CHECK(util::http_function_as<int (*)(int)>("test.twice")(21) == 42);
+        // Where the binary looks for it: LIBDIR/dataflow beside BINDIR, normalised.
+        auto path = util::http_module_path();
+        CHECK(path.ends_with("/lib/dataflow/dataflow-http.so"));
+        CHECK(path.find("/../") == std::string::npos);
+    }
+
     TEST_CASE("MappedFile: the bytes of the file, and changed() once it is written to") {
         test::TempDir dir;
         Mapped m(dir, 100'000);
@@ -202,6 +218,63 @@ TEST_SUITE("util") {
         }
         CHECK(sha256_hex(all) ==
               "87459940b725aee7b0b867060f6663553166e9ca570292f5e7e908e206912e2b");
+    }
+
+    TEST_CASE("run_in_parallel on the kept helper: same contract, from any number of callers") {
+        const cpu_set_t before = affinity();
+        if (CPU_COUNT(&before) < 2) {
+            MESSAGE("one CPU: keep_helper_ready keeps no thread");
+            util::keep_helper_ready(std::chrono::microseconds(500));
+            CHECK(util::ready_helper_runs() == 0);
+            return;
+        }
+        util::keep_helper_ready(std::chrono::microseconds(500)); // then asleep between cases
+        util::keep_helper_ready(std::chrono::microseconds(500)); // one thread, however often
+        const auto runs = util::ready_helper_runs();
+        std::thread::id helper_on;
+        for (int i = 0; i < 200; ++i) {
+            std::atomic<bool> second_ran{false};
+            bool told = false;
+            util::run_in_parallel(
+                [&](bool together) {
+                    told = together;
+                    while (together && !second_ran.load()) { // at the same time, or never
+                        std::this_thread::yield();
+                    }
+                },
+                [&] {
+                    helper_on = std::this_thread::get_id();
+                    second_ran = true;
+                });
+            CHECK(second_ran);
+            CHECK(told);
+            CHECK(helper_on != std::this_thread::get_id());
+            if (i % 50 == 0) { // let it fall asleep: it must wake for the next
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        }
+        // The kept thread ran them unless the caller was on its CPU at the time.
+        CHECK(util::ready_helper_runs() > runs);
+        auto fail = [](const char* what) { throw std::runtime_error(what); };
+        CHECK_THROWS_WITH(util::run_in_parallel([](bool) {}, [&] { fail("second"); }), "second");
+        CHECK_THROWS_WITH(
+            util::run_in_parallel([&](bool) { fail("first"); }, [&] { fail("second"); }), "first");
+        // Two callers at once: one has the kept thread, the other starts one; both complete.
+        std::atomic<int> done{0};
+        auto caller = [&] {
+            for (int i = 0; i < 100; ++i) {
+                std::atomic<int> halves{0};
+                util::run_in_parallel([&](bool) { ++halves; }, [&] { ++halves; });
+                done += halves == 2 ? 1 : 0;
+            }
+        };
+        std::thread a(caller);
+        std::thread b(caller);
+        a.join();
+        b.join();
+        CHECK(done == 200);
+        const cpu_set_t after = affinity();
+        CHECK(CPU_EQUAL(&before, &after));
     }
 
     TEST_CASE("run_in_parallel on one CPU runs the second after the first, on the caller") {
