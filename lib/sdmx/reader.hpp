@@ -9,6 +9,7 @@
 #include "sdmx/line_index.hpp"
 
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,6 +41,12 @@ struct ReadOptions {
     /// two threads, and the smallest NUL-terminated SDMX-JSON document the SDMX-JSON reader
     /// splits (the tests lower it to split small documents).
     std::size_t split_min_bytes = std::size_t{1} << 20;
+    /// When set, the streaming SDMX-ML reader says, every few MiB, which bytes of the input it
+    /// has read past (each reader its own part, in order): a mapped input then lets those pages
+    /// go (util::MappedFile::drop), so a large file does not stay resident beside the catalogue
+    /// made from it. The reader may still read them (an error's context, pugixml after it gives
+    /// up): they are the same bytes, mapped again.
+    std::function<void(const char* from, const char* to)> done_with;
 };
 
 /// Detects the format from the bytes and parses. `bytes` may be modified in place (the XML

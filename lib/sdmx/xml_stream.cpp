@@ -28,6 +28,7 @@ Catalog StreamReader::read() {
     // without_nul(); names and whitespace stop at it, and no rule accepts it next).
     m_bindings.push_back({"xml", {NsKind::other, 0}});
     m_frames.reserve(16);
+    m_done_to = m_begin;
     const char* p = misc(m_begin);
     if (p == m_end) {
         give_up(); // no root element
@@ -439,6 +440,11 @@ void StreamReader::close() {
     Frame& f = top();
     switch (f.role) {
     case Role::flow:
+        if (m_options.done_with &&
+            static_cast<std::size_t>(m_flow_at - m_done_to) >= k_done_with_step) {
+            m_options.done_with(m_done_to, m_flow_at);
+            m_done_to = m_flow_at;
+        }
         if (m_flow->agency_id.empty() && !m_flow->urn.empty()) {
             StructureRef own;
             if (parse_structure_urn(m_flow->urn, own)) {

@@ -232,6 +232,7 @@ private:
     std::size_t m_last_line = 1;
     const char* m_name_at = nullptr; ///< the name of the start tag being opened
     const char* m_flow_at = nullptr; ///< the name of the Dataflow being read
+    const char* m_done_to = nullptr; ///< ReadOptions::done_with was told up to here
     const char* m_at = nullptr;      ///< the end tag being closed
 
     std::vector<Frame> m_frames;
@@ -257,6 +258,8 @@ private:
 
 /// The second reader keeps its flows in vectors of this many.
 inline constexpr std::size_t k_chunk_flows = 512;
+/// How far the reader moves between two calls of ReadOptions::done_with.
+inline constexpr std::size_t k_done_with_step = std::size_t{4} << 20;
 
 /// Counts a document read by two readers (xml_stream_splits()).
 void count_split();

@@ -44,6 +44,7 @@ Catalog StreamReader::read_rest() {
     m_catalog.prepared = c.prepared;
     m_catalog.format = c.format;
     m_catalog.dataflows.reserve(k_chunk_flows);
+    m_done_to = m_split->at();
     const char* p = body(m_split->at());
     if (misc(p) != m_end) {
         give_up();

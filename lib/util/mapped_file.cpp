@@ -1,5 +1,6 @@
 #include "util/mapped_file.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -176,6 +177,17 @@ void MappedFile::release() noexcept {
 
 bool MappedFile::nul_terminated() const {
     return m_data != nullptr && m_size % g_page != 0;
+}
+
+void MappedFile::drop(const char* from, const char* to) const noexcept {
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    auto lo = reinterpret_cast<std::uintptr_t>(std::max(from, m_data));
+    auto hi = reinterpret_cast<std::uintptr_t>(std::min(to, m_data + m_size));
+    lo = (lo + page - 1) / page * page; // whole pages only
+    hi = hi / page * page;
+    if (lo < hi) {
+        (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    }
 }
 
 bool MappedFile::changed() const {

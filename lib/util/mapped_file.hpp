@@ -32,6 +32,11 @@ public:
     /// boundary, and the kernel fills the rest of its last page with zeros.
     bool nul_terminated() const;
 
+    /// The reader is done with the bytes in [from, to) (pointers into bytes()): the whole
+    /// pages among them leave this process's resident set (madvise MADV_DONTNEED). They stay
+    /// readable: a later read maps them again from the page cache, the same bytes.
+    void drop(const char* from, const char* to) const noexcept;
+
     /// Whether the file was truncated, written to or replaced in place since it was mapped
     /// (its size, modification or change time differ): what was read from it may mix old and
     /// new bytes, or hold zeros where it was cut, and must not be used.

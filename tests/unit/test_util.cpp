@@ -19,6 +19,7 @@
 #include <csignal>
 #include <deque>
 #include <fcntl.h>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <sched.h>
@@ -149,6 +150,34 @@ TEST_SUITE("util") {
         }
         CHECK(m.file->changed());
         CHECK(m.file->bytes().size() == 100'000); // what was mapped
+    }
+
+    TEST_CASE("MappedFile::drop: the pages leave the resident set and read the same again") {
+        test::TempDir dir;
+        constexpr std::size_t size = std::size_t{16} << 20;
+        Mapped m(dir, size);
+        auto resident_pages = [] { // /proc/self/statm: size resident shared ... (pages)
+            std::ifstream statm("/proc/self/statm");
+            long total = 0;
+            long resident = 0;
+            statm >> total >> resident;
+            return resident;
+        };
+        const auto bytes = m.file->bytes();
+        const long page = ::sysconf(_SC_PAGESIZE);
+        const long before = resident_pages(); // mapped with MAP_POPULATE: all resident
+        m.file->drop(bytes.data() + 1, bytes.data() + size - 1); // whole pages only
+        const long after = resident_pages();
+        CHECK(before - after >= static_cast<long>(size) / page - 8);
+        // Outside the mapping: nothing.
+        m.file->drop(bytes.data() - 4 * page, bytes.data());
+        CHECK(bytes.substr(0, 1) == "x"); // the partial first page was kept
+        std::size_t xs = 0;
+        for (std::size_t i = 0; i < size; i += 4096) {
+            xs += bytes[i] == 'x' ? 1 : 0;
+        }
+        CHECK(xs == size / 4096); // mapped again, the same bytes
+        CHECK_FALSE(m.file->changed());
     }
 
     TEST_CASE("MappedFile: a file truncated while mapped reads as zeros past its end, no SIGBUS") {

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <sched.h>
@@ -484,6 +485,48 @@ TEST_SUITE("sdmx xml stream") {
         REQUIRE(sched_setaffinity(0, sizeof all, &all) == 0);
         CHECK(alone == expected);
         CHECK(xml_stream_splits() == splits + (several_cpus() ? 1 : 0));
+    }
+
+    TEST_CASE("XML stream: done_with is told each part read past, in order, and changes "
+              "nothing") {
+        // About 10 MB: done_with comes every 4 MiB of each reader's part.
+        std::string flows;
+        for (int i = 0; flows.size() < (std::size_t{10} << 20); ++i) {
+            flows += flow(k_body, fmt::format("id=\"F{}\" agencyID=\"IT1\" version=\"1.0\"", i));
+        }
+        const std::string bytes = message(flows);
+        const auto expected = outcome(bytes, {}, true, true);
+        REQUIRE(expected.starts_with("ok\n"));
+        for (unsigned threads : {1u, 2u}) {
+            CAPTURE(threads);
+            std::mutex mutex;
+            std::vector<std::pair<std::size_t, std::size_t>> told;
+            ReadOptions options;
+            options.threads = threads;
+            options.split_min_bytes = 0;
+            options.done_with = [&](const char* from, const char* to) {
+                std::lock_guard lock(mutex);
+                told.emplace_back(static_cast<std::size_t>(from - bytes.data()),
+                                  static_cast<std::size_t>(to - bytes.data()));
+            };
+            CHECK(describe(read_catalog_readonly(bytes, "doc.xml", options)) == expected.substr(3));
+            REQUIRE(told.size() >= 2);
+            std::sort(told.begin(), told.end());
+            std::size_t covered = 0;
+            for (std::size_t i = 0; i < told.size(); ++i) {
+                CHECK(told[i].first < told[i].second);
+                CHECK(told[i].second <= bytes.size());
+                if (i > 0) {
+                    CHECK(told[i - 1].second <= told[i].first); // each part once
+                }
+                covered += told[i].second - told[i].first;
+                // Each ends at a Dataflow's start tag: what lies before it is read.
+                CHECK(std::string_view(bytes)
+                          .substr(told[i].second - 1)
+                          .starts_with("<structure:Dataflow "));
+            }
+            CHECK(covered >= bytes.size() / 2);
+        }
     }
 
     TEST_CASE("XML stream split in two: the same catalogue whatever lies at the split") {
