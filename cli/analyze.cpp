@@ -32,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <sys/stat.h>
 #include <thread>
 
 namespace dataflow::cli {
@@ -165,6 +166,23 @@ constexpr std::size_t k_drop_read_from = std::size_t{32} << 20;
 /// there are two CPUs (the same report either way).
 unsigned batch_threads() {
     return std::thread::hardware_concurrency() >= 2 ? 2 : 1;
+}
+
+/// Whether the input may be large enough to be read on two threads (ReadOptions::threads): a
+/// file of 1 MiB or more, standard input, a URL or the configured source.
+bool may_be_large(const AnalyzeArgs& args) {
+    if (args.inputs.empty()) {
+        return true;
+    }
+    for (const auto& input : args.inputs) {
+        struct stat st {};
+        if (input == "-" || input.find("://") != std::string::npos ||
+            (::stat(input.c_str(), &st) == 0 &&
+             static_cast<std::size_t>(st.st_size) >= sdmx::ReadOptions{}.split_min_bytes)) {
+            return true;
+        }
+    }
+    return false;
 }
 
 analysis::AnalysisOptions analysis_options(const AnalyzeArgs& args, const config::Config& config) {
@@ -438,9 +456,9 @@ std::optional<Inputs> read_inputs(const AnalyzeArgs& args, const config::Config&
 int run_analyze(const AnalyzeArgs& args, const config::Config& config, const Terminal& terminal,
                 bool quiet) {
     auto started = std::chrono::steady_clock::now();
-    if (batch_threads() >= 2) {
-        // Awake on the other CPU by the time the input is read (and for 10 ms after each part).
-        util::keep_helper_ready(std::chrono::milliseconds(10));
+    if (batch_threads() >= 2 && may_be_large(args)) {
+        // Awake on the other CPU by the time the input is read (and for 2 ms after each part).
+        util::keep_helper_ready(std::chrono::milliseconds(2));
     }
     auto max_bytes = config.settings().analysis.max_input_size;
     auto categorizer = live::categorizer_for(
