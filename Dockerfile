@@ -54,7 +54,6 @@ RUN apt-get update \
          libcpp-httplib0.11 \
          libfmt9 \
          libhiredis0.14 \
-         libicu72 \
          libspdlog1.10 \
          libssl3 \
          libstdc++6 \

@@ -2,8 +2,7 @@
 
 #include "util/strings.hpp"
 
-#include <unicode/uchar.h>
-
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -54,12 +53,36 @@ std::size_t sequence_length(const unsigned char* s, std::size_t n, std::size_t i
     return 0;
 }
 
+// The Unicode properties read here, for code points from U+0080 up, as ICU gives them
+// (generated at build time from it: util/unicode_tables_gen.cpp).
+struct LowerCase {
+    char32_t from;
+    char32_t to;
+};
+struct CodeRange {
+    char32_t first;
+    char32_t last;
+};
+#include "util/unicode_tables.inc"
+
+template <std::size_t N>
+bool in(const CodeRange (&table)[N], char32_t cp) noexcept {
+    const auto* it = std::upper_bound(std::begin(table), std::end(table), cp,
+                                      [](char32_t c, const CodeRange& r) { return c < r.first; });
+    return it != std::begin(table) && cp <= (it - 1)->last;
+}
+
+/// u_tolower(): the simple lower-case mapping.
+char32_t lower_of(char32_t cp) noexcept {
+    const auto* it = std::lower_bound(std::begin(k_lower), std::end(k_lower), cp,
+                                      [](const LowerCase& l, char32_t c) { return l.from < c; });
+    return it != std::end(k_lower) && it->from == cp ? it->to : cp;
+}
+
+/// Zero columns: non-spacing and enclosing marks, format characters (Mn, Me, Cf) and the
+/// zero-width space, joiners and no-break space.
 bool is_zero_width(char32_t cp) noexcept {
-    if (cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0x2060 || cp == 0xFEFF) {
-        return true;
-    }
-    auto cat = u_charType(static_cast<UChar32>(cp));
-    return cat == U_NON_SPACING_MARK || cat == U_ENCLOSING_MARK || cat == U_FORMAT_CHAR;
+    return in(k_zero_width, cp);
 }
 
 std::size_t width_of(char32_t cp) noexcept {
@@ -69,8 +92,7 @@ std::size_t width_of(char32_t cp) noexcept {
     if (is_zero_width(cp)) {
         return 0;
     }
-    auto ea = u_getIntPropertyValue(static_cast<UChar32>(cp), UCHAR_EAST_ASIAN_WIDTH);
-    return ea == U_EA_WIDE || ea == U_EA_FULLWIDTH ? 2 : 1;
+    return in(k_wide, cp) ? 2 : 1; // East Asian Wide and Fullwidth
 }
 
 } // namespace
@@ -194,7 +216,7 @@ std::string to_lower(std::string_view text) {
             append_utf8(out, 0x0307);
             continue;
         }
-        append_utf8(out, static_cast<char32_t>(u_tolower(static_cast<UChar32>(cp))));
+        append_utf8(out, lower_of(cp));
     }
     return out;
 }
@@ -212,7 +234,7 @@ bool alnum_before(std::string_view text, std::size_t pos) noexcept {
     if (cp < 0x80) {
         return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
     }
-    return u_isalnum(static_cast<UChar32>(cp)) != 0;
+    return in(k_alnum, cp); // letters and decimal digits, as u_isalnum()
 }
 
 std::size_t display_width(std::string_view text) noexcept {
