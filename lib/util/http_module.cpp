@@ -52,6 +52,11 @@ std::string g_load_error; ///< written once, under g_load_once
 
 void load() {
     auto path = http_module_path();
+    if (path.empty()) { // never a path relative to the working directory
+        g_load_error = "cannot load the HTTP module: the binary's own path is unknown "
+                       "(/proc/self/exe cannot be read; is /proc mounted?)";
+        return;
+    }
     // RTLD_NOW: a module that does not match the binary fails here, not at its first call.
     if (::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) == nullptr) {
         const char* error = ::dlerror();
@@ -76,9 +81,11 @@ bool register_http_function(const char* name, AnyFunction function) {
 }
 
 std::string http_module_path() {
-    return std::filesystem::path(binary_dir() + DATAFLOW_HTTP_MODULE_RELPATH)
-        .lexically_normal()
-        .string();
+    auto dir = binary_dir();
+    if (dir.empty()) {
+        return {};
+    }
+    return std::filesystem::path(dir + DATAFLOW_HTTP_MODULE_RELPATH).lexically_normal().string();
 }
 
 AnyFunction http_function(const char* name) {

@@ -28,7 +28,8 @@ F http_function_as(const char* name) {
 /// Whether the module is in this process (loaded, or linked in): for tests.
 bool http_module_present();
 
-/// Where the binary looks for the module.
+/// Where the binary looks for the module: an absolute path, or "" when the binary's own path
+/// is unknown (then it loads none).
 std::string http_module_path();
 
 } // namespace dataflow::util
