@@ -180,11 +180,10 @@ bool MappedFile::nul_terminated() const {
 }
 
 void MappedFile::drop(const char* from, const char* to) const noexcept {
-    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
     auto lo = reinterpret_cast<std::uintptr_t>(std::max(from, m_data));
     auto hi = reinterpret_cast<std::uintptr_t>(std::min(to, m_data + m_size));
-    lo = (lo + page - 1) / page * page; // whole pages only
-    hi = hi / page * page;
+    lo = (lo + g_page - 1) & ~(g_page - 1); // whole pages only
+    hi &= ~(g_page - 1);
     if (lo < hi) {
         (void)::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
     }

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
-#include <utility>
 #include <unistd.h>
+#include <utility>
 
 using dataflow::test::run_process;
 using dataflow::test::sample;
